@@ -1,0 +1,1 @@
+"""The four services of nianbao: intake, validator, aggregator, publisher."""

@@ -1,0 +1,210 @@
+"""The intake's use cases: authenticate, parse, version, store in the outbox, publish, receipt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from services.intake.schemas import ApiError, ReceiptOut, StageReached
+from services.intake.store import IntakeStore, Receipt
+from shared.access import Caller, may_file, may_read
+from shared.contracts import IssueOut, ReportSubmitted, content_hash
+from shared.forms import parse_report, report_code
+from shared.registry import Registry
+
+Publish = Callable[[ReportSubmitted], Awaitable[None]]
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_encoding",
+            "请求体不是有效的 UTF-8 编码",
+            f"body is not valid UTF-8: {exc.reason} at byte {exc.start}",
+        ) from exc
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = (
+            f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        )
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"请求体不是有效的 JSON（{where}）",
+            f"body is not valid JSON ({where}): {exc}",
+        ) from exc
+
+
+def to_receipt(row: Receipt, base_url: str, duplicate: bool = False) -> ReceiptOut:
+    stages = [StageReached(stage="submitted", at=row.received_at)]
+    if row.judged_at is not None and row.outcome in ("accepted", "rejected"):
+        stages.append(StageReached(stage=row.outcome, at=row.judged_at))
+    if row.aggregated_at is not None:
+        stages.append(StageReached(stage="aggregated", at=row.aggregated_at))
+    if row.published_at is not None:
+        stages.append(StageReached(stage="published", at=row.published_at))
+    issues = [IssueOut(**i) for i in row.issues or []]
+    return ReceiptOut(
+        receipt_id=row.receipt_id,
+        code=row.code,
+        form=row.form,
+        form_version=row.form_version,
+        year=row.year,
+        version=row.version,
+        content_hash=row.content_hash,
+        received_at=row.received_at,
+        status_url=f"{base_url}/v1/receipts/{row.receipt_id}",
+        stage=stages[-1].stage,
+        stages=stages,
+        duplicate=duplicate,
+        outcome=row.outcome,
+        errors=[i for i in issues if i.severity == "error"],
+        warnings=[i for i in issues if i.severity == "warning"],
+        standing=row.standing,
+        urls=row.urls or [],
+    )
+
+
+class Intake:
+    """Takes reports from authenticated callers; a 202 only after JetStream's PubAck."""
+
+    def __init__(
+        self, registry: Registry, store: IntakeStore, publish: Publish, base_url: str
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.publish = publish
+        self.base_url = base_url
+        self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "缺少访问令牌（Authorization: Bearer …）",
+                "missing bearer token (Authorization: Bearer ...)",
+            )
+        caller = await self.store.caller(token.strip(), datetime.now(UTC))
+        if caller is None:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "访问令牌无效或已过期",
+                "the bearer token is invalid or expired",
+            )
+        return caller
+
+    async def file(self, caller: Caller, raw: Any) -> tuple[ReceiptOut, bool]:
+        """File one report; returns the receipt and whether it is a new version."""
+        parsed = parse_report(raw)
+        if parsed.report is None:
+            issues = [IssueOut(**i.model_dump()) for i in parsed.issues]
+            raise ApiError(
+                422,
+                "invalid_report",
+                "报表格式不符合要求，请按字段修改后重新提交",
+                "the report does not match its form; see the field issues",
+                issues,
+            )
+        report = parsed.report
+        form, year = str(report["form"]), int(report["year"])
+        code = report_code(report) or ""
+        known = code in self.registry.sites or code in self.registry.nodes
+        if not known:
+            path = "site.site_code" if form == "work-report" else "office.code"
+            issue = IssueOut(
+                rule_id="registry.unknown_code",
+                severity="error",
+                paths=[path],
+                message_zh=f"标识码 {code} 不在网站登记名录中",
+                message_en=f"code {code} is not in the registry",
+            )
+            raise ApiError(422, "unknown_code", issue.message_zh, issue.message_en, [issue])
+        if not may_file(caller, self.registry, form, code):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"当前令牌无权报送 {code} 的{form_label(form)}",
+                f"this token may not file the {form} of {code}",
+            )
+        digest = content_hash(report)
+        key = (code, form, year)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            latest = await self.store.latest(code, form, year)
+            if latest is not None and latest.content_hash == digest:
+                if not latest.in_stream:
+                    await self._publish(latest)
+                return to_receipt(latest, self.base_url, duplicate=True), False
+            row = Receipt(
+                receipt_id=uuid.uuid4().hex,
+                code=code,
+                form=form,
+                form_version=str(report["form_version"]),
+                year=year,
+                version=(latest.version + 1) if latest else 1,
+                content_hash=digest,
+                received_at=datetime.now(UTC),
+                submitted_by=f"{caller.kind}:{caller.code}",
+                report=report,
+            )
+            await self.store.insert(row)
+            try:
+                await self._publish(row)
+            except Exception as exc:
+                await self.store.delete(row.receipt_id)
+                raise ApiError(
+                    503,
+                    "unavailable",
+                    "消息服务暂不可用，报表未被接收，请稍后重试",
+                    f"the stream did not acknowledge; nothing was kept: {exc!r}",
+                ) from exc
+            row.in_stream = True
+            return to_receipt(row, self.base_url), True
+
+    async def _publish(self, row: Receipt) -> None:
+        await self.publish(
+            ReportSubmitted(
+                receipt_id=row.receipt_id,
+                content_hash=row.content_hash,
+                form=row.form,
+                form_version=row.form_version,
+                year=row.year,
+                code=row.code,
+                version=row.version,
+                received_at=row.received_at,
+                submitted_by=row.submitted_by,
+                report=row.report,
+            )
+        )
+        await self.store.mark_in_stream(row.receipt_id)
+
+    async def flush_outbox(self) -> int:
+        """Publish what was stored but never acknowledged (a crash between insert and PubAck)."""
+        pending = await self.store.outbox()
+        for row in pending:
+            await self._publish(row)
+        return len(pending)
+
+    async def receipt(self, caller: Caller, receipt_id: str) -> ReceiptOut:
+        row = await self.store.get(receipt_id)
+        if row is None or not may_read(caller, self.registry, row.code):
+            raise ApiError(404, "not_found", "未找到该回执", "no such receipt")
+        return to_receipt(row, self.base_url)
+
+
+def form_label(form: str) -> str:
+    return {
+        "work-report": "政府网站工作年度报表",
+        "supervision-report": "政府网站监管年度报表",
+    }.get(form, form)

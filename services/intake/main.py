@@ -1,0 +1,124 @@
+"""Composition root of the intake: settings, store, broker, consumers, HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from faststream.nats import NatsBroker
+from pydantic_settings import SettingsConfigDict
+
+from services.intake.app import create_app
+from services.intake.filing import Intake
+from services.intake.progress import ReceiptProgress
+from services.intake.store import IntakeStore
+from services.runtime import load_registry, make_broker, prepare_topology, setup_logging
+from shared.contracts import (
+    PROGRESS,
+    SUBMISSIONS,
+    VERDICTS,
+    PagesPublished,
+    ReportAggregated,
+    ReportJudged,
+    ReportSubmitted,
+    submitted_subject,
+)
+from shared.db import make_engine
+from shared.messaging import BatchStage, ConsumerSpec, DeadLetters
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+class IntakeSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="NIANBAO_", env_file=".env", extra="ignore")
+
+    intake_host: str = "127.0.0.1"
+    intake_port: int = 8000
+    intake_database_url: str | None = None
+    #: where callers reach the intake (status URLs in receipts)
+    intake_public_url: str | None = None
+    max_body_bytes: int = 256 * 1024
+
+
+VERDICT_CONSUMER = ConsumerSpec(
+    durable="intake-verdicts",
+    stream=VERDICTS,
+    filter_subjects=("nianbao.accepted.>", "nianbao.rejected.>"),
+    description="intake: receipts learn their verdict",
+)
+AGGREGATED_CONSUMER = ConsumerSpec(
+    durable="intake-aggregated",
+    stream=PROGRESS,
+    filter_subjects=("nianbao.aggregated.>",),
+    description="intake: receipts learn they are counted",
+)
+PUBLISHED_CONSUMER = ConsumerSpec(
+    durable="intake-published",
+    stream=PROGRESS,
+    filter_subjects=("nianbao.published.>",),
+    description="intake: receipts learn their page URLs",
+)
+CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER]
+
+
+def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake]:
+    registry = load_registry(settings)
+    url = settings.database_url_for("intake", settings.intake_database_url)
+    store = IntakeStore(make_engine(url))
+    base_url = settings.intake_public_url or f"http://{settings.intake_host}:{settings.intake_port}"
+    submissions = broker.publisher(
+        "nianbao.submitted.{form}.{code}", title="submitted", schema=ReportSubmitted
+    )
+    del submissions  # declared for the AsyncAPI document; publishes go through broker.publish
+
+    async def publish(event: ReportSubmitted) -> None:
+        await broker.publish(
+            event.model_dump_json(),
+            submitted_subject(event.form, event.code),
+            stream=SUBMISSIONS.name,
+            headers={"Nats-Msg-Id": event.receipt_id, "content-type": "application/json"},
+        )
+
+    intake = Intake(registry, store, publish, base_url)
+    progress = ReceiptProgress(store)
+    dead = DeadLetters(broker, "intake")
+    BatchStage(broker, VERDICT_CONSUMER, ReportJudged, progress.on_verdicts, dead)
+    BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, progress.on_aggregated, dead)
+    BatchStage(broker, PUBLISHED_CONSUMER, PagesPublished, progress.on_published, dead)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await store.create()
+        await broker.connect()
+        await prepare_topology(broker, settings, CONSUMERS)
+        await broker.start()
+        flushed = await intake.flush_outbox()
+        if flushed:
+            log.warning("published %d submissions left in the outbox", flushed)
+        yield
+        await broker.stop()
+        await store.engine.dispose()
+
+    app = create_app(intake, settings.max_body_bytes, lifespan=lifespan)
+    return app, intake
+
+
+def main() -> None:
+    settings = IntakeSettings()
+    setup_logging("intake", settings.log_level)
+    broker = make_broker(settings, "intake")
+    app, _intake = build(settings, broker)
+    config = uvicorn.Config(
+        app,
+        host=settings.intake_host,
+        port=settings.intake_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    asyncio.run(uvicorn.Server(config).serve())

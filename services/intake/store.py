@@ -1,0 +1,181 @@
+"""The intake's own state: receipts (an outbox until the PubAck) and hashed bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
+
+from shared.access import Caller, Kind
+from shared.db import create_schema, sql_table
+
+
+class Receipt(SQLModel, table=True):
+    """One submitted version and how far it has gone through the pipeline."""
+
+    __tablename__ = "intake_receipts"
+    __table_args__ = (UniqueConstraint("code", "form", "year", "version"),)
+
+    receipt_id: str = Field(primary_key=True)
+    code: str = Field(index=True)
+    form: str
+    form_version: str
+    year: int
+    version: int
+    content_hash: str
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    submitted_by: str
+    report: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    #: false while the submission is only in the outbox (not yet acknowledged by JetStream)
+    in_stream: bool = False
+    outcome: str | None = None
+    judged_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    issues: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    aggregated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    standing: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    urls: list[str] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Token(SQLModel, table=True):
+    """A bearer token, stored as its SHA-256 only."""
+
+    __tablename__ = "intake_tokens"
+
+    token_hash: str = Field(primary_key=True)
+    kind: str
+    code: str | None = None
+    label: str = ""
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revoked: bool = False
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "nb_" + secrets.token_urlsafe(32)
+
+
+class IntakeStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self) -> None:
+        await create_schema(self.engine, [Receipt, Token])
+
+    # ---------------------------------------------------------------- tokens
+    async def add_tokens(self, tokens: Sequence[tuple[str, Kind, str | None, str]]) -> None:
+        """Store (token, kind, code, label) hashed; an existing hash is left as it is."""
+        async with self.engine.begin() as conn:
+            for token, kind, code, label in tokens:
+                digest = hash_token(token)
+                exists = await conn.scalar(
+                    select(func.count()).where(sql_table(Token).c.token_hash == digest)
+                )
+                if not exists:
+                    await conn.execute(
+                        sql_table(Token)
+                        .insert()
+                        .values(token_hash=digest, kind=kind, code=code, label=label, revoked=False)
+                    )
+
+    async def caller(self, token: str, now: datetime) -> Caller | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sql_table(Token)).where(
+                        sql_table(Token).c.token_hash == hash_token(token)
+                    )
+                )
+            ).first()
+        if row is None or row.revoked:
+            return None
+        expires = row.expires_at
+        if expires is not None:
+            if expires.tzinfo is None:
+                from datetime import UTC
+
+                expires = expires.replace(tzinfo=UTC)
+            if expires <= now:
+                return None
+        return Caller(kind=row.kind, code=row.code, label=row.label)
+
+    # ---------------------------------------------------------------- receipts
+    async def latest(self, code: str, form: str, year: int) -> Receipt | None:
+        table = sql_table(Receipt)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(table)
+                    .where(table.c.code == code, table.c.form == form, table.c.year == year)
+                    .order_by(table.c.version.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else Receipt.model_validate(dict(row._mapping))
+
+    async def get(self, receipt_id: str) -> Receipt | None:
+        table = sql_table(Receipt)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(table).where(table.c.receipt_id == receipt_id))
+            ).first()
+        return None if row is None else Receipt.model_validate(dict(row._mapping))
+
+    async def history(self, code: str, form: str, year: int) -> list[Receipt]:
+        table = sql_table(Receipt)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table)
+                .where(table.c.code == code, table.c.form == form, table.c.year == year)
+                .order_by(table.c.version)
+            )
+            return [Receipt.model_validate(dict(r._mapping)) for r in rows]
+
+    async def insert(self, receipt: Receipt) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(sql_table(Receipt).insert().values(**receipt.model_dump()))
+
+    async def mark_in_stream(self, receipt_id: str) -> None:
+        await self._set([{"rid": receipt_id, "in_stream": True}])
+
+    async def delete(self, receipt_id: str) -> None:
+        table = sql_table(Receipt)
+        async with self.engine.begin() as conn:
+            await conn.execute(table.delete().where(table.c.receipt_id == receipt_id))
+
+    async def outbox(self) -> list[Receipt]:
+        table = sql_table(Receipt)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.in_stream.is_(False)))
+            return [Receipt.model_validate(dict(r._mapping)) for r in rows]
+
+    async def record(self, changes: Sequence[dict[str, Any]]) -> None:
+        """Apply progress to receipts: each dict has ``rid`` and the columns to set."""
+        await self._set(changes)
+
+    async def _set(self, changes: Sequence[dict[str, Any]]) -> None:
+        if not changes:
+            return
+        table = sql_table(Receipt)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            columns = tuple(sorted(k for k in change if k != "rid"))
+            by_columns.setdefault(columns, []).append(change)
+        async with self.engine.begin() as conn:
+            for columns, rows in by_columns.items():
+                statement = (
+                    update(table)
+                    .where(table.c.receipt_id == bindparam("rid"))
+                    .values({c: bindparam(f"v_{c}") for c in columns})
+                )
+                params = [{"rid": r["rid"], **{f"v_{c}": r[c] for c in columns}} for r in rows]
+                await conn.execute(statement, params)

@@ -1,0 +1,309 @@
+"""Keeps what pages need, marks the pages a change affects, renders them in coalesced passes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.publisher.pages import (
+    PageRef,
+    SiteRow,
+    VersionRecord,
+    affected_pages,
+    plan_column_page,
+    plan_index,
+    plan_rollup_page,
+    plan_site_page,
+)
+from services.publisher.render import (
+    column_page_files,
+    index_files,
+    rollup_page_files,
+    site_page_files,
+)
+from services.publisher.store import PublishedVersion, PublisherStore, SiteStanding
+from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, published_subject
+from shared.forms import layout, load_form
+from shared.messaging import Envelope
+from shared.registry import Level, Registry
+from shared.rollup import NodeRollup
+
+log = logging.getLogger(__name__)
+
+WORK_REPORT = "work-report"
+INDEXED_LEVELS = {Level.NATIONAL, Level.PROVINCE, Level.DEPARTMENT}
+Publish = Callable[[Sequence[tuple[str, BaseModel, str]]], Awaitable[None]]
+WriteFiles = Callable[[dict[str, bytes]], Awaitable[None]]
+
+
+def page_key(ref: PageRef) -> str:
+    return f"{ref.kind}:{ref.year}:{ref.code}"
+
+
+def page_ref(key: str) -> PageRef:
+    kind, year, code = key.split(":", 2)
+    return PageRef(kind, int(year), code)  # type: ignore[arg-type]
+
+
+def version_record(row: PublishedVersion) -> VersionRecord:
+    return VersionRecord(
+        receipt_id=row.receipt_id,
+        version=row.version,
+        content_hash=row.content_hash,
+        received_at=row.received_at,
+        outcome="accepted" if row.outcome == "accepted" else "rejected",
+        report=row.report,
+        issues=row.issues,
+    )
+
+
+class Publisher:
+    """State for pages (in memory, backed by the store) and the render passes."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: PublisherStore,
+        write: WriteFiles,
+        publish: Publish,
+        base_url: str,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.write = write
+        self.publish = publish
+        self.base_url = base_url.rstrip("/")
+        self.layout = layout(load_form(WORK_REPORT))
+        self.standings: dict[tuple[str, int], SiteStanding] = {}
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.rollups: dict[tuple[int, str], NodeRollup] = {}
+        self.digests: dict[tuple[int, str], str] = {}
+        #: earliest monotonic time a costly page may be rendered again (coalescing under bursts)
+        self.not_before: dict[str, float] = {}
+
+    async def load(self) -> None:
+        self.reports = await self.store.counted_reports()
+        for standing in await self.store.standings():
+            if standing.form == WORK_REPORT:
+                self.standings[(standing.code, standing.year)] = standing
+        for row in await self.store.rollups():
+            self.rollups[(row.year, row.node)] = NodeRollup.model_validate(row.body)
+            self.digests[(row.year, row.node)] = row.digest
+
+    # ---------------------------------------------------------------- handlers
+    async def on_aggregated(self, batch: list[Envelope[ReportAggregated]]) -> None:
+        versions: list[dict[str, Any]] = []
+        standings: list[dict[str, Any]] = []
+        dirty: list[str] = []
+        announcements: list[dict[str, Any]] = []
+        for envelope in batch:
+            event, seq = envelope.event, envelope.msg.metadata.sequence.stream
+            versions.append(
+                {
+                    "receipt_id": event.receipt_id,
+                    "code": event.code,
+                    "form": event.form,
+                    "year": event.year,
+                    "version": event.version,
+                    "outcome": event.outcome,
+                    "content_hash": event.content_hash,
+                    "received_at": event.received_at,
+                    "report": event.report,
+                    "issues": [i.model_dump() for i in event.issues],
+                }
+            )
+            standing = {
+                "code": event.code,
+                "form": event.form,
+                "year": event.year,
+                "seq": seq,
+                "status": event.status.status,
+                "counted_receipt": event.status.counted_receipt,
+                "received_at": event.status.received_at,
+            }
+            standings.append(standing)
+            if event.form == WORK_REPORT and event.code in self.registry.sites:
+                refs = affected_pages(self.registry, event.code, event.year)
+            elif event.code in self.registry.nodes:
+                refs = [PageRef("rollup", event.year, event.code)]
+            else:
+                refs = []
+            dirty.extend(page_key(r) for r in refs)
+            if refs:
+                announcements.append(
+                    {
+                        "receipt_id": event.receipt_id,
+                        "code": event.code,
+                        "year": event.year,
+                        "key": page_key(refs[0]),
+                    }
+                )
+            self._remember(event, standing)
+        await self.store.save(versions, standings, [], dirty, announcements)
+
+    def _remember(self, event: ReportAggregated, standing: dict[str, Any]) -> None:
+        if event.form != WORK_REPORT:
+            return
+        key = (event.code, event.year)
+        current = self.standings.get(key)
+        if current is not None and current.seq >= standing["seq"]:
+            return
+        self.standings[key] = SiteStanding(**standing)
+        if event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id:
+            self.reports[event.receipt_id] = event.report
+
+    async def on_rollups(self, batch: list[Envelope[RollupUpdated]]) -> None:
+        rows: list[dict[str, Any]] = []
+        dirty: list[str] = []
+        for envelope in batch:
+            event = envelope.event
+            key = (event.year, event.node)
+            if self.digests.get(key) == event.digest:
+                continue
+            self.digests[key] = event.digest
+            self.rollups[key] = NodeRollup.model_validate(event.rollup)
+            rows.append(
+                {
+                    "year": event.year,
+                    "node": event.node,
+                    "digest": event.digest,
+                    "body": event.rollup,
+                }
+            )
+            dirty.append(page_key(PageRef("rollup", event.year, event.node)))
+            dirty.append(page_key(PageRef("column", event.year, event.node)))
+            node = self.registry.nodes.get(event.node)
+            if node is not None and node.level in INDEXED_LEVELS:
+                dirty.append(page_key(PageRef("index", event.year)))
+        await self.store.save([], [], rows, dirty, [])
+
+    # ---------------------------------------------------------------- rendering
+    async def render_pending(self) -> int:
+        """One pass: site pages first (they answer receipts), then node pages as paced."""
+        pending = await self.store.dirty()
+        if not pending:
+            return 0
+        now = time.monotonic()
+        order = {"site": 0, "rollup": 1, "column": 2, "index": 3}
+        pending.sort(key=lambda item: (order[item[0].split(":", 1)[0]], item[0]))
+        done: list[tuple[str, int]] = []
+        for key, generation in pending:
+            if self.not_before.get(key, 0) > now:
+                continue
+            started = time.monotonic()
+            files = await self.build(page_ref(key))
+            if files:
+                await self.write(files)
+            spent = time.monotonic() - started
+            if spent > 0.05:
+                self.not_before[key] = time.monotonic() + min(10.0, 4 * spent)
+            done.append((key, generation))
+            if key.startswith("site:") and not pending_sites_left(pending, key):
+                await self.announce(done)
+        await self.store.clean(done)
+        await self.announce(done)
+        return len(done)
+
+    async def announce(self, done: Sequence[tuple[str, int]]) -> None:
+        keys = [key for key, _ in done]
+        due = await self.store.announcements(keys)
+        if not due:
+            return
+        now = datetime.now(UTC)
+        events = []
+        for item in due:
+            ref = page_ref(item.key)
+            paths = ref.paths
+            urls = [f"{self.base_url}/{p}" for p in (paths.html, paths.json, paths.csv)]
+            event = PagesPublished(
+                receipt_id=item.receipt_id,
+                code=item.code,
+                year=item.year,
+                published_at=now,
+                urls=urls,
+            )
+            events.append((published_subject(item.code), event, f"published:{item.receipt_id}"))
+        await self.publish(events)
+        await self.store.forget_announcements([item.receipt_id for item in due])
+
+    async def build(self, ref: PageRef) -> dict[str, bytes] | None:
+        if ref.kind == "site":
+            return await self.build_site(ref)
+        if ref.kind == "column":
+            return await asyncio.to_thread(self.build_column, ref)
+        if ref.kind == "rollup":
+            return await asyncio.to_thread(self.build_rollup, ref)
+        return await asyncio.to_thread(self.build_index, ref)
+
+    async def build_site(self, ref: PageRef) -> dict[str, bytes] | None:
+        if ref.code not in self.registry.sites:
+            return None
+        rows = await self.store.versions_of(ref.code, WORK_REPORT, ref.year)
+        versions = [version_record(r) for r in rows]
+        standing = self.standings.get((ref.code, ref.year))
+        counted_id = standing.counted_receipt if standing else None
+        counted = next((v for v in versions if v.receipt_id == counted_id), None)
+        status = standing.status if standing else "missing"
+        data = plan_site_page(self.registry, ref.code, ref.year, versions, counted, status)
+        return site_page_files(data)
+
+    def site_rows(self, node: str, year: int) -> dict[str, SiteRow]:
+        rows = {}
+        for code in self.registry.sites_under(node, year):
+            standing = self.standings.get((code, year))
+            if standing is None:
+                continue
+            report = self.reports.get(standing.counted_receipt or "")
+            rows[code] = SiteRow(
+                code=code,
+                status=standing.status,  # type: ignore[arg-type]
+                filed_at=standing.received_at,
+                report=report,
+            )
+        return rows
+
+    def build_column(self, ref: PageRef) -> dict[str, bytes] | None:
+        if ref.code not in self.registry.nodes:
+            return None
+        rollup = self.rollups.get((ref.year, ref.code))
+        rows = self.site_rows(ref.code, ref.year)
+        data = plan_column_page(self.registry, ref.code, ref.year, rows, rollup=rollup)
+        return column_page_files(data)
+
+    def build_rollup(self, ref: PageRef) -> dict[str, bytes] | None:
+        rollup = self.rollups.get((ref.year, ref.code))
+        if rollup is None or ref.code not in self.registry.nodes:
+            return None
+        reported = self.site_rows(ref.code, ref.year)
+        missing = tuple(
+            code
+            for code in self.registry.sites_under(ref.code, ref.year)
+            if code not in reported or reported[code].status == "missing"
+        )
+        full = rollup.model_copy(
+            update={"tally": rollup.tally.model_copy(update={"missing_sites": missing})}
+        )
+        children = [
+            self.rollups[(ref.year, child)]
+            for child in self.registry.children(ref.code)
+            if (ref.year, child) in self.rollups
+        ]
+        return rollup_page_files(plan_rollup_page(self.registry, full, children, self.layout))
+
+    def build_index(self, ref: PageRef) -> dict[str, bytes]:
+        years = sorted({year for (year, _node) in self.rollups} | {ref.year})
+        latest = years[-1]
+        rollups = {node: r for (year, node), r in self.rollups.items() if year == latest}
+        return index_files(plan_index(self.registry, latest, rollups, years=years))
+
+
+def pending_sites_left(pending: Sequence[tuple[str, int]], current: str) -> bool:
+    """Whether site pages remain after ``current`` in this pass (announce once they are done)."""
+    sites = [key for key, _ in pending if key.startswith("site:")]
+    return bool(sites) and sites[-1] != current

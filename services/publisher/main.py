@@ -1,0 +1,120 @@
+"""Composition root of the publisher: settings, store, broker, consumers, the render loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from faststream.nats import NatsBroker
+from nats.js import api as js_api
+from pydantic import BaseModel
+from pydantic_settings import SettingsConfigDict
+
+from services.publisher.handlers import Publisher
+from services.publisher.render import static_files
+from services.publisher.store import PublisherStore
+from services.publisher.writer import PageWriter, write_atomically
+from services.runtime import (
+    load_registry,
+    make_broker,
+    prepare_topology,
+    serve_until_stopped,
+    setup_logging,
+)
+from shared.contracts import PROGRESS, ROLLUPS, PagesPublished, ReportAggregated, RollupUpdated
+from shared.db import make_engine
+from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+class PublisherSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="NIANBAO_", env_file=".env", extra="ignore")
+
+    publisher_database_url: str | None = None
+    pages_dir: Path = Path("var/pages")
+    pages_base_url: str = "http://127.0.0.1:8080"
+    #: pause between render passes when nothing is dirty (seconds)
+    render_idle_seconds: float = 0.05
+
+
+AGGREGATED_CONSUMER = ConsumerSpec(
+    durable="publisher-aggregated",
+    stream=PROGRESS,
+    filter_subjects=("nianbao.aggregated.>",),
+    description="publisher: versions and standings of every filing",
+)
+ROLLUP_CONSUMER = ConsumerSpec(
+    durable="publisher-rollups",
+    stream=ROLLUPS,
+    filter_subjects=("nianbao.rollup.>",),
+    deliver_policy=js_api.DeliverPolicy.ALL,
+    description="publisher: every node's roll-up",
+)
+CONSUMERS = [AGGREGATED_CONSUMER, ROLLUP_CONSUMER]
+
+
+def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, PublisherStore]:
+    registry = load_registry(settings)
+    url = settings.database_url_for("publisher", settings.publisher_database_url)
+    store = PublisherStore(make_engine(url))
+
+    async def publish(items: Sequence[tuple[str, BaseModel, str]]) -> None:
+        await publish_all(broker, PROGRESS, items)
+
+    publisher = Publisher(
+        registry, store, PageWriter(settings.pages_dir), publish, settings.pages_base_url
+    )
+    broker.publisher("nianbao.published.{code}", title="published", schema=PagesPublished)
+    dead = DeadLetters(broker, "publisher")
+    BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, publisher.on_aggregated, dead)
+    BatchStage(broker, ROLLUP_CONSUMER, RollupUpdated, publisher.on_rollups, dead)
+    return publisher, store
+
+
+async def render_loop(publisher: Publisher, idle: float) -> None:
+    while True:
+        try:
+            rendered = await publisher.render_pending()
+        except Exception:
+            log.exception("render pass failed; retrying")
+            rendered = 0
+            await asyncio.sleep(1)
+        if not rendered:
+            await asyncio.sleep(idle)
+
+
+async def serve(settings: PublisherSettings) -> None:
+    broker = make_broker(settings, "publisher")
+    publisher, store = build(settings, broker)
+    loop_task: asyncio.Task[None] | None = None
+
+    async def start() -> None:
+        nonlocal loop_task
+        await store.create()
+        await publisher.load()
+        await asyncio.to_thread(write_atomically, settings.pages_dir, static_files())
+        await broker.connect()
+        await prepare_topology(broker, settings, CONSUMERS)
+        await broker.start()
+        loop_task = asyncio.create_task(render_loop(publisher, settings.render_idle_seconds))
+
+    async def stop() -> None:
+        await broker.stop()
+        if loop_task is not None:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+        await store.engine.dispose()
+
+    await serve_until_stopped(start, stop)
+
+
+def main() -> None:
+    settings = PublisherSettings()
+    setup_logging("publisher", settings.log_level)
+    asyncio.run(serve(settings))

@@ -1,0 +1,214 @@
+"""Rendering for the publisher: page data to HTML (Jinja2, autoescaped), JSON, CSV and SVG.
+
+Deterministic: the same data gives the same bytes (no render time, sorted JSON keys). Each
+``*_files`` function returns relative path → bytes for one page, for the service to write
+atomically; ``static_files`` gives the shared stylesheet and script.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from services.publisher.pages import (
+    GENERATOR_NOTE,
+    STATIC_FILES,
+    ChartBar,
+    ColumnPageData,
+    IndexData,
+    Link,
+    PagePaths,
+    RollupPageData,
+    SitePageData,
+    format_pct,
+)
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+COMPLETENESS_FILL = "#b5192a"
+TIMELINESS_FILL = "#5b6b7b"
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["generator_note"] = GENERATOR_NOTE
+    return env
+
+
+def _render(template: str, page: Any, breadcrumbs: Sequence[Link] = (), **extra: Any) -> str:
+    html = (
+        environment()
+        .get_template(template)
+        .render(page=page, root=page.root, title=page.title, breadcrumbs=breadcrumbs, **extra)
+    )
+    return html if html.endswith("\n") else html + "\n"
+
+
+def render_site_page(data: SitePageData) -> str:
+    return _render("site.html", data, data.breadcrumbs)
+
+
+def render_column_page(data: ColumnPageData) -> str:
+    return _render("column.html", data, data.breadcrumbs)
+
+
+def render_rollup_page(data: RollupPageData) -> str:
+    chart = (
+        bar_chart_svg(
+            data.chart,
+            title=data.chart_title,
+            desc="每个下级节点两条横条：上为完整率（已报÷应报），下为及时率，满格为100%。",
+        )
+        if data.chart
+        else Markup("")
+    )
+    return _render("rollup.html", data, data.breadcrumbs, chart=chart)
+
+
+def render_index(data: IndexData) -> str:
+    return _render("index.html", data)
+
+
+# ---------------------------------------------------------------- JSON and CSV copies
+
+
+def to_json(doc: Any, *, compact: bool = False) -> bytes:
+    """UTF-8 JSON with sorted keys; compact for documents that grow with the number of sites."""
+    if compact:
+        text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    else:
+        text = json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=2)
+    return (text + "\n").encode("utf-8")
+
+
+def to_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
+    """UTF-8 with a BOM (so spreadsheet programs see Chinese), CRLF line ends."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _files(paths: PagePaths, html: str, data: Any, *, compact: bool = False) -> dict[str, bytes]:
+    return {
+        paths.html: html.encode("utf-8"),
+        paths.json: to_json(data.json_doc, compact=compact),
+        paths.csv: to_csv(data.csv_header, data.csv_rows),
+    }
+
+
+def site_page_files(data: SitePageData) -> dict[str, bytes]:
+    return _files(data.paths, render_site_page(data), data)
+
+
+def column_page_files(data: ColumnPageData) -> dict[str, bytes]:
+    return _files(data.paths, render_column_page(data), data, compact=True)
+
+
+def rollup_page_files(data: RollupPageData) -> dict[str, bytes]:
+    return _files(data.paths, render_rollup_page(data), data)
+
+
+def index_files(data: IndexData) -> dict[str, bytes]:
+    return _files(data.paths, render_index(data), data)
+
+
+def static_files() -> dict[str, bytes]:
+    """The stylesheet and script every page links to, at their published paths."""
+    return {path: (HERE / path).read_bytes() for path in STATIC_FILES}
+
+
+# ---------------------------------------------------------------- SVG bar chart
+
+
+def _num(value: float) -> str:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _short(label: str, limit: int = 12) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def bar_chart_svg(
+    bars: Sequence[ChartBar], *, title: str, desc: str, chart_id: str = "rollup-chart"
+) -> Markup:
+    """Horizontal bars, two per child node (completeness, timeliness), scaled 0–100 %.
+
+    Self-contained SVG markup (no script, no style attribute, no external reference), with
+    <title>/<desc> for assistive technology and a <title> per bar giving its exact value.
+    """
+    label_w, plot_w, value_w = 180, 400, 60
+    bar_h, bar_gap, group_gap, top, bottom = 12, 3, 14, 34, 26
+    group_h = 2 * bar_h + bar_gap + group_gap
+    width = label_w + plot_w + value_w
+    height = top + len(bars) * group_h + bottom
+    x0 = label_w
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        f'font-family="PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif" font-size="12">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
+        '<g class="legend">',
+        f'<rect x="{x0}" y="8" width="12" height="12" fill="{COMPLETENESS_FILL}"/>',
+        f'<text x="{x0 + 18}" y="18">完整率</text>',
+        f'<rect x="{x0 + 90}" y="8" width="12" height="12" fill="{TIMELINESS_FILL}"/>',
+        f'<text x="{x0 + 108}" y="18">及时率</text>',
+        "</g>",
+        '<g class="grid" aria-hidden="true">',
+    ]
+    axis_y = top + len(bars) * group_h
+    for tick in (0, 25, 50, 75, 100):
+        x = _num(x0 + plot_w * tick / 100)
+        out.append(f'<line x1="{x}" y1="{top - 4}" x2="{x}" y2="{axis_y}" stroke="#d9d9d9"/>')
+        out.append(f'<text x="{x}" y="{axis_y + 16}" text-anchor="middle">{tick}%</text>')
+    out.append("</g>")
+    for i, bar in enumerate(bars):
+        y = top + i * group_h
+        out.append('<g class="bar-group">')
+        out.append(
+            f'<text class="bar-label" x="{x0 - 8}" y="{_num(y + bar_h + 2)}" '
+            f'text-anchor="end">{escape(_short(bar.label))}</text>'
+        )
+        for j, (key, name, pct, fill) in enumerate(
+            (
+                ("completeness", "完整率", bar.completeness_pct, COMPLETENESS_FILL),
+                ("timeliness", "及时率", bar.timeliness_pct, TIMELINESS_FILL),
+            )
+        ):
+            clamped = min(100.0, max(0.0, pct))
+            by = y + j * (bar_h + bar_gap)
+            w = plot_w * clamped / 100
+            out.append(
+                f'<rect class="bar bar-{key}" x="{x0}" y="{by}" width="{_num(w)}" '
+                f'height="{bar_h}" fill="{fill}" data-value="{_num(clamped)}">'
+                f"<title>{escape(bar.label)} {name} {format_pct(pct)}</title></rect>"
+            )
+            out.append(
+                f'<text class="bar-value" x="{_num(x0 + w + 4)}" y="{by + bar_h - 2}">'
+                f"{format_pct(pct)}</text>"
+            )
+        out.append("</g>")
+    out.append("</svg>")
+    return Markup("\n".join(out))

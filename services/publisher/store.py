@@ -1,0 +1,205 @@
+"""The publisher's own state: versions, standings, roll-ups, and the pages still to render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, and_, delete, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
+
+from shared.db import create_schema, sql_table
+
+
+class PublishedVersion(SQLModel, table=True):
+    __tablename__ = "publisher_versions"
+
+    receipt_id: str = Field(primary_key=True)
+    code: str = Field(index=True)
+    form: str
+    year: int = Field(index=True)
+    version: int
+    outcome: str
+    content_hash: str
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    report: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    issues: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class SiteStanding(SQLModel, table=True):
+    """The aggregator's latest word on a filing; ``seq`` orders words (stream sequence)."""
+
+    __tablename__ = "publisher_standings"
+
+    code: str = Field(primary_key=True)
+    form: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    seq: int
+    status: str
+    counted_receipt: str | None = None
+    received_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class NodeRollupRow(SQLModel, table=True):
+    __tablename__ = "publisher_rollups"
+
+    year: int = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    digest: str
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class DirtyPage(SQLModel, table=True):
+    """A page to (re)render; ``generation`` changes each time it is marked again."""
+
+    __tablename__ = "publisher_dirty"
+
+    key: str = Field(primary_key=True)
+    generation: int
+
+
+class Announcement(SQLModel, table=True):
+    """A receipt whose site page must be rendered before its published event is emitted."""
+
+    __tablename__ = "publisher_announcements"
+
+    receipt_id: str = Field(primary_key=True)
+    code: str
+    year: int
+    key: str = Field(index=True)
+
+
+TABLES = [PublishedVersion, SiteStanding, NodeRollupRow, DirtyPage, Announcement]
+
+
+class PublisherStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.generation = 0
+
+    def _insert(self) -> Any:
+        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+
+    async def create(self) -> None:
+        await create_schema(self.engine, TABLES)
+        async with self.engine.connect() as conn:
+            top = await conn.scalar(
+                select(sql_table(DirtyPage).c.generation)
+                .order_by(sql_table(DirtyPage).c.generation.desc())
+                .limit(1)
+            )
+        self.generation = int(top or 0)
+
+    async def save(
+        self,
+        versions: Sequence[dict[str, Any]],
+        standings: Sequence[dict[str, Any]],
+        rollups: Sequence[dict[str, Any]],
+        dirty: Sequence[str],
+        announcements: Sequence[dict[str, Any]],
+    ) -> None:
+        """One transaction: new facts and the pages they make dirty (nothing lost on a crash)."""
+        insert = self._insert()
+        async with self.engine.begin() as conn:
+            if versions:
+                await conn.execute(
+                    insert(sql_table(PublishedVersion)).on_conflict_do_nothing(
+                        index_elements=["receipt_id"]
+                    ),
+                    list(versions),
+                )
+            for row in standings:
+                statement = insert(sql_table(SiteStanding)).values(**row)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["code", "form", "year"],
+                    set_={
+                        k: statement.excluded[k] for k in row if k not in ("code", "form", "year")
+                    },
+                    where=sql_table(SiteStanding).c.seq < statement.excluded.seq,
+                )
+                await conn.execute(statement)
+            for row in rollups:
+                statement = insert(sql_table(NodeRollupRow)).values(**row)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["year", "node"],
+                    set_={"digest": statement.excluded.digest, "body": statement.excluded.body},
+                )
+                await conn.execute(statement)
+            if dirty:
+                self.generation += 1
+                statement = insert(sql_table(DirtyPage))
+                statement = statement.on_conflict_do_update(
+                    index_elements=["key"], set_={"generation": statement.excluded.generation}
+                )
+                await conn.execute(
+                    statement,
+                    [{"key": k, "generation": self.generation} for k in sorted(set(dirty))],
+                )
+            if announcements:
+                await conn.execute(
+                    insert(sql_table(Announcement)).on_conflict_do_nothing(
+                        index_elements=["receipt_id"]
+                    ),
+                    list(announcements),
+                )
+
+    async def dirty(self) -> list[tuple[str, int]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(DirtyPage)))
+            return [(r.key, r.generation) for r in rows]
+
+    async def clean(self, done: Sequence[tuple[str, int]]) -> None:
+        """Forget rendered pages, unless they were marked again meanwhile."""
+        if not done:
+            return
+        table = sql_table(DirtyPage)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(table).where(tuple_(table.c.key, table.c.generation).in_(list(done)))
+            )
+
+    async def announcements(self, keys: Sequence[str]) -> list[Announcement]:
+        table = sql_table(Announcement)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.key.in_(list(keys))))
+            return [Announcement.model_validate(dict(r._mapping)) for r in rows]
+
+    async def forget_announcements(self, receipt_ids: Sequence[str]) -> None:
+        table = sql_table(Announcement)
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(table).where(table.c.receipt_id.in_(list(receipt_ids))))
+
+    async def versions_of(self, code: str, form: str, year: int) -> list[PublishedVersion]:
+        table = sql_table(PublishedVersion)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table)
+                .where(and_(table.c.code == code, table.c.form == form, table.c.year == year))
+                .order_by(table.c.version)
+            )
+            return [PublishedVersion.model_validate(dict(r._mapping)) for r in rows]
+
+    async def standings(self) -> list[SiteStanding]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(SiteStanding)))
+            return [SiteStanding.model_validate(dict(r._mapping)) for r in rows]
+
+    async def counted_reports(self) -> dict[str, dict[str, Any]]:
+        """receipt id -> report, for every version some standing counts."""
+        versions, standings = sql_table(PublishedVersion), sql_table(SiteStanding)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(versions.c.receipt_id, versions.c.report).join(
+                    standings, standings.c.counted_receipt == versions.c.receipt_id
+                )
+            )
+            return {r.receipt_id: r.report for r in rows}
+
+    async def rollups(self) -> list[NodeRollupRow]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(NodeRollupRow)))
+            return [NodeRollupRow.model_validate(dict(r._mapping)) for r in rows]

@@ -1,0 +1,62 @@
+"""Composition root of the validator: settings, broker, consumer, handler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from faststream.nats import NatsBroker
+
+from services.runtime import (
+    load_registry,
+    make_broker,
+    prepare_topology,
+    serve_until_stopped,
+    setup_logging,
+)
+from services.validator.handlers import Validator
+from shared.contracts import SUBMISSIONS, VERDICTS, ReportJudged, ReportSubmitted
+from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
+from shared.settings import CommonSettings
+
+CONSUMER = ConsumerSpec(
+    durable="validator",
+    stream=SUBMISSIONS,
+    filter_subjects=("nianbao.submitted.>",),
+    description="validator: judges every submission",
+)
+
+
+def build(settings: CommonSettings, broker: NatsBroker) -> BatchStage[ReportSubmitted]:
+    registry = load_registry(settings)
+
+    async def publish(items: Sequence[tuple[str, ReportJudged, str]]) -> None:
+        await publish_all(broker, VERDICTS, items)
+
+    validator = Validator(registry, publish)
+    for subject, schema in (
+        ("nianbao.accepted.{form}.{code}", "accepted"),
+        ("nianbao.rejected.{form}.{code}", "rejected"),
+    ):
+        broker.publisher(subject, title=f"verdict {schema}", schema=ReportJudged)
+    return BatchStage(
+        broker, CONSUMER, ReportSubmitted, validator.on_submitted, DeadLetters(broker, "validator")
+    )
+
+
+async def serve(settings: CommonSettings) -> None:
+    broker = make_broker(settings, "validator")
+    build(settings, broker)
+
+    async def start() -> None:
+        await broker.connect()
+        await prepare_topology(broker, settings, [CONSUMER])
+        await broker.start()
+
+    await serve_until_stopped(start, broker.stop)
+
+
+def main() -> None:
+    settings = CommonSettings()
+    setup_logging("validator", settings.log_level)
+    asyncio.run(serve(settings))

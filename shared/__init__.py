@@ -1,0 +1,1 @@
+"""nianbao's shared core: forms, rules, registry, roll-ups, contracts, settings."""

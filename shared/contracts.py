@@ -1,0 +1,244 @@
+"""Event contracts, subjects and streams: every message that crosses a service boundary.
+
+Events are frozen pydantic models named as past facts, each with a ``schema_version``. A breaking
+change is a new version. Subjects and stream definitions are constants here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PREFIX = "nianbao"
+
+#: a subject token made from user input must match this (codes, forms, years)
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def safe_token(value: str) -> str:
+    """Refuse anything that could change a subject's shape (dots, wildcards, spaces)."""
+    if not TOKEN_RE.fullmatch(value):
+        raise ValueError(f"not a safe subject token: {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- subjects
+
+
+def submitted_subject(form: str, code: str) -> str:
+    return f"{PREFIX}.submitted.{safe_token(form)}.{safe_token(code)}"
+
+
+def accepted_subject(form: str, code: str) -> str:
+    return f"{PREFIX}.accepted.{safe_token(form)}.{safe_token(code)}"
+
+
+def rejected_subject(form: str, code: str) -> str:
+    return f"{PREFIX}.rejected.{safe_token(form)}.{safe_token(code)}"
+
+
+def aggregated_subject(form: str, code: str) -> str:
+    return f"{PREFIX}.aggregated.{safe_token(form)}.{safe_token(code)}"
+
+
+def published_subject(code: str) -> str:
+    return f"{PREFIX}.published.{safe_token(code)}"
+
+
+def rollup_subject(year: int, tree: str, path: list[str]) -> str:
+    """``nianbao.rollup.2025.admin.CN.130000.130100``: root first, so a subtree is a wildcard."""
+    tokens = ".".join(safe_token(p) for p in path)
+    return f"{PREFIX}.rollup.{year}.{safe_token(tree)}.{tokens}"
+
+
+def rollup_subtree_subjects(year: int | str, tree: str, path: list[str]) -> list[str]:
+    """The two subjects a supervisor subscribes to for a node and everything below it."""
+    base = f"{PREFIX}.rollup.{year}.{safe_token(tree)}." + ".".join(safe_token(p) for p in path)
+    return [base, base + ".>"]
+
+
+def dead_letter_subject(stage: str) -> str:
+    return f"{PREFIX}.dlq.{safe_token(stage)}"
+
+
+# ---------------------------------------------------------------- streams
+
+
+class StreamSpec(BaseModel):
+    """What a stream must look like; reconciled at start by shared.messaging."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    max_age_seconds: float = 0  # 0 = keep forever
+    max_msgs_per_subject: int = -1
+    deny_delete: bool = False
+    deny_purge: bool = False
+    duplicate_window_seconds: float = 120
+
+
+SUBMISSIONS = StreamSpec(
+    name="NIANBAO_SUBMISSIONS",
+    subjects=(f"{PREFIX}.submitted.>",),
+    description="Every submission that got a 202: the audit log. Kept forever, never purged.",
+    deny_delete=True,
+    deny_purge=True,
+)
+VERDICTS = StreamSpec(
+    name="NIANBAO_VERDICTS",
+    subjects=(f"{PREFIX}.accepted.>", f"{PREFIX}.rejected.>"),
+    description="The validator's judgement of each submission. Kept forever.",
+)
+PROGRESS = StreamSpec(
+    name="NIANBAO_PROGRESS",
+    subjects=(f"{PREFIX}.aggregated.>", f"{PREFIX}.published.>"),
+    description="Aggregated and published stages, for receipts. Kept 400 days.",
+    max_age_seconds=400 * 86400,
+)
+ROLLUPS = StreamSpec(
+    name="NIANBAO_ROLLUPS",
+    subjects=(f"{PREFIX}.rollup.>",),
+    description="The current roll-up of every node: the last message per subject.",
+    max_msgs_per_subject=1,
+)
+DEAD_LETTERS = StreamSpec(
+    name="NIANBAO_DLQ",
+    subjects=(f"{PREFIX}.dlq.>",),
+    description="Messages no handler could take, with the reason. Inspect and re-drive.",
+)
+STREAMS = (SUBMISSIONS, VERDICTS, PROGRESS, ROLLUPS, DEAD_LETTERS)
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def content_hash(report: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a report: what 'the same report' means."""
+    canonical = json.dumps(report, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IssueOut(Event):
+    """One finding of a rule, as it travels: rule id, severity, field paths, both messages."""
+
+    rule_id: str
+    severity: Literal["error", "warning"]
+    paths: list[str]
+    message_zh: str
+    message_en: str
+
+
+class ReportSubmitted(Event):
+    """intake → validator: a report that got a 202."""
+
+    schema_version: Literal[1] = 1
+    receipt_id: str
+    content_hash: str
+    form: str
+    form_version: str
+    year: int
+    code: str = Field(description="site code, or the office's node code for a supervision report")
+    version: int = Field(ge=1, description="1, 2, ... per (code, form, year)")
+    received_at: datetime = Field(description="server time at intake: timeliness is judged on it")
+    submitted_by: str
+    report: dict[str, Any]
+
+
+class ReportJudged(Event):
+    """Fields shared by the validator's two outcomes."""
+
+    schema_version: Literal[1] = 1
+    receipt_id: str
+    content_hash: str
+    form: str
+    form_version: str
+    year: int
+    code: str
+    version: int
+    received_at: datetime
+    judged_at: datetime
+    report: dict[str, Any]
+    issues: list[IssueOut]
+
+
+class ReportAccepted(ReportJudged):
+    """validator → aggregator, publisher: no error; warnings may be present."""
+
+
+class ReportRejected(ReportJudged):
+    """validator → aggregator, publisher, intake: at least one error."""
+
+
+class SiteStatus(Event):
+    """Where a site's report for a year stands, as the aggregator counts it."""
+
+    code: str
+    form: str
+    year: int
+    status: Literal["on_time", "late", "rejected", "missing"]
+    counted_receipt: str | None = None
+    counted_version: int | None = None
+    received_at: datetime | None = None
+    deadline: datetime | None = None
+
+
+class ReportAggregated(ReportJudged):
+    """aggregator → intake, publisher: a verdict is counted in the roll-ups of these nodes.
+
+    It carries the verdict itself, so the publisher can render the version history from this
+    one stream, in the order the aggregator counted the versions.
+    """
+
+    outcome: Literal["accepted", "rejected"]
+    aggregated_at: datetime
+    status: SiteStatus
+    nodes: list[str]
+
+
+class RollupUpdated(Event):
+    """aggregator → supervisors, publisher: a node's roll-up changed. Last per subject kept."""
+
+    schema_version: Literal[1] = 1
+    year: int
+    tree: str
+    node: str
+    path: list[str]
+    rollup: dict[str, Any]
+    digest: str
+
+
+class PagesPublished(Event):
+    """publisher → intake: the pages of a receipt's site are live at these URLs."""
+
+    schema_version: Literal[1] = 1
+    receipt_id: str | None
+    code: str
+    year: int
+    published_at: datetime
+    urls: list[str]
+
+
+class DeadLettered(Event):
+    """Any stage → DLQ: a message that could not be handled, and why."""
+
+    schema_version: Literal[1] = 1
+    stage: str
+    reason: str
+    subject: str
+    stream: str | None = None
+    stream_seq: int | None = None
+    deliveries: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    body_b64: str
+    at: datetime

@@ -1,0 +1,73 @@
+"""Filing deadlines: the national default, earlier internal ones per node, and on-time judgement.
+
+A report is on time when the server accepted it no later than the deadline of its site: the
+earliest deadline set by any node above the site in either tree (a province, a city, a department
+system or branch), else the national one, 31 January of the following year, 23:59:59 in Beijing
+time. Deadlines are stated to the second, so anything received within that last second (say
+23:59:59.700) is on time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.registry.model import Registry
+
+BEIJING_TIME = ZoneInfo("Asia/Shanghai")
+
+
+def national_deadline(year: int) -> datetime:
+    """31 January of ``year + 1``, 23:59:59 Asia/Shanghai: the deadline for ``year``'s reports."""
+    return datetime(year + 1, 1, 31, 23, 59, 59, tzinfo=BEIJING_TIME)
+
+
+class DeadlinePolicy(BaseModel):
+    """One year's deadlines: the national one and earlier ones set by nodes of either tree."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    year: int
+    national: datetime
+    overrides: dict[str, datetime] = Field(default_factory=dict)
+
+    @classmethod
+    def default(cls, year: int) -> DeadlinePolicy:
+        return cls(year=year, national=national_deadline(year))
+
+    @model_validator(mode="after")
+    def _earlier_and_aware(self) -> DeadlinePolicy:
+        problems = []
+        if self.national.utcoffset() is None:
+            problems.append("the national deadline needs a time zone")
+        for node, deadline in sorted(self.overrides.items()):
+            if deadline.utcoffset() is None:
+                problems.append(f"the deadline of {node} needs a time zone")
+            elif self.national.utcoffset() is not None and deadline > self.national:
+                problems.append(
+                    f"the deadline of {node} ({deadline.isoformat()}) is later than the "
+                    f"national one ({self.national.isoformat()}): a node may only set an "
+                    "earlier one"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def deadline_for(policy: DeadlinePolicy, registry: Registry, site_code: str) -> datetime:
+    """The earliest deadline over every node above the site in both trees, else the national."""
+    overrides = [
+        policy.overrides[node]
+        for node in registry.site_ancestors(site_code)
+        if node in policy.overrides
+    ]
+    return min([policy.national, *overrides])
+
+
+def is_on_time(received_at: datetime, deadline: datetime) -> bool:
+    """Whether a report the server received at ``received_at`` (tz-aware) met ``deadline``."""
+    if received_at.utcoffset() is None or deadline.utcoffset() is None:
+        raise ValueError("timeliness needs time-zone-aware times")
+    return received_at - timedelta(microseconds=received_at.microsecond) <= deadline

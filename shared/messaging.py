@@ -1,0 +1,321 @@
+"""JetStream plumbing shared by the services: streams, durable consumers, batches, dead letters.
+
+Streams and consumers are reconciled at start (created, updated when the server allows it, or
+refused loudly). Handlers process a batch of decoded events; undecodable messages and messages
+that keep failing go to the dead-letter stream with the reason, then are terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec, dead_letter_subject
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseModel)
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+class TopologyDrift(RuntimeError):
+    """The server's stream or consumer differs from the code and cannot be updated in place."""
+
+
+class ConsumerSpec(BaseModel):
+    """A durable pull consumer as the code wants it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    durable: str
+    stream: StreamSpec
+    filter_subjects: tuple[str, ...]
+    max_deliver: int = 8
+    ack_wait_seconds: float = 60
+    #: delays (s) before redelivery after the 1st, 2nd, ... failure; the last repeats
+    backoff_seconds: tuple[float, ...] = (0.5, 2, 5, 15, 30)
+    max_ack_pending: int = 5000
+    deliver_policy: js_api.DeliverPolicy = js_api.DeliverPolicy.ALL
+    description: str = ""
+
+    def config(self) -> js_api.ConsumerConfig:
+        return js_api.ConsumerConfig(
+            durable_name=self.durable,
+            name=self.durable,
+            description=self.description or None,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+            deliver_policy=self.deliver_policy,
+            max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait_seconds,
+            max_ack_pending=self.max_ack_pending,
+            filter_subjects=list(self.filter_subjects),
+        )
+
+    def delay_after(self, deliveries: int) -> float:
+        index = min(max(deliveries - 1, 0), len(self.backoff_seconds) - 1)
+        return self.backoff_seconds[index]
+
+
+def stream_config(spec: StreamSpec, replicas: int) -> js_api.StreamConfig:
+    return js_api.StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        description=spec.description,
+        retention=js_api.RetentionPolicy.LIMITS,
+        storage=js_api.StorageType.FILE,
+        max_age=spec.max_age_seconds,
+        max_msgs_per_subject=spec.max_msgs_per_subject,
+        num_replicas=replicas,
+        duplicate_window=spec.duplicate_window_seconds,
+        deny_delete=spec.deny_delete,
+        deny_purge=spec.deny_purge,
+        allow_direct=True,
+    )
+
+
+_STREAM_FIELDS = (
+    "subjects",
+    "storage",
+    "max_age",
+    "max_msgs_per_subject",
+    "num_replicas",
+    "duplicate_window",
+    "deny_delete",
+    "deny_purge",
+)
+_CONSUMER_FIELDS = (
+    "ack_policy",
+    "deliver_policy",
+    "max_deliver",
+    "ack_wait",
+    "max_ack_pending",
+    "filter_subjects",
+)
+
+
+def _differences(current: Any, wanted: Any, fields: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    out = {}
+    for name in fields:
+        have, want = getattr(current, name), getattr(wanted, name)
+        if name == "filter_subjects":
+            have = sorted(have or ([current.filter_subject] if current.filter_subject else []))
+            want = sorted(want or [])
+        if have != want:
+            out[name] = (have, want)
+    return out
+
+
+async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec], replicas: int) -> None:
+    """Create missing streams; update drifted ones, or raise TopologyDrift when refused."""
+    for spec in specs:
+        wanted = stream_config(spec, replicas)
+        try:
+            info = await js.stream_info(spec.name)
+        except NotFoundError:
+            await js.add_stream(wanted)
+            log.info("stream created: %s", spec.name)
+            continue
+        drift = _differences(info.config, wanted, _STREAM_FIELDS)
+        if not drift:
+            continue
+        log.warning("stream %s differs from the code: %s; updating", spec.name, drift)
+        try:
+            await js.update_stream(wanted)
+        except Exception as exc:
+            raise TopologyDrift(f"stream {spec.name} cannot be updated: {drift}: {exc}") from exc
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """Create the durable, or update it to the code's config, or raise TopologyDrift."""
+    wanted = spec.config()
+    try:
+        info = await js.consumer_info(spec.stream.name, spec.durable)
+    except NotFoundError:
+        await js.add_consumer(spec.stream.name, wanted)
+        log.info("consumer created: %s/%s", spec.stream.name, spec.durable)
+        return
+    drift = _differences(info.config, wanted, _CONSUMER_FIELDS)
+    if not drift:
+        return
+    log.warning("consumer %s differs from the code: %s; updating", spec.durable, drift)
+    try:
+        await js.add_consumer(spec.stream.name, wanted)
+    except Exception as exc:
+        raise TopologyDrift(f"consumer {spec.durable} cannot be updated: {drift}: {exc}") from exc
+    info = await js.consumer_info(spec.stream.name, spec.durable)
+    left = _differences(info.config, wanted, _CONSUMER_FIELDS)
+    if left:
+        raise TopologyDrift(f"consumer {spec.durable} still differs after update: {left}")
+
+
+async def _raw_batch(msg: Any) -> list[Msg]:
+    """Decoder: hand the handler the raw JetStream messages; decoding is per message."""
+    return list(msg.raw_message)
+
+
+class Envelope(Generic[T]):
+    """A decoded event with its JetStream message (for metadata such as delivery count)."""
+
+    __slots__ = ("event", "msg")
+
+    def __init__(self, msg: Msg, event: T) -> None:
+        self.msg = msg
+        self.event = event
+
+
+class DeadLetters:
+    """Writes a message that cannot be handled to the dead-letter stream, with the reason."""
+
+    def __init__(self, broker: NatsBroker, stage: str) -> None:
+        self.broker = broker
+        self.stage = stage
+        self.publisher = broker.publisher(
+            dead_letter_subject(stage),
+            stream=JStream(DEAD_LETTERS.name, declare=False),
+            schema=DeadLettered,
+            title=f"dead letters of {stage}",
+            include_in_schema=True,
+        )
+
+    async def put(self, msg: Msg, reason: str) -> None:
+        meta = _metadata(msg)
+        letter = DeadLettered(
+            stage=self.stage,
+            reason=reason[:2000],
+            subject=msg.subject,
+            stream=meta.stream if meta else None,
+            stream_seq=meta.sequence.stream if meta else None,
+            deliveries=meta.num_delivered if meta else None,
+            headers=dict(msg.headers or {}),
+            body_b64=base64.b64encode(msg.data).decode(),
+            at=datetime.now(UTC),
+        )
+        msg_id = f"dlq:{self.stage}:{letter.stream}:{letter.stream_seq}"
+        await self.broker.publish(
+            letter.model_dump_json(),
+            dead_letter_subject(self.stage),
+            stream=DEAD_LETTERS.name,
+            headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
+        )
+        log.error("dead-lettered %s (%s): %s", msg.subject, self.stage, reason[:300])
+
+
+def _metadata(msg: Msg) -> Any:
+    try:
+        return msg.metadata
+    except Exception:
+        return None
+
+
+def deliveries(msg: Msg) -> int:
+    meta = _metadata(msg)
+    return int(meta.num_delivered) if meta else 1
+
+
+BatchHandler = Callable[[list[Envelope[E]]], Awaitable[None]]
+
+
+class BatchStage(Generic[M]):
+    """Runs a batch handler over a durable pull consumer with explicit acks.
+
+    Each message is decoded into the event model; what does not decode is dead-lettered. The
+    batch handler must be idempotent. When it raises, each message is retried alone so one bad
+    message cannot hold the rest; a message that still fails is redelivered with backoff and
+    dead-lettered on its last delivery.
+    """
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        consumer: ConsumerSpec,
+        model: type[M],
+        handler: BatchHandler[M],
+        dead_letters: DeadLetters,
+        batch_size: int = 200,
+        batch_timeout: float = 0.05,
+    ) -> None:
+        self.consumer = consumer
+        self.model = model
+        self.handler = handler
+        self.dead_letters = dead_letters
+        subject = consumer.filter_subjects[0] if len(consumer.filter_subjects) == 1 else ""
+        self.subscriber = broker.subscriber(
+            subject,
+            stream=JStream(consumer.stream.name, declare=False),
+            durable=consumer.durable,
+            config=consumer.config(),
+            pull_sub=PullSub(batch_size=batch_size, timeout=batch_timeout, batch=True),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_batch,
+            title=consumer.durable,
+            description=consumer.description,
+        )
+        self.subscriber(self.on_batch)
+
+    async def on_batch(self, msgs: list[Any]) -> None:
+        good: list[Envelope[M]] = []
+        for msg in msgs:
+            try:
+                good.append(Envelope(msg, self.model.model_validate_json(msg.data)))
+            except ValidationError as exc:
+                await self.dead_letters.put(msg, f"undecodable {self.model.__name__}: {exc}")
+                await msg.term()
+        if not good:
+            return
+        try:
+            await self.handler(good)
+        except Exception:
+            log.exception(
+                "batch of %d failed in %s; retrying one by one", len(good), self.consumer.durable
+            )
+        else:
+            await asyncio.gather(*(e.msg.ack() for e in good))
+            return
+        for envelope in good:
+            await self._one(envelope)
+
+    async def _one(self, envelope: Envelope[M]) -> None:
+        try:
+            await self.handler([envelope])
+        except Exception as exc:
+            count = deliveries(envelope.msg)
+            if count >= self.consumer.max_deliver:
+                await self.dead_letters.put(
+                    envelope.msg, f"failed {count} times in {self.consumer.durable}: {exc!r}"
+                )
+                await envelope.msg.term()
+            else:
+                log.warning("%s failed (delivery %d): %r", self.consumer.durable, count, exc)
+                await envelope.msg.nak(delay=self.consumer.delay_after(count))
+        else:
+            await envelope.msg.ack()
+
+
+async def publish_all(
+    broker: NatsBroker, stream: StreamSpec, items: Sequence[tuple[str, BaseModel, str]]
+) -> None:
+    """Confirmed publishes of (subject, event, msg id), concurrently; raises if any is refused."""
+    await asyncio.gather(
+        *(
+            broker.publish(
+                event.model_dump_json(),
+                subject,
+                stream=stream.name,
+                headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
+            )
+            for subject, event, msg_id in items
+        )
+    )

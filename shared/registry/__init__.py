@@ -1,0 +1,23 @@
+"""The dated site registry and its two trees (administrative and department systems)."""
+
+from shared.registry.model import (
+    NATIONAL,
+    Level,
+    Node,
+    Registry,
+    RegistryError,
+    Site,
+    SiteType,
+    Tree,
+)
+
+__all__ = [
+    "NATIONAL",
+    "Level",
+    "Node",
+    "Registry",
+    "RegistryError",
+    "Site",
+    "SiteType",
+    "Tree",
+]

@@ -1,0 +1,164 @@
+"""Registry values: nodes of both trees and dated sites, with the tree walks roll-ups need.
+
+Administrative nodes are keyed by their 6-digit GB/T 2260 division code under the national root
+``CN``; department systems are rooted at ``bmNN`` with provincial branches ``bmNN-PP0000``.
+Every site sits at one administrative node and optionally at one department-system node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from functools import cached_property
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NATIONAL = "CN"
+
+
+class Tree(StrEnum):
+    ADMIN = "admin"
+    DEPT = "dept"
+
+
+class Level(StrEnum):
+    NATIONAL = "national"
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    DEPARTMENT = "department"
+    BRANCH = "branch"
+
+
+class SiteType(StrEnum):
+    PORTAL = "portal"
+    DEPARTMENT = "department"
+
+
+SITE_TYPE_LABELS = {SiteType.PORTAL: "政府门户网站", SiteType.DEPARTMENT: "部门网站"}
+LEVEL_LABELS = {
+    Level.NATIONAL: "全国",
+    Level.PROVINCE: "省级",
+    Level.CITY: "市级",
+    Level.COUNTY: "县级",
+    Level.DEPARTMENT: "国务院部门",
+    Level.BRANCH: "部门省级分支",
+}
+
+
+class RegistryError(ValueError):
+    """A registry that cannot be used: every problem found, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    name: str
+    level: Level
+    tree: Tree
+    parent: str | None = None
+
+
+class Site(BaseModel):
+    """A government website as registered; active in the years [active_from, active_to]."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    name: str
+    homepage_url: str
+    type: SiteType
+    sponsor: str
+    admin_node: str
+    dept_node: str | None = None
+    active_from: int = 2000
+    active_to: int | None = None
+    #: how the site ended, when active_to is set: "closed" (关停下线) or "integrated" (整合迁移)
+    ended_by: str | None = Field(default=None, pattern="^(closed|integrated)$")
+
+    def active_in(self, year: int) -> bool:
+        return self.active_from <= year and (self.active_to is None or year <= self.active_to)
+
+    def nodes(self) -> tuple[str, ...]:
+        """The nodes this site sits at directly (one per tree)."""
+        return (self.admin_node,) if self.dept_node is None else (self.admin_node, self.dept_node)
+
+
+class Registry:
+    """An immutable registry: nodes of both trees and all sites, with every year's view."""
+
+    def __init__(self, nodes: Iterable[Node], sites: Iterable[Site]) -> None:
+        self.nodes: dict[str, Node] = {n.code: n for n in nodes}
+        self.sites: dict[str, Site] = {s.code: s for s in sites}
+
+    @cached_property
+    def _children(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {code: [] for code in self.nodes}
+        for node in self.nodes.values():
+            if node.parent is not None and node.parent in out:
+                out[node.parent].append(node.code)
+        for kids in out.values():
+            kids.sort()
+        return out
+
+    @cached_property
+    def _direct_sites(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {code: [] for code in self.nodes}
+        for site in self.sites.values():
+            for node in site.nodes():
+                out.setdefault(node, []).append(site.code)
+        for codes in out.values():
+            codes.sort()
+        return out
+
+    def children(self, node: str) -> list[str]:
+        return self._children.get(node, [])
+
+    def direct_sites(self, node: str, year: int | None = None) -> list[str]:
+        codes = self._direct_sites.get(node, [])
+        if year is None:
+            return codes
+        return [c for c in codes if self.sites[c].active_in(year)]
+
+    def ancestors(self, node: str) -> list[str]:
+        """The node itself, then its parent, up to the root of its tree."""
+        chain: list[str] = []
+        current: str | None = node
+        while current is not None and current in self.nodes:
+            chain.append(current)
+            current = self.nodes[current].parent
+        return chain
+
+    def path(self, node: str) -> list[str]:
+        """Root first, the node last: the tokens of the node's roll-up subject."""
+        return list(reversed(self.ancestors(node)))
+
+    def site_ancestors(self, site: str) -> list[str]:
+        """Every node of both trees whose roll-up includes the site, nearest first per tree."""
+        out: list[str] = []
+        for node in self.sites[site].nodes():
+            out.extend(self.ancestors(node))
+        return out
+
+    def descendants(self, node: str) -> Iterator[str]:
+        """The node and every node below it, parents before children."""
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(reversed(self.children(current)))
+
+    def sites_under(self, node: str, year: int) -> list[str]:
+        """Codes of the sites active in ``year`` at the node or anywhere below it."""
+        return sorted(c for n in self.descendants(node) for c in self.direct_sites(n, year))
+
+    def roots(self) -> list[str]:
+        return sorted(code for code, node in self.nodes.items() if node.parent is None)
+
+    def tree_of(self, node: str) -> Tree:
+        return self.nodes[node].tree

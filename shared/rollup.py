@@ -1,0 +1,322 @@
+"""Roll-up arithmetic: one tally per site, combined up both trees, in full or incrementally.
+
+A node's tally is the combination of its children's tallies and its direct sites' tallies, over
+the sites active in the year (``Site.active_in``). Each expected site is in exactly one status, so
+``expected = on_time + late + rejected + returned + missing`` and ``reported = on_time + late``.
+Only reporting sites (on time or late) add their counts and yes answers, read from the counted
+report by dotted path (absent or null → 0 / not yes). Everything is integer arithmetic; the two
+percentages are derived from the counts at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.registry.model import Registry, Site, SiteType
+
+Status = Literal["on_time", "late", "rejected", "returned", "missing"]
+REPORTING: frozenset[str] = frozenset({"on_time", "late"})
+TYPE_COUNTS = ("expected", "reported", "on_time", "late", "missing")
+
+
+class SiteState(BaseModel):
+    """Where one site's work report for a year stands."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site: str
+    status: Status
+    #: the counted (latest accepted) report, for on_time / late
+    report: dict[str, Any] | None = None
+
+
+class Tally(BaseModel):
+    """The counts of a set of sites: a monoid under ``combine`` with ``Tally()`` as identity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expected: int = 0
+    reported: int = 0
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    rejected: int = 0
+    returned: int = 0
+    missing_sites: tuple[str, ...] = ()
+    #: count path → sum over reporting sites
+    sums: dict[str, int] = {}
+    #: yes/no path → number of reporting sites that answered yes
+    yes_counts: dict[str, int] = {}
+    #: site type → {expected, reported, on_time, late, missing}
+    by_type: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    def empty(cls) -> Tally:
+        return cls()
+
+    def combine(self, other: Tally) -> Tally:
+        return combine_tallies((self, other))
+
+
+class NodeRollup(BaseModel):
+    """A node's roll-up for a year, with its place in its tree."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node: str
+    name: str
+    level: str
+    tree: str
+    year: int
+    path: list[str]
+    tally: Tally
+    #: reported / expected × 100, 0 when nothing is expected; never above 100; 2 decimals
+    completeness_pct: float
+    #: on_time / expected × 100, same rules
+    timeliness_pct: float
+
+
+def combine_tallies(tallies: Iterable[Tally]) -> Tally:
+    """All the tallies combined at once (the n-ary ``combine``)."""
+    expected = reported = on_time = late = missing = rejected = returned = 0
+    missing_runs: list[tuple[str, ...]] = []
+    sums: dict[str, int] = {}
+    yes_counts: dict[str, int] = {}
+    by_type: dict[str, dict[str, int]] = {}
+    for t in tallies:
+        expected += t.expected
+        reported += t.reported
+        on_time += t.on_time
+        late += t.late
+        missing += t.missing
+        rejected += t.rejected
+        returned += t.returned
+        if t.missing_sites:
+            missing_runs.append(t.missing_sites)
+        for path, value in t.sums.items():
+            sums[path] = sums.get(path, 0) + value
+        for path, value in t.yes_counts.items():
+            yes_counts[path] = yes_counts.get(path, 0) + value
+        for site_type, counts in t.by_type.items():
+            into = by_type.setdefault(site_type, {})
+            for key, value in counts.items():
+                into[key] = into.get(key, 0) + value
+    if len(missing_runs) == 1:
+        missing_sites = missing_runs[0]
+    else:
+        missing_sites = tuple(sorted(code for run in missing_runs for code in run))
+    return Tally.model_construct(
+        expected=expected,
+        reported=reported,
+        on_time=on_time,
+        late=late,
+        missing=missing,
+        rejected=rejected,
+        returned=returned,
+        missing_sites=missing_sites,
+        sums=sums,
+        yes_counts=yes_counts,
+        by_type=by_type,
+    )
+
+
+def zero_tally(count_paths: Sequence[str], yes_no_paths: Sequence[str]) -> Tally:
+    """No sites, but every count path, yes/no path and site type present with 0."""
+    return Tally.model_construct(
+        **Tally().__dict__
+        | {
+            "sums": dict.fromkeys(count_paths, 0),
+            "yes_counts": dict.fromkeys(yes_no_paths, 0),
+            "by_type": {t.value: dict.fromkeys(TYPE_COUNTS, 0) for t in SiteType},
+        }
+    )
+
+
+def site_tally(
+    site: Site,
+    state: SiteState | None,
+    count_paths: Sequence[str],
+    yes_no_paths: Sequence[str],
+) -> Tally:
+    """One expected site's tally; no state means its report is missing."""
+    if state is not None and state.site != site.code:
+        raise ValueError(f"the state of {state.site} given for site {site.code}")
+    status = "missing" if state is None else state.status
+    reporting = status in REPORTING
+    report = state.report if reporting and state is not None else None
+    if report:
+        sums = {p: _count(report, p, site.code) for p in count_paths}
+        yes_counts = {p: int(_value(report, p) is True) for p in yes_no_paths}
+    else:
+        sums = dict.fromkeys(count_paths, 0)
+        yes_counts = dict.fromkeys(yes_no_paths, 0)
+    flags = {
+        "expected": 1,
+        "reported": int(reporting),
+        "on_time": int(status == "on_time"),
+        "late": int(status == "late"),
+        "missing": int(status == "missing"),
+    }
+    return Tally.model_construct(
+        expected=1,
+        reported=flags["reported"],
+        on_time=flags["on_time"],
+        late=flags["late"],
+        missing=flags["missing"],
+        rejected=int(status == "rejected"),
+        returned=int(status == "returned"),
+        missing_sites=(site.code,) if status == "missing" else (),
+        sums=sums,
+        yes_counts=yes_counts,
+        by_type={site.type.value: flags},
+    )
+
+
+def full_rollups(
+    registry: Registry,
+    year: int,
+    states: Mapping[str, SiteState],
+    count_paths: Sequence[str],
+    yes_no_paths: Sequence[str],
+) -> dict[str, NodeRollup]:
+    """Every node's roll-up in both trees, computed from scratch."""
+    book = RollupBook(registry, year, count_paths, yes_no_paths)
+    book.load(states)
+    return book.rollups()
+
+
+class RollupBook:
+    """One year's roll-ups held in memory and kept current one changed site at a time."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        year: int,
+        count_paths: Sequence[str],
+        yes_no_paths: Sequence[str],
+    ) -> None:
+        self.registry = registry
+        self.year = year
+        self.count_paths = tuple(count_paths)
+        self.yes_no_paths = tuple(yes_no_paths)
+        self._zero = zero_tally(self.count_paths, self.yes_no_paths)
+        self._paths = {code: registry.path(code) for code in registry.nodes}
+        self._bottom_up = sorted(registry.nodes, key=lambda code: (-len(self._paths[code]), code))
+        self._direct = {code: registry.direct_sites(code, year) for code in registry.nodes}
+        self._site_tallies: dict[str, Tally] = {}
+        self._rollups: dict[str, NodeRollup] = {}
+        self._loaded = False
+
+    def load(self, states: Mapping[str, SiteState]) -> None:
+        """Compute every node from these states (sites without one are missing)."""
+        for code in states:
+            self._known(code)
+        self._site_tallies = {
+            code: site_tally(site, states.get(code), self.count_paths, self.yes_no_paths)
+            for code, site in self.registry.sites.items()
+            if site.active_in(self.year)
+        }
+        self._rollups = {}
+        for node in self._bottom_up:
+            self._rollups[node] = self._compute(node)
+        self._loaded = True
+
+    def update(self, states: Iterable[SiteState]) -> dict[str, NodeRollup]:
+        """Apply these sites' new states; the roll-ups that changed, by node."""
+        self._ensure_loaded()
+        changed_sites: list[str] = []
+        for state in states:
+            site = self._known(state.site)
+            if state.site not in self._site_tallies:
+                continue
+            tally = site_tally(site, state, self.count_paths, self.yes_no_paths)
+            if tally != self._site_tallies[state.site]:
+                self._site_tallies[state.site] = tally
+                changed_sites.append(state.site)
+        changed: dict[str, NodeRollup] = {}
+        for node in self.affected_nodes(changed_sites):
+            rollup = self._compute(node)
+            if rollup != self._rollups[node]:
+                self._rollups[node] = rollup
+                changed[node] = rollup
+        return changed
+
+    def rollup(self, node: str) -> NodeRollup:
+        self._ensure_loaded()
+        return self._rollups[node]
+
+    def rollups(self) -> dict[str, NodeRollup]:
+        self._ensure_loaded()
+        return dict(self._rollups)
+
+    def affected_nodes(self, site_codes: Iterable[str]) -> list[str]:
+        """The nodes whose roll-up includes any of these sites this year, deepest first."""
+        nodes = {
+            node
+            for code in site_codes
+            if self.registry.sites[code].active_in(self.year)
+            for node in self.registry.site_ancestors(code)
+        }
+        return sorted(nodes, key=lambda code: (-len(self._paths[code]), code))
+
+    def _compute(self, node: str) -> NodeRollup:
+        parts = [self._zero]
+        parts += [self._rollups[child].tally for child in self.registry.children(node)]
+        parts += [self._site_tallies[site] for site in self._direct[node]]
+        tally = combine_tallies(parts)
+        info = self.registry.nodes[node]
+        return NodeRollup.model_construct(
+            node=node,
+            name=info.name,
+            level=info.level.value,
+            tree=info.tree.value,
+            year=self.year,
+            path=self._paths[node],
+            tally=tally,
+            completeness_pct=percent(tally.reported, tally.expected),
+            timeliness_pct=percent(tally.on_time, tally.expected),
+        )
+
+    def _known(self, code: str) -> Site:
+        site = self.registry.sites.get(code)
+        if site is None:
+            raise KeyError(f"site {code!r} is not in the registry")
+        return site
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.load({})
+
+
+def percent(part: int, whole: int) -> float:
+    """``part`` of ``whole`` in percent, 2 decimals, within [0, 100]; 0 when ``whole`` is 0."""
+    if whole <= 0:
+        return 0.0
+    return round(min(100.0, max(0.0, part * 100 / whole)), 2)
+
+
+@cache
+def _keys(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _value(report: Mapping[str, Any], path: str) -> Any:
+    current: Any = report
+    for key in _keys(path):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(key)
+    return current
+
+
+def _count(report: Mapping[str, Any], path: str, site: str) -> int:
+    value = _value(report, path)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"site {site}: {path} = {value!r} is not a count")
+    return value
