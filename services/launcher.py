@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -195,6 +196,10 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
     return plain
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(
     data_dir: Path,
     registry_file: Path | None,
@@ -215,6 +220,7 @@ def run(
     for code in ("operator", "1100000088", "510000", "bm29"):
         if code in tokens:
             print(f"    {code:<12} {tokens[code]}")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             for name, process in system.processes.items():

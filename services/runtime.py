@@ -53,9 +53,12 @@ def setup_logging(service: str, level: str) -> None:
 
 def make_broker(settings: CommonSettings, name: str) -> NatsBroker:
     """A broker that logs per-message only at DEBUG: per-message INFO halves throughput."""
+    broker_log = logging.getLogger(f"faststream.{name}")
+    broker_log.setLevel(logging.WARNING)
     return NatsBroker(
         settings.nats_url,
         name=f"nianbao-{name}",
+        logger=broker_log,
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,

@@ -215,6 +215,8 @@ class RollupUpdated(Event):
     node: str
     path: list[str]
     rollup: dict[str, Any]
+    #: the event lists the first missing sites only; the pages and the node's JSON list them all
+    missing_sites_truncated: bool = False
     digest: str
 
 

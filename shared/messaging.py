@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.subscriber.usecases import stream_pull_subscriber as _pull_module
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
@@ -25,6 +26,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec, dead_letter_subject
 
 log = logging.getLogger(__name__)
+
+# FastStream 0.7.8's batch pull loop catches nats.errors.TimeoutError, but nats-py 2.16 raises the
+# builtin TimeoutError when a fetch ends with a partial batch: the loop task crashes and is
+# restarted by FastStream's supervisor on every idle fetch. Catch the builtin (its base class).
+_pull_module.TimeoutError = TimeoutError  # type: ignore[misc,assignment]
 
 E = TypeVar("E", bound=BaseModel)
 T = TypeVar("T")

@@ -38,7 +38,7 @@ def work_report_for(site: Site, year: int, scale: int = 1) -> dict[str, Any]:
 def _scale(node: Any, factor: int) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if isinstance(value, bool):
+            if isinstance(value, bool) or key == "year":
                 continue
             if isinstance(value, int):
                 node[key] = value * factor

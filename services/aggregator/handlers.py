@@ -40,16 +40,15 @@ def outcome_of(subject: str) -> str:
 def rollup_event(rollup: NodeRollup) -> RollupUpdated:
     body: dict[str, Any] = rollup.model_dump(mode="json")
     missing = body["tally"]["missing_sites"]
-    if len(missing) > MISSING_IN_EVENT:
-        body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
-        body["missing_sites_truncated"] = True
+    body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
     return RollupUpdated(
         year=rollup.year,
         tree=rollup.tree,
         node=rollup.node,
         path=rollup.path,
         rollup=body,
-        digest=content_hash(body),
+        missing_sites_truncated=len(missing) > MISSING_IN_EVENT,
+        digest=content_hash(rollup.model_dump(mode="json")),
     )
 
 
