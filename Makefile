@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest clean browser-deps
+#: what the browser tests drive (Debian packages); CI installs them before the tests
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/nianbao run
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) $(if $(CI),browser-deps) lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,6 +28,15 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+browser-deps:
+	@command -v apt-get >/dev/null || { echo "no apt-get: the browser tests will skip"; exit 0; }; \
+	missing=$$(for p in $(BROWSER_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

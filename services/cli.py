@@ -9,6 +9,11 @@ from typing import Annotated
 
 import typer
 
+from services.bench.cli import bench
+from services.client import register as register_client_commands
+from services.deadletters import app as dlq_app
+from services.deploy_config import app as deploy_app
+from services.publisher.republish import publish
 from shared.forms.cli import app as forms_app
 
 app = typer.Typer(
@@ -19,6 +24,9 @@ app = typer.Typer(
 app.add_typer(forms_app, name="forms", help="Forms offline: check a report, print a schema.")
 docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
+app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, re-drive.")
+app.add_typer(deploy_app, name="deploy", help="Production deployment: NATS users, tokens.")
+register_client_commands(app)  # submit, status, bulk, template, registry import|export
 
 
 class Service(StrEnum):
@@ -54,6 +62,10 @@ def serve(service: Service) -> None:
     importlib.import_module(f"services.{service.value}.main").main()
 
 
+app.command("bench")(bench)
+app.command("publish")(publish)
+
+
 @docs_app.command("asyncapi")
 def asyncapi(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
@@ -69,5 +81,50 @@ def asyncapi(
         typer.echo(f"wrote {out}")
 
 
+@app.command()
+def subscribe(
+    node: Annotated[str, typer.Option(help="node code: 510000, 510900, bm29, CN ...")],
+    year: Annotated[
+        int | None, typer.Option(help="reporting year (default: the current one)")
+    ] = None,
+    nats_url: Annotated[str, typer.Option(envvar="NIANBAO_NATS_URL")] = "nats://127.0.0.1:4222",
+    registry: Annotated[Path | None, typer.Option(help="registry file (default: demo)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    seconds: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+) -> None:
+    """Follow a node's subtree: current roll-ups first, then roll-ups, reviews and reminders."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from services.subscribe import Subtree, follow
+    from shared.filings import current_reporting_year
+
+    if registry is None:
+        from shared.registry.demo import demo_registry
+
+        loaded = demo_registry()
+    else:
+        from shared.registry.io import load_registry
+
+        loaded = load_registry(registry)
+    subtree = Subtree.of(loaded, node, year or current_reporting_year(datetime.now(UTC)))
+    for kind in ("rollup", "review", "reminder"):
+        typer.echo(f"# {kind}: " + "  ".join(subtree.subjects(kind)), err=True)
+
+    def emit(line: dict[str, object]) -> None:
+        if as_json:
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        else:
+            rest = " ".join(f"{k}={v}" for k, v in line.items() if k not in ("kind", "subject"))
+            typer.echo(f"{line['kind']:<8} {rest}")
+
+    asyncio.run(follow(nats_url, subtree, emit, seconds=seconds, limit=limit))
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

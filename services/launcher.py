@@ -24,6 +24,8 @@ import httpx
 from services.natsserver import NatsServer, start_nats_server
 
 SERVICES = ("intake", "validator", "aggregator", "publisher")
+#: services that serve /healthz, /readyz and /metrics on a health port of their own
+HEALTH_SERVED = ("validator", "aggregator", "publisher")
 
 
 def port_is_free(port: int) -> bool:
@@ -56,10 +58,18 @@ class System:
     pages_port: int
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: health/metrics port of each service without an HTTP API, kept across restarts
+    health_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def intake_url(self) -> str:
         return f"http://127.0.0.1:{self.intake_port}"
+
+    def health_url(self, name: str) -> str:
+        """Where a service answers /healthz, /readyz and /metrics."""
+        if name == "intake":
+            return self.intake_url
+        return f"http://127.0.0.1:{self.health_ports[name]}"
 
     @property
     def pages_url(self) -> str:
@@ -80,7 +90,11 @@ class System:
             ]
         else:
             args = [sys.executable, "-m", f"services.{name}"]
-        process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        env = self.env
+        if name in HEALTH_SERVED:
+            port = self.health_ports.setdefault(name, free_port())
+            env = {**self.env, "NIANBAO_HEALTH_PORT": str(port)}
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.processes[name] = process
         return process
 
@@ -100,18 +114,24 @@ class System:
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
+        waiting: list[str] = []
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     log = self.data_dir / "logs" / f"{name}.log"
                     raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
-            try:
-                if httpx.get(f"{self.intake_url}/healthz", timeout=1).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
+            waiting = [name for name in self.processes if name in SERVICES and not self.ready(name)]
+            if not waiting:
+                return
             time.sleep(0.1)
-        raise TimeoutError("the intake did not become ready")
+        raise TimeoutError(f"not ready within {timeout:g} s: {', '.join(waiting)}")
+
+    def ready(self, name: str) -> bool:
+        """The service's /readyz answers 200: broker connected, durable consumers present."""
+        try:
+            return httpx.get(f"{self.health_url(name)}/readyz", timeout=1).is_success
+        except httpx.HTTPError:
+            return False
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -212,7 +232,13 @@ def run(
     tokens = json.loads((system.data_dir / "demo-tokens.json").read_text(encoding="utf-8"))
     print("nianbao is running (Ctrl-C stops it)", flush=True)
     print(f"  intake API      {system.intake_url}/v1/reports")
-    print(f"  API docs        {system.intake_url}/docs")
+    print(f"  API docs        {system.intake_url}/docs  (ReDoc: /redoc)")
+    print(f"  events docs     {system.intake_url}/asyncapi")
+    print(f"  Excel templates {system.intake_url}/v1/templates/work-report.xlsx")
+    print(f"  metrics         {system.intake_url}/metrics  (/healthz and /readyz beside each)")
+    for name in HEALTH_SERVED:
+        if name in system.health_ports:
+            print(f"    {name:<12} {system.health_url(name)}/metrics")
     print(f"  published pages {system.pages_url}/")
     print(f"  NATS            {system.nats.url}")
     print(f"  data            {system.data_dir}")

@@ -10,9 +10,10 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsUserPassword
 
 from shared.contracts import STREAMS
 from shared.messaging import ConsumerSpec, ensure_consumer, ensure_streams
@@ -35,7 +36,7 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in ("receipt_id", "code", "event", "subject"):
+        for key in ("receipt_id", "receipt_ids", "code", "event", "subject", "consumer", "count"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         if record.exc_info:
@@ -55,9 +56,11 @@ def make_broker(settings: CommonSettings, name: str) -> NatsBroker:
     """A broker that logs per-message only at DEBUG: per-message INFO halves throughput."""
     broker_log = logging.getLogger(f"faststream.{name}")
     broker_log.setLevel(logging.WARNING)
+    user, password = settings.nats_user, settings.nats_password
     return NatsBroker(
-        settings.nats_url,
+        [url.strip() for url in settings.nats_url.split(",") if url.strip()],
         name=f"nianbao-{name}",
+        security=NatsUserPassword(user, password.get_secret_value()) if user and password else None,
         logger=broker_log,
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
@@ -65,14 +68,21 @@ def make_broker(settings: CommonSettings, name: str) -> NatsBroker:
     )
 
 
+def registry_path(settings: CommonSettings) -> Path:
+    """NIANBAO_REGISTRY_FILE, else ``<data_dir>/registry.json`` (what ``PUT /v1/registry``
+    writes; read by every service at start)."""
+    return settings.registry_file or settings.data_dir / "registry.json"
+
+
 def load_registry(settings: CommonSettings) -> Registry:
-    if settings.registry_file is None:
+    path = registry_path(settings)
+    if settings.registry_file is None and not path.exists():
         from shared.registry.demo import demo_registry
 
         return demo_registry()
     from shared.registry.io import load_registry as load
 
-    return load(settings.registry_file)
+    return load(path)
 
 
 async def prepare_topology(

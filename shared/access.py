@@ -53,3 +53,37 @@ def may_read(caller: Caller, registry: Registry, code: str) -> bool:
     if caller.kind == "site":
         return caller.code == code
     return caller.code is not None and oversees(registry, caller.code, code)
+
+
+def may_review(caller: Caller, registry: Registry, code: str) -> bool:
+    """Return or approve a site's report: an office above the site, or an operator."""
+    if caller.kind == "operator":
+        return True
+    return (
+        caller.kind == "office"
+        and caller.code is not None
+        and code in registry.sites
+        and oversees(registry, caller.code, code)
+    )
+
+
+def may_unlock(caller: Caller, registry: Registry, code: str, approved_by: str) -> bool:
+    """Lift an approval's lock: the approving office, an office above it, or an operator."""
+    if caller.kind == "operator":
+        return True
+    if not may_review(caller, registry, code) or caller.code is None:
+        return False
+    return approved_by == caller.code or oversees(registry, caller.code, approved_by)
+
+
+def may_set_deadline(caller: Caller, registry: Registry, node: str) -> bool:
+    """An internal deadline is set by the province or department office itself, or an operator."""
+    if caller.kind == "operator":
+        return True
+    target = registry.nodes.get(node)
+    return (
+        caller.kind == "office"
+        and caller.code == node
+        and target is not None
+        and target.level in SUPERVISION_LEVELS
+    )

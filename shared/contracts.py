@@ -62,6 +62,27 @@ def rollup_subtree_subjects(year: int | str, tree: str, path: list[str]) -> list
     return [base, base + ".>"]
 
 
+def review_subject(year: int, tree: str, path: list[str], code: str) -> str:
+    """``nianbao.review.2026.admin.CN.510000.510900.510903.5109030001``: under the site's node."""
+    tokens = ".".join(safe_token(p) for p in [*path, code])
+    return f"{PREFIX}.review.{year}.{safe_token(tree)}.{tokens}"
+
+
+def reminder_subject(year: int, tree: str, path: list[str]) -> str:
+    tokens = ".".join(safe_token(p) for p in path)
+    return f"{PREFIX}.reminder.{year}.{safe_token(tree)}.{tokens}"
+
+
+def deadline_subject(year: int, node: str) -> str:
+    return f"{PREFIX}.deadline.{year}.{safe_token(node)}"
+
+
+def subtree_subjects(kind: str, year: int | str, tree: str, path: list[str]) -> list[str]:
+    """The subjects of one kind (rollup, review, reminder) for a node and everything below it."""
+    base = f"{PREFIX}.{kind}.{year}.{safe_token(tree)}." + ".".join(safe_token(p) for p in path)
+    return [base, base + ".>"]
+
+
 def dead_letter_subject(stage: str) -> str:
     return f"{PREFIX}.dlq.{safe_token(stage)}"
 
@@ -113,7 +134,36 @@ DEAD_LETTERS = StreamSpec(
     subjects=(f"{PREFIX}.dlq.>",),
     description="Messages no handler could take, with the reason. Inspect and re-drive.",
 )
-STREAMS = (SUBMISSIONS, VERDICTS, PROGRESS, ROLLUPS, DEAD_LETTERS)
+REVIEWS = StreamSpec(
+    name="NIANBAO_REVIEWS",
+    subjects=(f"{PREFIX}.review.>",),
+    description="Every review action of a supervisory office (return, approve, unlock). Kept "
+    "forever; each action is published under the site's node in each of its trees.",
+    deny_delete=True,
+    deny_purge=True,
+)
+REMINDERS = StreamSpec(
+    name="NIANBAO_REMINDERS",
+    subjects=(f"{PREFIX}.reminder.>",),
+    description="Deadline reminders per supervisory node: sites still missing or returned.",
+    max_age_seconds=400 * 86400,
+)
+DEADLINES = StreamSpec(
+    name="NIANBAO_DEADLINES",
+    subjects=(f"{PREFIX}.deadline.>",),
+    description="Internal deadlines set by provinces and departments: the last per node and year.",
+    max_msgs_per_subject=1,
+)
+STREAMS = (
+    SUBMISSIONS,
+    VERDICTS,
+    PROGRESS,
+    ROLLUPS,
+    DEAD_LETTERS,
+    REVIEWS,
+    REMINDERS,
+    DEADLINES,
+)
 
 
 # ---------------------------------------------------------------- payloads
@@ -137,6 +187,8 @@ class IssueOut(Event):
     paths: list[str]
     message_zh: str
     message_en: str
+    #: for an uploaded workbook, the cells of the paths (``sheet!C27``); empty otherwise
+    cells: list[str] = Field(default_factory=list)
 
 
 class ReportSubmitted(Event):
@@ -186,11 +238,14 @@ class SiteStatus(Event):
     code: str
     form: str
     year: int
-    status: Literal["on_time", "late", "rejected", "missing"]
+    status: Literal["on_time", "late", "rejected", "returned", "missing"]
     counted_receipt: str | None = None
     counted_version: int | None = None
     received_at: datetime | None = None
     deadline: datetime | None = None
+    locked: bool = False
+    returned_receipt: str | None = None
+    return_reason: str | None = None
 
 
 class ReportAggregated(ReportJudged):
@@ -243,4 +298,53 @@ class DeadLettered(Event):
     deliveries: int | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     body_b64: str
+    at: datetime
+
+
+class ReviewRecorded(Event):
+    """intake → aggregator, publisher, supervisors: an office returned, approved or unlocked."""
+
+    schema_version: Literal[1] = 1
+    review_id: str
+    action: Literal["return", "approve", "unlock"]
+    receipt_id: str | None = Field(description="the version concerned (return, approve)")
+    code: str
+    form: str
+    year: int
+    office: str = Field(description="the node code of the office that acted (or 'operator')")
+    reason: str = ""
+    paths: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+class DeadlineSet(Event):
+    """intake → aggregator: a province or department set an internal deadline for its sites."""
+
+    schema_version: Literal[1] = 1
+    year: int
+    node: str
+    deadline: datetime
+    set_by: str
+    at: datetime
+
+
+class SiteOverdue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    status: Literal["missing", "returned", "rejected"]
+
+
+class ReminderDue(Event):
+    """aggregator → supervisors: a deadline approaches (or passed); these sites have not filed."""
+
+    schema_version: Literal[1] = 1
+    year: int
+    tree: str
+    node: str
+    path: list[str]
+    threshold_days: int = Field(description="days before the deadline; negative = after it")
+    deadline: datetime
+    sites: list[SiteOverdue]
     at: datetime

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, event
+from sqlalchemy import JSON, DateTime, Dialect, Table, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+#: a JSON document column: JSONB on PostgreSQL (comparable, indexable), JSON text on SQLite
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+#: serialises schema creation across processes starting at once (several replicas, one database)
+_SCHEMA_LOCK = 0x6E69616E62616F  # "nianbao"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back timezone-aware on every database.
+
+    PostgreSQL keeps ``timestamptz`` as an instant; SQLite keeps text and drops the offset, so an
+    aware value is converted to UTC before it is written and a value read is marked UTC. A naive
+    value is taken as UTC (what SQLite did before).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -23,19 +55,33 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
-    return create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            url = "postgresql+asyncpg://" + url.removeprefix(plain)
+    # pre-ping: a connection broken by a database restart is replaced, not handed out
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
 
 
 async def create_schema(engine: AsyncEngine, tables: list[Any]) -> None:
-    """Create this service's tables if missing (each service owns its own tables)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(
-            lambda sync_conn: SQLModel.metadata.create_all(
-                sync_conn, tables=[sql_table(t) for t in tables]
-            )
-        )
+    """Create this service's tables if missing (each service owns its own tables).
+
+    Processes starting together on one database would race on CREATE TABLE: on PostgreSQL they
+    take turns (an advisory lock); on SQLite the loser of the race tries again.
+    """
+    for attempt in range(3):
+        try:
+            async with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
+                await conn.run_sync(
+                    lambda sync_conn: SQLModel.metadata.create_all(
+                        sync_conn, tables=[sql_table(t) for t in tables]
+                    )
+                )
+            return
+        except OperationalError as exc:
+            if attempt == 2 or "already exists" not in str(exc):
+                raise
 
 
 def sql_table(model: type[SQLModel]) -> Table:

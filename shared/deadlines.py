@@ -71,3 +71,9 @@ def is_on_time(received_at: datetime, deadline: datetime) -> bool:
     if received_at.utcoffset() is None or deadline.utcoffset() is None:
         raise ValueError("timeliness needs time-zone-aware times")
     return received_at - timedelta(microseconds=received_at.microsecond) <= deadline
+
+
+def deadline_for_node(policy: DeadlinePolicy, registry: Registry, node: str) -> datetime:
+    """The deadline a supervisory node works to: the earliest at or above it, else national."""
+    overrides = [policy.overrides[n] for n in registry.ancestors(node) if n in policy.overrides]
+    return min([policy.national, *overrides])

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from faststream import AckPolicy
@@ -21,11 +23,28 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec, dead_letter_subject
 
 log = logging.getLogger(__name__)
+
+# Every durable consumer is measured here, by its durable name (services/metrics.py serves them).
+RECEIVED = Counter("nianbao_messages_received", "Messages delivered to a consumer", ["consumer"])
+REDELIVERED = Counter(
+    "nianbao_messages_redelivered", "Deliveries after the first of a message", ["consumer"]
+)
+FAILED = Counter("nianbao_messages_failed", "Handler failures of one message", ["consumer"])
+DEAD_LETTERED = Counter(
+    "nianbao_messages_dead_lettered", "Messages written to the dead-letter stream", ["stage"]
+)
+BATCH_SECONDS = Histogram(
+    "nianbao_batch_seconds",
+    "Time to decode, handle and acknowledge one fetched batch",
+    ["consumer"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 # FastStream 0.7.8's batch pull loop catches nats.errors.TimeoutError, but nats-py 2.16 raises the
 # builtin TimeoutError when a fetch ends with a partial batch: the loop task crashes and is
@@ -94,6 +113,7 @@ def stream_config(spec: StreamSpec, replicas: int) -> js_api.StreamConfig:
 
 _STREAM_FIELDS = (
     "subjects",
+    "retention",
     "storage",
     "max_age",
     "max_msgs_per_subject",
@@ -124,6 +144,18 @@ def _differences(current: Any, wanted: Any, fields: Sequence[str]) -> dict[str, 
     return out
 
 
+def describe(drift: dict[str, tuple[Any, Any]]) -> str:
+    """``deliver_policy: server has 'new', the code wants 'all'; ...`` for operators."""
+
+    def plain(value: Any) -> Any:
+        return value.value if isinstance(value, Enum) else value
+
+    return "; ".join(
+        f"{name}: server has {plain(have)!r}, the code wants {plain(want)!r}"
+        for name, (have, want) in drift.items()
+    )
+
+
 async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec], replicas: int) -> None:
     """Create missing streams; update drifted ones, or raise TopologyDrift when refused."""
     for spec in specs:
@@ -137,11 +169,13 @@ async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec], repl
         drift = _differences(info.config, wanted, _STREAM_FIELDS)
         if not drift:
             continue
-        log.warning("stream %s differs from the code: %s; updating", spec.name, drift)
+        log.warning("stream %s differs from the code: %s; updating", spec.name, describe(drift))
         try:
             await js.update_stream(wanted)
         except Exception as exc:
-            raise TopologyDrift(f"stream {spec.name} cannot be updated: {drift}: {exc}") from exc
+            raise TopologyDrift(
+                f"stream {spec.name} cannot be updated: {describe(drift)}: {exc}"
+            ) from exc
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
@@ -156,15 +190,17 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     drift = _differences(info.config, wanted, _CONSUMER_FIELDS)
     if not drift:
         return
-    log.warning("consumer %s differs from the code: %s; updating", spec.durable, drift)
+    log.warning("consumer %s differs from the code: %s; updating", spec.durable, describe(drift))
     try:
         await js.add_consumer(spec.stream.name, wanted)
     except Exception as exc:
-        raise TopologyDrift(f"consumer {spec.durable} cannot be updated: {drift}: {exc}") from exc
+        raise TopologyDrift(
+            f"consumer {spec.durable} cannot be updated: {describe(drift)}: {exc}"
+        ) from exc
     info = await js.consumer_info(spec.stream.name, spec.durable)
     left = _differences(info.config, wanted, _CONSUMER_FIELDS)
     if left:
-        raise TopologyDrift(f"consumer {spec.durable} still differs after update: {left}")
+        raise TopologyDrift(f"consumer {spec.durable} still differs after update: {describe(left)}")
 
 
 async def _raw_batch(msg: Any) -> list[Msg]:
@@ -216,6 +252,7 @@ class DeadLetters:
             stream=DEAD_LETTERS.name,
             headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
         )
+        DEAD_LETTERED.labels(self.stage).inc()
         log.error("dead-lettered %s (%s): %s", msg.subject, self.stage, reason[:300])
 
 
@@ -272,6 +309,16 @@ class BatchStage(Generic[M]):
         self.subscriber(self.on_batch)
 
     async def on_batch(self, msgs: list[Any]) -> None:
+        started = time.perf_counter()
+        durable = self.consumer.durable
+        RECEIVED.labels(durable).inc(len(msgs))
+        REDELIVERED.labels(durable).inc(sum(1 for m in msgs if deliveries(m) > 1))
+        try:
+            await self._on_batch(msgs)
+        finally:
+            BATCH_SECONDS.labels(durable).observe(time.perf_counter() - started)
+
+    async def _on_batch(self, msgs: list[Any]) -> None:
         good: list[Envelope[M]] = []
         for msg in msgs:
             try:
@@ -289,6 +336,7 @@ class BatchStage(Generic[M]):
             )
         else:
             await asyncio.gather(*(e.msg.ack() for e in good))
+            self._handled(good)
             return
         for envelope in good:
             await self._one(envelope)
@@ -297,6 +345,7 @@ class BatchStage(Generic[M]):
         try:
             await self.handler([envelope])
         except Exception as exc:
+            FAILED.labels(self.consumer.durable).inc()
             count = deliveries(envelope.msg)
             if count >= self.consumer.max_deliver:
                 await self.dead_letters.put(
@@ -308,20 +357,51 @@ class BatchStage(Generic[M]):
                 await envelope.msg.nak(delay=self.consumer.delay_after(count))
         else:
             await envelope.msg.ack()
+            self._handled([envelope])
+
+    def _handled(self, batch: list[Envelope[M]]) -> None:
+        """One INFO line per handled batch with its receipt ids (per message it would halve
+        throughput); each message at DEBUG."""
+        ids = [rid for e in batch if (rid := getattr(e.event, "receipt_id", None))]
+        log.info(
+            "handled %d in %s",
+            len(batch),
+            self.consumer.durable,
+            extra={"consumer": self.consumer.durable, "count": len(batch), "receipt_ids": ids},
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            for e in batch:
+                log.debug(
+                    "handled %s",
+                    e.msg.subject,
+                    extra={
+                        "receipt_id": getattr(e.event, "receipt_id", None),
+                        "subject": e.msg.subject,
+                    },
+                )
+
+
+#: confirmed publishes in flight at once, and how long each waits for its PubAck (FastStream's
+#: default, 0.5 s, fails thousands of concurrent publishes, e.g. every roll-up at start)
+PUBLISH_WINDOW = 256
+PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
 async def publish_all(
     broker: NatsBroker, stream: StreamSpec, items: Sequence[tuple[str, BaseModel, str]]
 ) -> None:
-    """Confirmed publishes of (subject, event, msg id), concurrently; raises if any is refused."""
-    await asyncio.gather(
-        *(
-            broker.publish(
+    """Confirmed publishes of (subject, event, msg id), concurrently within a window; raises if
+    any is refused."""
+    window = asyncio.Semaphore(PUBLISH_WINDOW)
+
+    async def one(subject: str, event: BaseModel, msg_id: str) -> None:
+        async with window:
+            await broker.publish(
                 event.model_dump_json(),
                 subject,
                 stream=stream.name,
                 headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
+                timeout=PUBLISH_TIMEOUT_SECONDS,
             )
-            for subject, event, msg_id in items
-        )
-    )
+
+    await asyncio.gather(*(one(*item) for item in items))

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class CommonSettings(BaseSettings):
     """What every service needs: where NATS is, where its data lives, which registry to use."""
 
-    model_config = SettingsConfigDict(env_prefix="NIANBAO_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NIANBAO_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
+    #: one URL, or several separated by commas (the members of a cluster)
     nats_url: str = "nats://127.0.0.1:4222"
+    #: this service's NATS user and password (required by the production cluster)
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
     data_dir: Path = Path("var")
     registry_file: Path | None = Field(
         default=None, description="registry JSON or CSV; the built-in demo registry when unset"

@@ -10,7 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:
+def wait_until(condition: Callable[[], T | None], timeout: float = 30, interval: float = 0.05) -> T:
     """Poll until the condition returns something truthy; fail at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -23,7 +23,7 @@ def wait_until(condition: Callable[[], T], timeout: float = 30, interval: float 
 
 
 async def eventually(
-    condition: Callable[[], Awaitable[T]], within: float = 30, interval: float = 0.05
+    condition: Callable[[], Awaitable[T | None]], within: float = 30, interval: float = 0.05
 ) -> T:
     """Async twin of wait_until."""
     deadline = time.monotonic() + within

@@ -1,10 +1,13 @@
-"""Composition root of the aggregator: settings, store, broker, consumer, handler."""
+"""Composition root of the aggregator: settings, stores, broker, consumers, reminder clock."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
@@ -12,8 +15,9 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
-from services.aggregator.handlers import Aggregator
-from services.aggregator.store import CountedVersion, VersionStore
+from services.aggregator.handlers import Aggregator, Ports, Publish
+from services.aggregator.store import SupervisionStore, VersionStore, as_verdict
+from services.metrics import Health, count_published, with_health
 from services.runtime import (
     load_registry,
     make_broker,
@@ -22,13 +26,19 @@ from services.runtime import (
     setup_logging,
 )
 from shared.contracts import (
+    DEADLINES,
     PROGRESS,
+    REMINDERS,
+    REVIEWS,
     ROLLUPS,
     VERDICTS,
-    IssueOut,
+    DeadlineSet,
+    ReminderDue,
     ReportAggregated,
     ReportJudged,
+    ReviewRecorded,
     RollupUpdated,
+    StreamSpec,
 )
 from shared.db import make_engine
 from shared.deadlines import DeadlinePolicy, national_deadline
@@ -36,11 +46,15 @@ from shared.filings import current_reporting_year
 from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
 from shared.settings import CommonSettings
 
+log = logging.getLogger(__name__)
+
 
 class AggregatorSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="NIANBAO_", env_file=".env", extra="ignore")
 
     aggregator_database_url: str | None = None
+    #: how often the reminder clock looks for a threshold reached (seconds)
+    reminder_interval_seconds: float = 60
 
 
 CONSUMER = ConsumerSpec(
@@ -49,6 +63,19 @@ CONSUMER = ConsumerSpec(
     filter_subjects=("nianbao.accepted.>", "nianbao.rejected.>"),
     description="aggregator: counts every verdict in the roll-ups",
 )
+REVIEW_CONSUMER = ConsumerSpec(
+    durable="aggregator-reviews",
+    stream=REVIEWS,
+    filter_subjects=("nianbao.review.*.admin.>",),
+    description="aggregator: returned reports and locks (each action once, by its admin copy)",
+)
+DEADLINE_CONSUMER = ConsumerSpec(
+    durable="aggregator-deadlines",
+    stream=DEADLINES,
+    filter_subjects=("nianbao.deadline.>",),
+    description="aggregator: internal deadlines of provinces and departments",
+)
+CONSUMERS = [CONSUMER, REVIEW_CONSUMER, DEADLINE_CONSUMER]
 
 
 def deadline_policies(settings: CommonSettings) -> Callable[[int], DeadlinePolicy]:
@@ -69,64 +96,95 @@ def deadline_policies(settings: CommonSettings) -> Callable[[int], DeadlinePolic
     return policy
 
 
-def as_verdict(row: CountedVersion) -> tuple[ReportJudged, str]:
-    verdict = ReportJudged(
-        receipt_id=row.receipt_id,
-        content_hash=row.content_hash,
-        form=row.form,
-        form_version=row.form_version,
-        year=row.year,
-        code=row.code,
-        version=row.version,
-        received_at=row.received_at,
-        judged_at=row.judged_at,
-        report=row.report,
-        issues=[IssueOut(**i) for i in row.issues],
-    )
-    return verdict, row.outcome
+@dataclass
+class Aggregation:
+    aggregator: Aggregator
+    versions: VersionStore
+    supervision: SupervisionStore
 
 
-def build(settings: AggregatorSettings, broker: NatsBroker) -> tuple[Aggregator, VersionStore]:
+def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     registry = load_registry(settings)
     url = settings.database_url_for("aggregator", settings.aggregator_database_url)
-    store = VersionStore(make_engine(url))
+    engine = make_engine(url)
+    versions, supervision = VersionStore(engine), SupervisionStore(engine)
 
-    async def publish_rollups(items: Sequence[tuple[str, BaseModel, str]]) -> None:
-        await publish_all(broker, ROLLUPS, items)
+    def publisher_to(stream: StreamSpec) -> Publish:
+        async def publish(items: Sequence[tuple[str, BaseModel, str]]) -> None:
+            await publish_all(broker, stream, items)
+            count_published(stream.name, items)
 
-    async def publish_progress(items: Sequence[tuple[str, BaseModel, str]]) -> None:
-        await publish_all(broker, PROGRESS, items)
+        return publish
 
-    aggregator = Aggregator(
-        registry, deadline_policies(settings), store.add, publish_rollups, publish_progress
+    async def load_verdicts(receipt_ids: Sequence[str]) -> list[tuple[ReportJudged, str]]:
+        return [as_verdict(row) for row in await versions.get(receipt_ids)]
+
+    ports = Ports(
+        save_verdicts=versions.add,
+        load_verdicts=load_verdicts,
+        save_reviews=supervision.add_reviews,
+        save_deadlines=supervision.set_deadlines,
+        mark_reminded=supervision.mark_reminded,
+        publish_rollups=publisher_to(ROLLUPS),
+        publish_progress=publisher_to(PROGRESS),
+        publish_reminders=publisher_to(REMINDERS),
     )
+    aggregator = Aggregator(registry, deadline_policies(settings), ports)
     broker.publisher("nianbao.rollup.{year}.{tree}.{path}", title="roll-up", schema=RollupUpdated)
     broker.publisher(
         "nianbao.aggregated.{form}.{code}", title="aggregated", schema=ReportAggregated
     )
-    BatchStage(
-        broker, CONSUMER, ReportJudged, aggregator.on_verdicts, DeadLetters(broker, "aggregator")
-    )
-    return aggregator, store
+    broker.publisher("nianbao.reminder.{year}.{tree}.{path}", title="reminder", schema=ReminderDue)
+    dead = DeadLetters(broker, "aggregator")
+    BatchStage(broker, CONSUMER, ReportJudged, aggregator.on_verdicts, dead)
+    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, aggregator.on_reviews, dead)
+    BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, aggregator.on_deadlines, dead)
+    return Aggregation(aggregator, versions, supervision)
+
+
+async def reminder_clock(aggregator: Aggregator, interval: float) -> None:
+    while True:
+        try:
+            sent = await aggregator.remind(datetime.now(UTC))
+            if sent:
+                log.info("sent %d reminders", sent)
+        except Exception:
+            log.exception("reminder pass failed; retrying")
+        await asyncio.sleep(interval)
 
 
 async def serve(settings: AggregatorSettings) -> None:
     broker = make_broker(settings, "aggregator")
-    aggregator, store = build(settings, broker)
+    parts = build(settings, broker)
+    aggregator = parts.aggregator
+    clock: asyncio.Task[None] | None = None
 
     async def start() -> None:
-        await store.create()
-        aggregator.load(as_verdict(row) for row in await store.all())
+        nonlocal clock
+        await parts.versions.create()
+        await parts.supervision.create()
+        aggregator.load(
+            [as_verdict(row) for row in await parts.versions.all()],
+            [ReviewRecorded(**r.model_dump()) for r in await parts.supervision.reviews()],
+            [(d.year, d.node, d.deadline, d.at) for d in await parts.supervision.deadlines()],
+            await parts.supervision.reminded(),
+        )
         await broker.connect()
-        await prepare_topology(broker, settings, [CONSUMER])
+        await prepare_topology(broker, settings, CONSUMERS)
         await aggregator.republish([current_reporting_year(datetime.now(UTC))])
         await broker.start()
+        clock = asyncio.create_task(reminder_clock(aggregator, settings.reminder_interval_seconds))
 
     async def stop() -> None:
+        if clock is not None:
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
         await broker.stop()
-        await store.engine.dispose()
+        await parts.versions.engine.dispose()
 
-    await serve_until_stopped(start, stop)
+    health = Health("aggregator", broker, CONSUMERS)
+    await serve_until_stopped(*with_health(health, 8002, start, stop))
 
 
 def main() -> None:

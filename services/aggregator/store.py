@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, select
+from sqlalchemy import Column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from shared.contracts import ReportJudged
-from shared.db import create_schema, sql_table
+from shared.contracts import IssueOut, ReportJudged
+from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
 class CountedVersion(SQLModel, table=True):
@@ -29,10 +29,28 @@ class CountedVersion(SQLModel, table=True):
     version: int
     outcome: str
     content_hash: str
-    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    judged_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    report: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    issues: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    judged_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    report: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
+    issues: list[dict[str, Any]] = Field(sa_column=Column(JsonDocument, nullable=False))
+
+
+def as_verdict(row: CountedVersion) -> tuple[ReportJudged, str]:
+    """A stored version back as the verdict it came from, with its outcome."""
+    verdict = ReportJudged(
+        receipt_id=row.receipt_id,
+        content_hash=row.content_hash,
+        form=row.form,
+        form_version=row.form_version,
+        year=row.year,
+        code=row.code,
+        version=row.version,
+        received_at=row.received_at,
+        judged_at=row.judged_at,
+        report=row.report,
+        issues=[IssueOut(**i) for i in row.issues],
+    )
+    return verdict, row.outcome
 
 
 class VersionStore:
@@ -70,7 +88,105 @@ class VersionStore:
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
 
+    async def get(self, receipt_ids: Sequence[str]) -> list[CountedVersion]:
+        table = sql_table(CountedVersion)
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(table).where(table.c.receipt_id.in_(receipt_ids)))
+            return [CountedVersion.model_validate(dict(row._mapping)) for row in result]
+
     async def all(self) -> list[CountedVersion]:
         async with self.engine.connect() as conn:
             result = await conn.execute(select(sql_table(CountedVersion)))
             return [CountedVersion.model_validate(dict(row._mapping)) for row in result]
+
+
+class ReviewRow(SQLModel, table=True):
+    """A review action as the aggregator counts it (returned reports, locks)."""
+
+    __tablename__ = "aggregator_reviews"
+
+    review_id: str = Field(primary_key=True)
+    action: str
+    receipt_id: str | None = None
+    code: str = Field(index=True)
+    form: str
+    year: int
+    office: str
+    reason: str = ""
+    at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
+class DeadlineRow(SQLModel, table=True):
+    __tablename__ = "aggregator_deadlines"
+
+    year: int = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    deadline: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
+class ReminderSent(SQLModel, table=True):
+    """A reminder emitted (or skipped as moot): never emitted twice, across restarts."""
+
+    __tablename__ = "aggregator_reminders"
+
+    year: int = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    threshold_days: int = Field(primary_key=True)
+
+
+class SupervisionStore:
+    """Reviews, internal deadlines and reminders sent: the aggregator's other facts."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def _insert(self) -> Any:
+        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+
+    async def create(self) -> None:
+        await create_schema(self.engine, [ReviewRow, DeadlineRow, ReminderSent])
+
+    async def add_reviews(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            statement = self._insert()(sql_table(ReviewRow)).on_conflict_do_nothing(
+                index_elements=["review_id"]
+            )
+            async with self.engine.begin() as conn:
+                await conn.execute(statement, list(rows))
+
+    async def set_deadlines(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep the latest deadline per (year, node), by the time it was set."""
+        table = sql_table(DeadlineRow)
+        async with self.engine.begin() as conn:
+            for row in rows:
+                statement = self._insert()(table).values(**row)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["year", "node"],
+                    set_={"deadline": statement.excluded.deadline, "at": statement.excluded.at},
+                    where=table.c.at < statement.excluded.at,
+                )
+                await conn.execute(statement)
+
+    async def mark_reminded(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            statement = self._insert()(sql_table(ReminderSent)).on_conflict_do_nothing(
+                index_elements=["year", "node", "threshold_days"]
+            )
+            async with self.engine.begin() as conn:
+                await conn.execute(statement, list(rows))
+
+    async def reviews(self) -> list[ReviewRow]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(ReviewRow)))
+            return [ReviewRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def deadlines(self) -> list[DeadlineRow]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(DeadlineRow)))
+            return [DeadlineRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def reminded(self) -> set[tuple[int, str, int]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(ReminderSent)))
+            return {(r.year, r.node, r.threshold_days) for r in rows}

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.docs_pages import install_docs
 from services.intake.filing import Intake, decode_json
 from services.intake.schemas import ApiError, NodeOut, Problem, ReceiptOut, SiteOut
+from services.intake.workbooks import file_workbook
 from shared.contracts import IssueOut
 from shared.forms import json_schema, list_forms, load_form
+from shared.forms.excel import XLSX_MEDIA_TYPE
 from shared.registry import Registry
 from shared.registry.model import LEVEL_LABELS, SITE_TYPE_LABELS
 
+log = logging.getLogger(__name__)
 CODE = r"^[A-Za-z0-9_-]{1,64}$"
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
@@ -24,7 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         403: "the token may not do this",
         404: "not found",
         413: "body over the size limit",
-        415: "not application/json",
+        415: "neither application/json nor an xlsx workbook",
         422: "the report does not match its form, or the code is not registered",
         503: "the stream did not acknowledge: nothing was kept, retry",
     }.items()
@@ -35,7 +40,10 @@ def report_body_schema() -> dict[str, Any]:
     schemas = [json_schema(load_form(form, version)) for form, version in list_forms()]
     return {
         "required": True,
-        "content": {"application/json": {"schema": {"oneOf": schemas}}},
+        "content": {
+            "application/json": {"schema": {"oneOf": schemas}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
     }
 
 
@@ -114,15 +122,22 @@ def build_router(intake: Intake, max_body_bytes: int) -> APIRouter:
         """Returns 202 with a receipt only once the submission is stored in JetStream."""
         caller = await intake.authenticate(authorization)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == XLSX_MEDIA_TYPE:
+            body = await read_limited(request, max_body_bytes)
+            receipt = await file_workbook(intake, caller, body)
+            log.info("filed", extra={"receipt_id": receipt.receipt_id, "code": receipt.code})
+            return JSONResponse(receipt.model_dump(mode="json"), status_code=202)
         if content_type != "application/json":
             raise ApiError(
                 415,
                 "unsupported_media_type",
-                "请以 application/json 提交报表",
-                f"content type {content_type or '(none)'} is not application/json",
+                "请以 application/json 或 Excel 模板（.xlsx）提交报表",
+                f"content type {content_type or '(none)'} is neither application/json "
+                f"nor {XLSX_MEDIA_TYPE}",
             )
         raw = decode_json(await read_limited(request, max_body_bytes))
         receipt, _new = await intake.file(caller, raw)
+        log.info("filed", extra={"receipt_id": receipt.receipt_id, "code": receipt.code})
         return JSONResponse(receipt.model_dump(mode="json"), status_code=202)
 
     @router.get(
@@ -169,8 +184,11 @@ def create_app(intake: Intake, max_body_bytes: int, lifespan: Any = None) -> Fas
         summary="政府网站年度报表 — 报送接口 (report intake API)",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own pages load from a CDN: install_docs serves them offline
+        redoc_url=None,
     )
     app.include_router(build_router(intake, max_body_bytes))
+    install_docs(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -17,6 +17,7 @@ from shared.forms import parse_report, report_code
 from shared.registry import Registry
 
 Publish = Callable[[ReportSubmitted], Awaitable[None]]
+IsLocked = Callable[[str, str, int], Awaitable[bool]]
 
 
 def decode_json(body: bytes) -> Any:
@@ -77,12 +78,18 @@ class Intake:
     """Takes reports from authenticated callers; a 202 only after JetStream's PubAck."""
 
     def __init__(
-        self, registry: Registry, store: IntakeStore, publish: Publish, base_url: str
+        self,
+        registry: Registry,
+        store: IntakeStore,
+        publish: Publish,
+        base_url: str,
+        is_locked: IsLocked | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.publish = publish
         self.base_url = base_url
+        self.is_locked = is_locked
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
 
     async def authenticate(self, authorization: str | None) -> Caller:
@@ -136,6 +143,13 @@ class Intake:
                 "forbidden",
                 f"当前令牌无权报送 {code} 的{form_label(form)}",
                 f"this token may not file the {form} of {code}",
+            )
+        if self.is_locked is not None and await self.is_locked(code, form, year):
+            raise ApiError(
+                409,
+                "locked",
+                "该报表已由监管单位审核锁定，不能再提交新版本；如需修改，请联系审核单位解除锁定",
+                "the filing was approved and locked by its supervisory office; ask it to unlock",
             )
         digest = content_hash(report)
         key = (code, form, year)

@@ -15,20 +15,37 @@ from pydantic_settings import SettingsConfigDict
 from services.intake.app import create_app
 from services.intake.filing import Intake
 from services.intake.progress import ReceiptProgress
+from services.intake.registry_api import build_registry_router
+from services.intake.review import Reviews, review_messages
+from services.intake.review_api import build_review_router
+from services.intake.review_store import ReviewStore
 from services.intake.store import IntakeStore
-from services.runtime import load_registry, make_broker, prepare_topology, setup_logging
+from services.intake.templates_api import build_templates_router
+from services.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
+from services.runtime import (
+    load_registry,
+    make_broker,
+    prepare_topology,
+    registry_path,
+    setup_logging,
+)
 from shared.contracts import (
+    DEADLINES,
     PROGRESS,
+    REVIEWS,
     SUBMISSIONS,
     VERDICTS,
+    DeadlineSet,
     PagesPublished,
     ReportAggregated,
     ReportJudged,
     ReportSubmitted,
+    ReviewRecorded,
+    deadline_subject,
     submitted_subject,
 )
 from shared.db import make_engine
-from shared.messaging import BatchStage, ConsumerSpec, DeadLetters
+from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -83,28 +100,52 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
             stream=SUBMISSIONS.name,
             headers={"Nats-Msg-Id": event.receipt_id, "content-type": "application/json"},
         )
+        REPORTS_SUBMITTED.labels(event.form).inc()
 
-    intake = Intake(registry, store, publish, base_url)
+    review_store = ReviewStore(store.engine)
+
+    async def publish_review(event: ReviewRecorded) -> None:
+        await publish_all(broker, REVIEWS, review_messages(registry, event))
+
+    async def publish_deadline(event: DeadlineSet) -> None:
+        msg_id = f"deadline:{event.year}:{event.node}:{event.at.isoformat()}"
+        subject = deadline_subject(event.year, event.node)
+        await publish_all(broker, DEADLINES, [(subject, event, msg_id)])
+
+    reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
+    intake = Intake(registry, store, publish, base_url, is_locked=reviews.is_locked)
+    broker.publisher("nianbao.review.{year}.{tree}.{path}", title="review", schema=ReviewRecorded)
+    broker.publisher("nianbao.deadline.{year}.{node}", title="deadline", schema=DeadlineSet)
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     BatchStage(broker, VERDICT_CONSUMER, ReportJudged, progress.on_verdicts, dead)
     BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, progress.on_aggregated, dead)
     BatchStage(broker, PUBLISHED_CONSUMER, PagesPublished, progress.on_published, dead)
 
+    health = Health("intake", broker, CONSUMERS)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await store.create()
+        await review_store.create()
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
         await broker.start()
         flushed = await intake.flush_outbox()
         if flushed:
             log.warning("published %d submissions left in the outbox", flushed)
+        health.start()
         yield
+        await health.stop()
         await broker.stop()
         await store.engine.dispose()
 
     app = create_app(intake, settings.max_body_bytes, lifespan=lifespan)
+    app.include_router(build_review_router(intake, reviews))
+    app.include_router(build_templates_router(intake))
+    app.include_router(build_registry_router(intake, registry_path(settings)))
+    app.include_router(health.router())
+    app.add_middleware(HttpMetrics)
     return app, intake
 
 

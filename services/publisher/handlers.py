@@ -12,10 +12,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.publisher.pages import (
+    SUPERVISION_REPORT,
     PageRef,
     SiteRow,
     VersionRecord,
     affected_pages,
+    has_supervision_page,
     plan_column_page,
     plan_index,
     plan_rollup_page,
@@ -26,8 +28,15 @@ from services.publisher.render import (
     index_files,
     rollup_page_files,
     site_page_files,
+    supervision_page_files,
 )
-from services.publisher.store import PublishedVersion, PublisherStore, SiteStanding
+from services.publisher.store import (
+    Announcement,
+    PublishedVersion,
+    PublisherStore,
+    SiteStanding,
+)
+from services.publisher.supervision import plan_supervision_page
 from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, published_subject
 from shared.forms import layout, load_form
 from shared.messaging import Envelope
@@ -40,6 +49,12 @@ WORK_REPORT = "work-report"
 INDEXED_LEVELS = {Level.NATIONAL, Level.PROVINCE, Level.DEPARTMENT}
 Publish = Callable[[Sequence[tuple[str, BaseModel, str]]], Awaitable[None]]
 WriteFiles = Callable[[dict[str, bytes]], Awaitable[None]]
+#: site pages built and written together (their files' fsyncs overlap in worker threads)
+SITE_CHUNK = 32
+#: while events arrived this recently, node pages sleep BURST_YIELD × their render time after
+#: each one: they take at most a quarter of a core from the pipeline during a burst
+BURST_QUIET_SECONDS = 1.0
+BURST_YIELD = 3.0
 
 
 def page_key(ref: PageRef) -> str:
@@ -81,23 +96,30 @@ class Publisher:
         self.base_url = base_url.rstrip("/")
         self.layout = layout(load_form(WORK_REPORT))
         self.standings: dict[tuple[str, int], SiteStanding] = {}
+        #: (office node, year) -> the standing of its supervision report
+        self.office_standings: dict[tuple[str, int], SiteStanding] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self.rollups: dict[tuple[int, str], NodeRollup] = {}
         self.digests: dict[tuple[int, str], str] = {}
         #: earliest monotonic time a costly page may be rendered again (coalescing under bursts)
         self.not_before: dict[str, float] = {}
+        #: when the last aggregated or roll-up event arrived (node pages yield during bursts)
+        self.last_event = 0.0
 
     async def load(self) -> None:
         self.reports = await self.store.counted_reports()
         for standing in await self.store.standings():
             if standing.form == WORK_REPORT:
                 self.standings[(standing.code, standing.year)] = standing
+            elif standing.form == SUPERVISION_REPORT:
+                self.office_standings[(standing.code, standing.year)] = standing
         for row in await self.store.rollups():
             self.rollups[(row.year, row.node)] = NodeRollup.model_validate(row.body)
             self.digests[(row.year, row.node)] = row.digest
 
     # ---------------------------------------------------------------- handlers
     async def on_aggregated(self, batch: list[Envelope[ReportAggregated]]) -> None:
+        self.last_event = time.monotonic()
         versions: list[dict[str, Any]] = []
         standings: list[dict[str, Any]] = []
         dirty: list[str] = []
@@ -130,6 +152,13 @@ class Publisher:
             standings.append(standing)
             if event.form == WORK_REPORT and event.code in self.registry.sites:
                 refs = affected_pages(self.registry, event.code, event.year)
+            elif event.form == SUPERVISION_REPORT and has_supervision_page(
+                self.registry, event.code
+            ):
+                refs = [
+                    PageRef("supervision", event.year, event.code),
+                    PageRef("index", event.year),
+                ]
             elif event.code in self.registry.nodes:
                 refs = [PageRef("rollup", event.year, event.code)]
             else:
@@ -148,17 +177,24 @@ class Publisher:
         await self.store.save(versions, standings, [], dirty, announcements)
 
     def _remember(self, event: ReportAggregated, standing: dict[str, Any]) -> None:
-        if event.form != WORK_REPORT:
+        if event.form == WORK_REPORT:
+            standings = self.standings
+        elif event.form == SUPERVISION_REPORT:
+            standings = self.office_standings
+        else:
             return
         key = (event.code, event.year)
-        current = self.standings.get(key)
+        current = standings.get(key)
         if current is not None and current.seq >= standing["seq"]:
             return
-        self.standings[key] = SiteStanding(**standing)
+        standings[key] = SiteStanding(**standing)
+        if event.form != WORK_REPORT:
+            return
         if event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id:
             self.reports[event.receipt_id] = event.report
 
     async def on_rollups(self, batch: list[Envelope[RollupUpdated]]) -> None:
+        self.last_event = time.monotonic()
         rows: list[dict[str, Any]] = []
         dirty: list[str] = []
         for envelope in batch:
@@ -178,6 +214,8 @@ class Publisher:
             )
             dirty.append(page_key(PageRef("rollup", event.year, event.node)))
             dirty.append(page_key(PageRef("column", event.year, event.node)))
+            if has_supervision_page(self.registry, event.node):
+                dirty.append(page_key(PageRef("supervision", event.year, event.node)))
             node = self.registry.nodes.get(event.node)
             if node is not None and node.level in INDEXED_LEVELS:
                 dirty.append(page_key(PageRef("index", event.year)))
@@ -186,12 +224,33 @@ class Publisher:
     # ---------------------------------------------------------------- rendering
     async def render_pending(self) -> int:
         """One pass: site pages first (they answer receipts), then node pages as paced."""
+        return await self.render_sites() + await self.render_nodes()
+
+    async def render_sites(self) -> int:
+        """Site pages in chunks: built, written concurrently (their fsyncs overlap), announced
+        chunk by chunk, so receipts learn their URLs while a burst is still arriving."""
+        pending = sorted(item for item in await self.store.dirty() if item[0].startswith("site:"))
+        for start in range(0, len(pending), SITE_CHUNK):
+            chunk = pending[start : start + SITE_CHUNK]
+            # announcements due before building: a version saved meanwhile waits for its own pass
+            due = await self.store.announcements([key for key, _ in chunk])
+            built = await asyncio.gather(*(self.build(page_ref(key)) for key, _ in chunk))
+            await asyncio.gather(*(self.write(files) for files in built if files))
+            await self.store.clean(chunk)
+            await self.announce_due(due)
+        return len(pending)
+
+    async def render_nodes(self) -> int:
+        """Node pages; a costly one is paced, and while events arrive every node page yields
+        most of the CPU to the pipeline (they are rendered in full once the burst is over)."""
         pending = await self.store.dirty()
-        if not pending:
-            return 0
+        order = {"rollup": 1, "column": 2, "supervision": 3, "index": 4}
+        pending = sorted(
+            (item for item in pending if not item[0].startswith("site:")),
+            key=lambda item: (order[item[0].split(":", 1)[0]], item[0]),
+        )
         now = time.monotonic()
-        order = {"site": 0, "rollup": 1, "column": 2, "index": 3}
-        pending.sort(key=lambda item: (order[item[0].split(":", 1)[0]], item[0]))
+        due = await self.store.announcements([key for key, _ in pending])
         done: list[tuple[str, int]] = []
         for key, generation in pending:
             if self.not_before.get(key, 0) > now:
@@ -204,15 +263,17 @@ class Publisher:
             if spent > 0.05:
                 self.not_before[key] = time.monotonic() + min(10.0, 4 * spent)
             done.append((key, generation))
-            if key.startswith("site:") and not pending_sites_left(pending, key):
-                await self.announce(done)
+            if time.monotonic() - self.last_event < BURST_QUIET_SECONDS:
+                await asyncio.sleep(spent * BURST_YIELD)
         await self.store.clean(done)
-        await self.announce(done)
+        rendered = {key for key, _ in done}
+        await self.announce_due([item for item in due if item.key in rendered])
         return len(done)
 
     async def announce(self, done: Sequence[tuple[str, int]]) -> None:
-        keys = [key for key, _ in done]
-        due = await self.store.announcements(keys)
+        await self.announce_due(await self.store.announcements([key for key, _ in done]))
+
+    async def announce_due(self, due: Sequence[Announcement]) -> None:
         if not due:
             return
         now = datetime.now(UTC)
@@ -239,6 +300,8 @@ class Publisher:
             return await asyncio.to_thread(self.build_column, ref)
         if ref.kind == "rollup":
             return await asyncio.to_thread(self.build_rollup, ref)
+        if ref.kind == "supervision":
+            return await self.build_supervision(ref)
         return await asyncio.to_thread(self.build_index, ref)
 
     async def build_site(self, ref: PageRef) -> dict[str, bytes] | None:
@@ -250,8 +313,41 @@ class Publisher:
         counted_id = standing.counted_receipt if standing else None
         counted = next((v for v in versions if v.receipt_id == counted_id), None)
         status = standing.status if standing else "missing"
-        data = plan_site_page(self.registry, ref.code, ref.year, versions, counted, status)
+        data = plan_site_page(
+            self.registry, ref.code, ref.year, versions, counted, status, base_url=self.base_url
+        )
         return site_page_files(data)
+
+    async def build_supervision(self, ref: PageRef) -> dict[str, bytes] | None:
+        if not has_supervision_page(self.registry, ref.code):
+            return None
+        rows = await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
+        versions = [version_record(r) for r in rows]
+        standing = self.office_standings.get((ref.code, ref.year))
+        counted_id = standing.counted_receipt if standing else None
+        counted = next((v for v in versions if v.receipt_id == counted_id), None)
+        children = [
+            self.rollups[(ref.year, child)]
+            for child in self.registry.children(ref.code)
+            if (ref.year, child) in self.rollups
+        ]
+
+        def plan() -> dict[str, bytes]:
+            data = plan_supervision_page(
+                self.registry,
+                ref.code,
+                ref.year,
+                self.site_rows(ref.code, ref.year),
+                rollup=self.rollups.get((ref.year, ref.code)),
+                child_rollups=children,
+                versions=versions,
+                counted=counted,
+                status=standing.status if standing else "missing",
+                base_url=self.base_url,
+            )
+            return supervision_page_files(data)
+
+        return await asyncio.to_thread(plan)
 
     def site_rows(self, node: str, year: int) -> dict[str, SiteRow]:
         rows = {}
@@ -297,13 +393,13 @@ class Publisher:
         return rollup_page_files(plan_rollup_page(self.registry, full, children, self.layout))
 
     def build_index(self, ref: PageRef) -> dict[str, bytes]:
-        years = sorted({year for (year, _node) in self.rollups} | {ref.year})
+        # from the state alone (not from what dirtied the page): `publish --all` gives the same
+        years = sorted({year for (year, _node) in self.rollups} or {ref.year})
         latest = years[-1]
         rollups = {node: r for (year, node), r in self.rollups.items() if year == latest}
-        return index_files(plan_index(self.registry, latest, rollups, years=years))
-
-
-def pending_sites_left(pending: Sequence[tuple[str, int]], current: str) -> bool:
-    """Whether site pages remain after ``current`` in this pass (announce once they are done)."""
-    sites = [key for key, _ in pending if key.startswith("site:")]
-    return bool(sites) and sites[-1] != current
+        supervision = {
+            code: s.status for (code, year), s in self.office_standings.items() if year == latest
+        }
+        return index_files(
+            plan_index(self.registry, latest, rollups, years=years, supervision=supervision)
+        )

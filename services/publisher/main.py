@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from faststream.nats import NatsBroker
@@ -13,6 +15,13 @@ from nats.js import api as js_api
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
+from services.metrics import (
+    PAGES_RENDERED,
+    RENDER_SECONDS,
+    Health,
+    count_published,
+    with_health,
+)
 from services.publisher.handlers import Publisher
 from services.publisher.render import static_files
 from services.publisher.store import PublisherStore
@@ -30,6 +39,9 @@ from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+#: threads for page writes and costly renders (default: min(32, cores + 4))
+WORKER_THREADS = 16
 
 
 class PublisherSettings(CommonSettings):
@@ -65,6 +77,7 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
 
     async def publish(items: Sequence[tuple[str, BaseModel, str]]) -> None:
         await publish_all(broker, PROGRESS, items)
+        count_published(PROGRESS.name, items)
 
     publisher = Publisher(
         registry, store, PageWriter(settings.pages_dir), publish, settings.pages_base_url
@@ -76,10 +89,14 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
     return publisher, store
 
 
-async def render_loop(publisher: Publisher, idle: float) -> None:
+async def render_loop(render: Callable[[], Awaitable[int]], idle: float) -> None:
     while True:
         try:
-            rendered = await publisher.render_pending()
+            started = time.perf_counter()
+            rendered = await render()
+            if rendered:
+                PAGES_RENDERED.inc(rendered)
+                RENDER_SECONDS.observe(time.perf_counter() - started)
         except Exception:
             log.exception("render pass failed; retrying")
             rendered = 0
@@ -91,27 +108,32 @@ async def render_loop(publisher: Publisher, idle: float) -> None:
 async def serve(settings: PublisherSettings) -> None:
     broker = make_broker(settings, "publisher")
     publisher, store = build(settings, broker)
-    loop_task: asyncio.Task[None] | None = None
+    loop_tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
-        nonlocal loop_task
+        # page writes fsync each file: many in flight at once overlap (ext4 commits them together)
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS))
         await store.create()
         await publisher.load()
         await asyncio.to_thread(write_atomically, settings.pages_dir, static_files())
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
         await broker.start()
-        loop_task = asyncio.create_task(render_loop(publisher, settings.render_idle_seconds))
+        # site pages (they answer receipts) never wait behind a costly node page
+        idle = settings.render_idle_seconds
+        for render in (publisher.render_sites, publisher.render_nodes):
+            loop_tasks.append(asyncio.create_task(render_loop(render, idle)))
 
     async def stop() -> None:
         await broker.stop()
-        if loop_task is not None:
-            loop_task.cancel()
+        for task in loop_tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await loop_task
+                await task
         await store.engine.dispose()
 
-    await serve_until_stopped(start, stop)
+    health = Health("publisher", broker, CONSUMERS)
+    await serve_until_stopped(*with_health(health, 8003, start, stop))
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from shared.registry.model import (
     LEVEL_LABELS,
     NATIONAL,
     SITE_TYPE_LABELS,
+    Level,
     Registry,
     Site,
 )
@@ -34,7 +35,12 @@ EMPTY = "—"
 
 STATIC_CSS = "static/site.css"
 STATIC_COLUMN_JS = "static/column.js"
-STATIC_FILES = (STATIC_CSS, STATIC_COLUMN_JS)
+STATIC_FAVICON = "static/favicon.svg"
+STATIC_FILES = (STATIC_CSS, STATIC_COLUMN_JS, STATIC_FAVICON)
+BADGE_NAME = "badge.svg"
+SUPERVISION_REPORT = "supervision-report"
+#: the levels whose office files a supervision report (FORMS.md §1)
+OFFICE_LEVELS = frozenset({Level.PROVINCE, Level.DEPARTMENT})
 
 Status = Literal["on_time", "late", "missing", "rejected", "returned"]
 STATUSES: tuple[Status, ...] = ("on_time", "late", "missing", "rejected", "returned")
@@ -235,8 +241,22 @@ def rollup_paths(year: int, node: str) -> PagePaths:
     return PagePaths(base + "index.html", base + "rollup.json", base + "rollup.csv")
 
 
+def supervision_paths(year: int, node: str) -> PagePaths:
+    base = f"supervision/{_year(year)}/{safe_segment(node)}/"
+    return PagePaths(base + "index.html", base + "supervision.json", base + "supervision.csv")
+
+
 def index_paths() -> PagePaths:
     return PagePaths("index.html", "index.json", "index.csv")
+
+
+def site_badge_path(year: int, code: str) -> str:
+    """The image badge a site shows on its homepage, beside its report page."""
+    return f"sites/{_year(year)}/{safe_segment(code)}/{BADGE_NAME}"
+
+
+def supervision_badge_path(year: int, node: str) -> str:
+    return f"supervision/{_year(year)}/{safe_segment(node)}/{BADGE_NAME}"
 
 
 def url_for_site(year: int, code: str) -> str:
@@ -251,11 +271,28 @@ def url_for_rollup(year: int, node: str) -> str:
     return rollup_paths(year, node).html
 
 
+def url_for_supervision(year: int, node: str) -> str:
+    return supervision_paths(year, node).html
+
+
 def url_for_index() -> str:
     return index_paths().html
 
 
-PageKind = Literal["site", "column", "rollup", "index"]
+def has_supervision_page(registry: Registry, node: str) -> bool:
+    """Every node below the national root has one: the office's own report for provinces and
+    departments, the figures derived from the registry and the filings for every node."""
+    found = registry.nodes.get(node)
+    return found is not None and found.level != Level.NATIONAL
+
+
+def files_supervision_report(registry: Registry, node: str) -> bool:
+    """Provinces and State Council departments file the supervision report themselves."""
+    found = registry.nodes.get(node)
+    return found is not None and found.level in OFFICE_LEVELS
+
+
+PageKind = Literal["site", "column", "rollup", "supervision", "index"]
 
 
 @dataclass(frozen=True)
@@ -274,6 +311,8 @@ class PageRef:
             return column_paths(self.year, self.code)
         if self.kind == "rollup":
             return rollup_paths(self.year, self.code)
+        if self.kind == "supervision":
+            return supervision_paths(self.year, self.code)
         return index_paths()
 
 
@@ -283,6 +322,7 @@ def affected_pages(registry: Registry, site_code: str, year: int) -> list[PageRe
     refs = [PageRef("site", _year(year), site_code)]
     refs += [PageRef("column", year, n) for n in nodes]
     refs += [PageRef("rollup", year, n) for n in nodes]
+    refs += [PageRef("supervision", year, n) for n in nodes if has_supervision_page(registry, n)]
     refs.append(PageRef("index", year))
     return refs
 
@@ -568,6 +608,23 @@ def _breadcrumbs(
     return tuple(crumbs)
 
 
+def supervision_title(registry: Registry, node: str, year: int) -> str:
+    name = _node_name(registry, node)
+    if files_supervision_report(registry, node):
+        return f"{name}政府网站监管年度报表（{year}年度）"
+    return f"{name}政府网站监管情况（{year}年度）"
+
+
+def _supervision_link(
+    registry: Registry, node: str, year: int, root: str, name: str
+) -> Link | None:
+    if not has_supervision_page(registry, node):
+        return None
+    office = files_supervision_report(registry, node)
+    text = "政府网站监管年度报表" if office else "政府网站监管情况"
+    return Link(f"{name}{text}", root + url_for_supervision(year, node))
+
+
 def _dumps_safe_json(value: Any) -> Any:
     """Report values for a JSON copy: only JSON types survive (pure, no I/O)."""
     if isinstance(value, Mapping):
@@ -581,6 +638,116 @@ def _dumps_safe_json(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+# ---------------------------------------------------------------- homepage embeds
+
+
+#: the badge's message and tone per status (tone names a colour in render.py)
+BADGE_MESSAGES: dict[str, tuple[str, str]] = {
+    "on_time": ("已发布 按时", "ok"),
+    "late": ("已发布 逾期", "warn"),
+    "returned": ("退回重填", "alert"),
+    "rejected": ("未通过校验", "alert"),
+    "missing": ("未报送", "muted"),
+}
+BADGE_HEIGHT = 24
+BADGE_FONT_SIZE = 13
+BADGE_PADDING = 8
+
+
+def text_width(text: str, size: int = BADGE_FONT_SIZE) -> int:
+    """An estimate of a text's width: CJK characters are square, Latin ones about 0.6 em."""
+    wide = sum(1 for ch in text if ord(ch) > 0x2E7F)
+    return round(wide * size + (len(text) - wide) * size * 0.6)
+
+
+@dataclass(frozen=True)
+class Badge:
+    """An image badge: a label, a message coloured by its tone, and the sentence it stands for."""
+
+    label: str
+    message: str
+    tone: str
+    title: str
+
+    @property
+    def label_width(self) -> int:
+        return text_width(self.label) + 2 * BADGE_PADDING
+
+    @property
+    def message_width(self) -> int:
+        return text_width(self.message) + 2 * BADGE_PADDING
+
+    @property
+    def width(self) -> int:
+        return self.label_width + self.message_width
+
+    @property
+    def height(self) -> int:
+        return BADGE_HEIGHT
+
+
+def make_badge(label: str, status: str, subject: str) -> Badge:
+    message, tone = BADGE_MESSAGES.get(status, (status, "muted"))
+    return Badge(label, message, tone, f"{subject}{label}：{message}")
+
+
+def absolute_url(base_url: str, relative: str) -> str:
+    """A published path as a URL to paste elsewhere (kept relative when no base URL is known)."""
+    return f"{base_url.rstrip('/')}/{relative}" if base_url else relative
+
+
+@dataclass(frozen=True)
+class Embed:
+    """What a site or office puts in a prominent place on its homepage, linking to its page."""
+
+    page_url: str
+    badge_url: str
+    badge_src: str
+    badge: Badge
+    link_text: str
+
+    @property
+    def image_snippet(self) -> str:
+        return (
+            f'<a href="{_attr(self.page_url)}" target="_blank" title="{_attr(self.link_text)}">'
+            f'<img src="{_attr(self.badge_url)}" alt="{_attr(self.link_text)}" '
+            f'width="{self.badge.width}" height="{self.badge.height}"></a>'
+        )
+
+    @property
+    def text_snippet(self) -> str:
+        return f'<a href="{_attr(self.page_url)}" target="_blank">{_attr(self.link_text)}</a>'
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "page_url": self.page_url,
+            "badge_url": self.badge_url,
+            "image_snippet": self.image_snippet,
+            "text_snippet": self.text_snippet,
+        }
+
+
+def _attr(text: str) -> str:
+    """Escape text for an HTML attribute or element of a snippet people paste."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+
+
+def make_embed(base_url: str, page: str, badge_path: str, badge: Badge, link_text: str) -> Embed:
+    return Embed(
+        page_url=absolute_url(base_url, page),
+        badge_url=absolute_url(base_url, badge_path),
+        badge_src=badge_path.rsplit("/", 1)[-1],
+        badge=badge,
+        link_text=link_text,
+    )
 
 
 # ---------------------------------------------------------------- site report page
@@ -658,6 +825,7 @@ class SitePageData:
     counted: VersionView | None
     sections: tuple[SectionView, ...]
     versions: tuple[VersionView, ...]
+    embed: Embed
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
@@ -806,8 +974,11 @@ def plan_site_page(
     status: str,
     *,
     layout: Sequence[LayoutRowLike] | None = None,
+    base_url: str = "",
 ) -> SitePageData:
-    """A site's report page: header, status, the counted report by section, every version."""
+    """A site's report page: header, status, the counted report by section, every version,
+    and the badge and snippet the site puts on its homepage (``base_url`` makes their URLs
+    absolute)."""
     paths = site_paths(year, site_code)
     root = paths.root
     rows = list(layout) if layout is not None else work_report_layout()
@@ -831,11 +1002,20 @@ def plan_site_page(
                 label = f"{row.label}（{col_label}）" if col_label else row.label
                 text = format_value(row, lookup(report, path), grouping=False)
                 csv_rows.append((row.section_label, label, row.unit or "", csv_cell(text), path))
+    title = f"{site.name}工作年度报表（{year}年度）"
+    embed = make_embed(
+        base_url,
+        paths.html,
+        site_badge_path(year, site_code),
+        make_badge(f"{year}年度报表", status, site.name),
+        f"{site.name}{year}年度政府网站工作年度报表",
+    )
     json_doc = {
         "year": year,
         "form": WORK_REPORT,
         "site": _site_json(site),
         "status": status,
+        "embed": embed.as_json(),
         "counted": None
         if counted is None
         else {
@@ -866,7 +1046,7 @@ def plan_site_page(
         year=year,
         code=site_code,
         paths=paths,
-        title=f"{site.name}政府网站工作年度报表（{year}年度）",
+        title=title,
         breadcrumbs=crumbs,
         name=site.name,
         homepage=homepage,
@@ -879,6 +1059,7 @@ def plan_site_page(
         counted=counted_view,
         sections=sections,
         versions=version_views,
+        embed=embed,
         json_doc=json_doc,
         csv_header=("栏目", "项目", "单位", "填报值", "字段路径"),
         csv_rows=tuple(csv_rows),
@@ -928,6 +1109,7 @@ class ColumnPageData:
     status_options: tuple[Option, ...]
     children: tuple[ChildLink, ...]
     rollup_link: Link
+    supervision_link: Link | None
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
@@ -1068,6 +1250,7 @@ def plan_column_page(
         status_options=_options({x.status for x in lines}, STATUSES, COLUMN_STATUS_LABELS),
         children=children,
         rollup_link=Link(f"{node_name}汇总数据", root + url_for_rollup(year, node)),
+        supervision_link=_supervision_link(registry, node, year, root, node_name),
         json_doc=json_doc,
         csv_header=(
             "政府网站标识码",
@@ -1154,6 +1337,7 @@ class RollupPageData:
     by_type_header: tuple[str, ...]
     by_type_rows: tuple[tuple[str, ...], ...]
     column_link: Link
+    supervision_link: Link | None
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
@@ -1264,6 +1448,7 @@ def plan_rollup_page(
         by_type_header=("网站类型", *(BY_TYPE_KEY_LABELS.get(k, k) for k in type_keys)),
         by_type_rows=by_type_rows,
         column_link=Link(f"{name}专栏", root + url_for_column(year, node)),
+        supervision_link=_supervision_link(registry, node, year, root, name),
         json_doc=json_doc,
         csv_header=("类别", "栏目", "项目", "单位", "数值", "字段路径"),
         csv_rows=tuple(csv_rows),
@@ -1282,6 +1467,23 @@ class IndexEntry:
     expected: int | None
     reported: int | None
     completeness_text: str
+    supervision_href: str | None = None
+    #: the office's supervision report: a status key, "missing" when none was filed
+    supervision_status: str = "missing"
+
+    @property
+    def supervision_label(self) -> str:
+        return SUPERVISION_STATUS_LABELS.get(self.supervision_status, self.supervision_status)
+
+
+#: the state of an office's supervision report, as the portal's homepage shows it
+SUPERVISION_STATUS_LABELS: dict[str, str] = {
+    "on_time": "已发布（按时）",
+    "late": "已发布（逾期）",
+    "returned": "退回重填",
+    "rejected": "未通过校验",
+    "missing": "未报送",
+}
 
 
 @dataclass(frozen=True)
@@ -1305,9 +1507,14 @@ class IndexData:
 
 
 def _index_entry(
-    registry: Registry, node: str, year: int, rollups: Mapping[str, NodeRollupLike]
+    registry: Registry,
+    node: str,
+    year: int,
+    rollups: Mapping[str, NodeRollupLike],
+    supervision: Mapping[str, str],
 ) -> IndexEntry:
     r = rollups.get(node)
+    office = files_supervision_report(registry, node)
     return IndexEntry(
         node=node,
         name=_node_name(registry, node),
@@ -1316,6 +1523,8 @@ def _index_entry(
         expected=r.tally.expected if r else None,
         reported=r.tally.reported if r else None,
         completeness_text=format_pct(r.completeness_pct) if r else EMPTY,
+        supervision_href=url_for_supervision(year, node) if office else None,
+        supervision_status=supervision.get(node, "missing"),
     )
 
 
@@ -1325,23 +1534,29 @@ def plan_index(
     rollups: Mapping[str, NodeRollupLike],
     *,
     years: Sequence[int] = (),
+    supervision: Mapping[str, str] | None = None,
 ) -> IndexData:
-    """The published root: the year, national links, province and department columns.
+    """The published root: the year, national links, province and department columns, and
+    every office's supervision report highlighted (the notice asks for it on the homepage).
 
     ``years`` lists every published year; the others get links to their national roll-up.
+    ``supervision`` gives the status of each office's supervision report (none: missing).
     """
+    supervision = supervision or {}
     paths = index_paths()
     all_years = tuple(sorted({_year(year), *(_year(y) for y in years)}, reverse=True))
     national = (
-        _index_entry(registry, NATIONAL, year, rollups) if NATIONAL in registry.nodes else None
+        _index_entry(registry, NATIONAL, year, rollups, supervision)
+        if NATIONAL in registry.nodes
+        else None
     )
     provinces = tuple(
-        _index_entry(registry, c, year, rollups)
+        _index_entry(registry, c, year, rollups, supervision)
         for c in registry.children(NATIONAL)
         if registry.nodes[c].tree == "admin" and registry.sites_under(c, year)
     )
     departments = tuple(
-        _index_entry(registry, c, year, rollups)
+        _index_entry(registry, c, year, rollups, supervision)
         for c in registry.roots()
         if c != NATIONAL and registry.nodes[c].tree == "dept" and registry.sites_under(c, year)
     )
@@ -1372,6 +1587,8 @@ def plan_index(
                 "rollup": e.rollup_href,
                 "expected": e.expected,
                 "reported": e.reported,
+                "supervision": e.supervision_href,
+                "supervision_status": e.supervision_status if e.supervision_href else None,
             }
             for e in entries
         ],
@@ -1384,6 +1601,8 @@ def plan_index(
             "" if e.reported is None else str(e.reported),
             e.column_href,
             e.rollup_href,
+            e.supervision_href or "",
+            e.supervision_label if e.supervision_href else "",
         )
         for e in entries
     )
@@ -1398,6 +1617,15 @@ def plan_index(
         filed_note=filed_note,
         other_years=other_years,
         json_doc=json_doc,
-        csv_header=("节点代码", "名称", "应报", "已报", "专栏", "汇总"),
+        csv_header=(
+            "节点代码",
+            "名称",
+            "应报",
+            "已报",
+            "专栏",
+            "汇总",
+            "监管年度报表",
+            "监管年度报表状态",
+        ),
         csv_rows=csv_rows,
     )

@@ -19,8 +19,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from services.publisher.pages import (
+    BADGE_FONT_SIZE,
+    BADGE_PADDING,
     GENERATOR_NOTE,
     STATIC_FILES,
+    Badge,
     ChartBar,
     ColumnPageData,
     IndexData,
@@ -29,7 +32,10 @@ from services.publisher.pages import (
     RollupPageData,
     SitePageData,
     format_pct,
+    site_badge_path,
+    supervision_badge_path,
 )
+from services.publisher.supervision import SupervisionPageData
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -37,6 +43,9 @@ STATIC = HERE / "static"
 
 COMPLETENESS_FILL = "#b5192a"
 TIMELINESS_FILL = "#5b6b7b"
+BADGE_LABEL_FILL = "#b5192a"
+BADGE_TONES = {"ok": "#1f6f3f", "warn": "#9a5b00", "alert": "#b5192a", "muted": "#595959"}
+FONT_FAMILY = "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, Source Han Sans SC, sans-serif"
 
 
 @cache
@@ -83,6 +92,21 @@ def render_rollup_page(data: RollupPageData) -> str:
     return _render("rollup.html", data, data.breadcrumbs, chart=chart)
 
 
+def render_supervision_page(data: SupervisionPageData) -> str:
+    chart = (
+        bar_chart_svg(
+            data.chart,
+            title=data.chart_title,
+            desc="每个下级节点两条横条：上为完整率（已报÷应报），下为及时率（按时÷应报），"
+            "满格为100%。",
+            chart_id="supervision-chart",
+        )
+        if data.chart
+        else Markup("")
+    )
+    return _render("supervision.html", data, data.breadcrumbs, chart=chart)
+
+
 def render_index(data: IndexData) -> str:
     return _render("index.html", data)
 
@@ -117,7 +141,16 @@ def _files(paths: PagePaths, html: str, data: Any, *, compact: bool = False) -> 
 
 
 def site_page_files(data: SitePageData) -> dict[str, bytes]:
-    return _files(data.paths, render_site_page(data), data)
+    files = _files(data.paths, render_site_page(data), data)
+    files[site_badge_path(data.year, data.code)] = badge_svg(data.embed.badge)
+    return files
+
+
+def supervision_page_files(data: SupervisionPageData) -> dict[str, bytes]:
+    files = _files(data.paths, render_supervision_page(data), data)
+    if data.embed is not None:
+        files[supervision_badge_path(data.year, data.node)] = badge_svg(data.embed.badge)
+    return files
 
 
 def column_page_files(data: ColumnPageData) -> dict[str, bytes]:
@@ -167,7 +200,7 @@ def bar_chart_svg(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" '
-        f'font-family="PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif" font-size="12">',
+        f'font-family="{FONT_FAMILY}" font-size="12">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
         '<g class="legend">',
@@ -212,3 +245,33 @@ def bar_chart_svg(
         out.append("</g>")
     out.append("</svg>")
     return Markup("\n".join(out))
+
+
+# ---------------------------------------------------------------- homepage badge
+
+
+def badge_svg(badge: Badge) -> bytes:
+    """A self-contained SVG badge: the label on the accent colour, the message in its tone.
+
+    ``textLength`` fits each text to its estimated box whatever font the reader has.
+    """
+    lw, mw, w, h = badge.label_width, badge.message_width, badge.width, badge.height
+    tone = BADGE_TONES.get(badge.tone, BADGE_TONES["muted"])
+    baseline = _num(h / 2 + BADGE_FONT_SIZE * 0.36)
+    fit = 'lengthAdjust="spacingAndGlyphs" textLength'
+    lfit, mfit = lw - 2 * BADGE_PADDING, mw - 2 * BADGE_PADDING
+    text = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" role="img">\n'
+        f"<title>{escape(badge.title)}</title>\n"
+        f'<rect x="0.5" y="0.5" width="{w - 1}" height="{h - 1}" rx="2" fill="#fff" '
+        f'stroke="{BADGE_LABEL_FILL}"/>\n'
+        f'<rect x="0" y="0" width="{lw}" height="{h}" rx="2" fill="{BADGE_LABEL_FILL}"/>\n'
+        f'<g font-family="{FONT_FAMILY}" font-size="{BADGE_FONT_SIZE}" text-anchor="middle">\n'
+        f'<text x="{_num(lw / 2)}" y="{baseline}" fill="#fff" '
+        f'{fit}="{lfit}">{escape(badge.label)}</text>\n'
+        f'<text x="{_num(lw + mw / 2)}" y="{baseline}" fill="{tone}" font-weight="bold" '
+        f'{fit}="{mfit}">{escape(badge.message)}</text>\n'
+        "</g>\n</svg>\n"
+    )
+    return text.encode("utf-8")

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, and_, delete, select, tuple_
+from sqlalchemy import Column, and_, delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from shared.db import create_schema, sql_table
+from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
 class PublishedVersion(SQLModel, table=True):
@@ -25,9 +25,9 @@ class PublishedVersion(SQLModel, table=True):
     version: int
     outcome: str
     content_hash: str
-    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    report: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    issues: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    report: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
+    issues: list[dict[str, Any]] = Field(sa_column=Column(JsonDocument, nullable=False))
 
 
 class SiteStanding(SQLModel, table=True):
@@ -41,7 +41,7 @@ class SiteStanding(SQLModel, table=True):
     seq: int
     status: str
     counted_receipt: str | None = None
-    received_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    received_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
 
 
 class NodeRollupRow(SQLModel, table=True):
@@ -50,7 +50,7 @@ class NodeRollupRow(SQLModel, table=True):
     year: int = Field(primary_key=True)
     node: str = Field(primary_key=True)
     digest: str
-    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    body: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
 
 
 class DirtyPage(SQLModel, table=True):
@@ -112,23 +112,32 @@ class PublisherStore:
                     ),
                     list(versions),
                 )
+            # one statement per kind, executed for many rows (at most one row per key, so a
+            # multi-row upsert never touches a row twice)
+            latest: dict[tuple[Any, ...], dict[str, Any]] = {}
             for row in standings:
-                statement = insert(sql_table(SiteStanding)).values(**row)
+                key = (row["code"], row["form"], row["year"])
+                if key not in latest or latest[key]["seq"] < row["seq"]:
+                    latest[key] = row
+            if latest:
+                first = next(iter(latest.values()))
+                statement = insert(sql_table(SiteStanding))
                 statement = statement.on_conflict_do_update(
                     index_elements=["code", "form", "year"],
                     set_={
-                        k: statement.excluded[k] for k in row if k not in ("code", "form", "year")
+                        k: statement.excluded[k] for k in first if k not in ("code", "form", "year")
                     },
                     where=sql_table(SiteStanding).c.seq < statement.excluded.seq,
                 )
-                await conn.execute(statement)
-            for row in rollups:
-                statement = insert(sql_table(NodeRollupRow)).values(**row)
+                await conn.execute(statement, list(latest.values()))
+            last_rollups = {(row["year"], row["node"]): row for row in rollups}
+            if last_rollups:
+                statement = insert(sql_table(NodeRollupRow))
                 statement = statement.on_conflict_do_update(
                     index_elements=["year", "node"],
                     set_={"digest": statement.excluded.digest, "body": statement.excluded.body},
                 )
-                await conn.execute(statement)
+                await conn.execute(statement, list(last_rollups.values()))
             if dirty:
                 self.generation += 1
                 statement = insert(sql_table(DirtyPage))

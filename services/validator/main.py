@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from faststream.nats import NatsBroker
 
+from services.metrics import Health, count_published, with_health
 from services.runtime import (
     load_registry,
     make_broker,
@@ -32,6 +33,7 @@ def build(settings: CommonSettings, broker: NatsBroker) -> BatchStage[ReportSubm
 
     async def publish(items: Sequence[tuple[str, ReportJudged, str]]) -> None:
         await publish_all(broker, VERDICTS, items)
+        count_published(VERDICTS.name, items)
 
     validator = Validator(registry, publish)
     for subject, schema in (
@@ -53,7 +55,8 @@ async def serve(settings: CommonSettings) -> None:
         await prepare_topology(broker, settings, [CONSUMER])
         await broker.start()
 
-    await serve_until_stopped(start, broker.stop)
+    health = Health("validator", broker, [CONSUMER])
+    await serve_until_stopped(*with_health(health, 8001, start, broker.stop))
 
 
 def main() -> None:

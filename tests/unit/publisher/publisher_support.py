@@ -8,6 +8,7 @@ every kind of answer, so the golden files do not move when the official form is 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -226,6 +227,61 @@ def rollups(reg: Registry | None = None) -> dict[str, NodeRollup]:
         if row.status != "missing"
     }
     return full_rollups(reg or registry(), YEAR, states, COUNT_PATHS, YES_NO_PATHS)
+
+
+# ---------------------------------------------------------------- supervision reports
+
+REPORTS = Path(__file__).resolve().parents[2] / "data" / "reports"
+
+
+def changes_registry() -> Registry:
+    """``registry()`` plus sites opened, integrated and closed in YEAR (and one long gone)."""
+    base = registry()
+
+    def dated(code: str, name: str, admin: str, **dates: Any) -> Site:
+        return Site(
+            code=code,
+            name=name,
+            homepage_url=f"https://{code}.example.gov.cn/",
+            type=SiteType.DEPARTMENT,
+            sponsor=name.replace("网站", ""),
+            admin_node=admin,
+            **dates,
+        )
+
+    extra = [
+        dated("5101070003", "成都市武侯区政务服务网", "510107", active_from=YEAR),
+        dated("5101000008", "成都市信息中心网站", "510100", active_to=YEAR, ended_by="integrated"),
+        dated("5101000009", "成都市档案局网站", "510100", active_to=YEAR, ended_by="closed"),
+        dated("5101000007", "成都市粮食局网站", "510100", active_to=YEAR - 1, ended_by="closed"),
+    ]
+    return Registry(base.nodes.values(), [*base.sites.values(), *extra])
+
+
+def supervision_report(**overrides: Any) -> dict[str, Any]:
+    """The clean example re-headed for 四川省 and YEAR; ``a__b=v`` overrides a value."""
+    body: dict[str, Any] = json.loads(
+        (REPORTS / "supervision-report" / "clean.json").read_text(encoding="utf-8")
+    )
+    body["year"] = YEAR
+    body["office"] = {"name": "四川省人民政府办公厅", "kind": "province", "code": "510000"}
+    body["site_changes"] = {"opened": 1, "integrated": 1, "closed": 2}
+    for dotted, value in overrides.items():
+        node = body
+        keys = dotted.split("__")
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return body
+
+
+def supervision_versions() -> list[VersionRecord]:
+    v1 = supervision_report()
+    v2 = supervision_report(training__sessions=7, spot_checks__q1__sampled=31)
+    return [
+        VersionRecord("S-0001", 1, "d" * 64, at(14, 2), "accepted", v1, []),
+        VersionRecord("S-0002", 2, "e" * 64, at(18, 9, 30), "accepted", v2, []),
+    ]
 
 
 # ---------------------------------------------------------------- golden files

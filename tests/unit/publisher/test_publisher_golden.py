@@ -5,20 +5,50 @@ UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/publisher rewrites the golden files.
 
 from __future__ import annotations
 
-from services.publisher import pages, render
+from services.publisher import pages, render, supervision
 from tests.unit.publisher.publisher_support import (
     LAYOUT,
     YEAR,
+    changes_registry,
     check_golden,
     check_html,
     registry,
     rollups,
     site_rows,
+    supervision_versions,
     versions,
 )
 
+BASE_URL = "https://nianbao.example.gov.cn"
 COLUMN_FILES = ("index.html", "column.json", "column.csv")
 ROLLUP_FILES = ("index.html", "rollup.json", "rollup.csv")
+SUPERVISION_FILES = ("index.html", "supervision.json", "supervision.csv")
+
+
+def supervision_files() -> dict[str, bytes]:
+    """The province's own report (two versions, a declared site change that does not match),
+    a city's derived page, and a department that has not filed."""
+    reg = changes_registry()
+    ups = rollups(reg)
+    vs = supervision_versions()
+    files: dict[str, bytes] = {}
+    for node, kwargs in (
+        ("510000", {"versions": vs, "counted": vs[-1], "status": "on_time"}),
+        ("510100", {}),
+        ("bm29", {}),
+    ):
+        data = supervision.plan_supervision_page(
+            reg,
+            node,
+            YEAR,
+            site_rows(),
+            rollup=ups[node],
+            child_rollups=[ups[c] for c in reg.children(node)],
+            base_url=BASE_URL,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        files |= render.supervision_page_files(data)
+    return files
 
 
 def all_files() -> dict[str, bytes]:
@@ -26,7 +56,9 @@ def all_files() -> dict[str, bytes]:
     ups = rollups(reg)
     vs = versions()
     files: dict[str, bytes] = {}
-    site = pages.plan_site_page(reg, "5100000001", YEAR, vs, vs[-1], "on_time", layout=LAYOUT)
+    site = pages.plan_site_page(
+        reg, "5100000001", YEAR, vs, vs[-1], "on_time", layout=LAYOUT, base_url=BASE_URL
+    )
     files |= render.site_page_files(site)
     for node in ("510000", "bm29"):
         column = pages.plan_column_page(reg, node, YEAR, site_rows(), layout=LAYOUT)
@@ -34,8 +66,11 @@ def all_files() -> dict[str, bytes]:
     for node in ("CN", "510000"):
         kids = [ups[c] for c in reg.children(node)]
         files |= render.rollup_page_files(pages.plan_rollup_page(reg, ups[node], kids, LAYOUT))
-    files |= render.index_files(pages.plan_index(reg, YEAR, ups, years=[2024]))
-    return files
+    statuses = {"510000": "on_time"}
+    files |= render.index_files(
+        pages.plan_index(reg, YEAR, ups, years=[2024], supervision=statuses)
+    )
+    return files | supervision_files()
 
 
 def test_every_page_kind_matches_its_golden_files() -> None:
@@ -45,6 +80,14 @@ def test_every_page_kind_matches_its_golden_files() -> None:
             *(f"columns/2025/{n}/{f}" for n in ("510000", "bm29") for f in COLUMN_FILES),
             *(f"rollups/2025/{n}/{f}" for n in ("CN", "510000") for f in ROLLUP_FILES),
             *(f"sites/2025/5100000001/{f}" for f in ("index.html", "report.json", "report.csv")),
+            "sites/2025/5100000001/badge.svg",
+            *(
+                f"supervision/2025/{n}/{f}"
+                for n in ("510000", "510100", "bm29")
+                for f in SUPERVISION_FILES
+            ),
+            "supervision/2025/510000/badge.svg",
+            "supervision/2025/bm29/badge.svg",
             "index.html",
             "index.json",
             "index.csv",

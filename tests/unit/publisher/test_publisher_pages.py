@@ -73,13 +73,18 @@ def test_pages_affected_cover_both_trees_and_the_index() -> None:
         "rollups/2025/CN/index.html",
         "rollups/2025/bm29-510000/index.html",
         "rollups/2025/bm29/index.html",
+        "supervision/2025/510000/index.html",
+        "supervision/2025/bm29-510000/index.html",
+        "supervision/2025/bm29/index.html",
         "index.html",
     ]
     county = pages.pages_affected(reg, "5101070002", YEAR)
     assert "columns/2025/510107/index.html" in county
     assert "rollups/2025/510100/index.html" in county
     refs = pages.affected_pages(reg, "5101070002", YEAR)
-    assert {r.kind for r in refs} == {"site", "column", "rollup", "index"}
+    assert {r.kind for r in refs} == {"site", "column", "rollup", "supervision", "index"}
+    assert "supervision/2025/510107/index.html" in county
+    assert "supervision/2025/CN/index.html" not in county
 
 
 # ---------------------------------------------------------------- formatting and diffs
@@ -235,6 +240,8 @@ def hostile_registry() -> Registry:
 
 
 def assert_inert(html: str) -> None:
+    """No user text became markup (the only image is the page's own badge preview)."""
+    html = html.replace('<p class="badge-preview"><img src="badge.svg" ', "")
     for raw in ("<script>alert", "<img", "<i>", "<b>", "onerror=alert"):
         assert raw not in html.replace("onerror=alert(2)&gt;", ""), raw
     assert 'href="javascript:' not in html

@@ -1,0 +1,1 @@
+"""`nianbao bench`: the end-of-January burst at national scale, measured against its anchors."""

@@ -1,0 +1,85 @@
+"""The `nianbao bench` command: options, one run or a comparison, the table and the JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_ORACLE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def bench(
+    sites: Annotated[int, typer.Option(help="sites in the national registry (≤ 100,000)")] = 14_474,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="two sizes, e.g. 1000,14474: one run each, and the ratio of latencies"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the registry (and of the reports)")] = 0,
+    processes: Annotated[int, typer.Option(help="load-generating processes")] = 2,
+    concurrency: Annotated[int, typer.Option(help="open connections, all processes")] = 64,
+    amendments: Annotated[int, typer.Option(help="corrections timed after the burst")] = 50,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="an empty dir for the system (default: a temporary one)")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="keep the temporary data dir")] = False,
+    registry: Annotated[
+        Path | None, typer.Option(help="the registry of a running system (with --url)")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="intake of a running system")] = None,
+    nats_url: Annotated[str | None, typer.Option(help="NATS of a running system")] = None,
+    tokens: Annotated[Path | None, typer.Option(help="{code: token} of a running system")] = None,
+    oracle_url: Annotated[
+        str, typer.Option(help="PostgreSQL for the roll-up check ('' = SQLite)")
+    ] = DEFAULT_ORACLE_URL,
+    anchors: Annotated[
+        bool, typer.Option(help="measure the transport and recompute anchors")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="give up waiting after this many seconds")] = 900,
+) -> None:
+    """Benchmark the end-of-January burst: a national registry, a report per site over HTTP,
+    intake and end-to-end rates, roll-up and amendment latencies, memory, and the roll-up check
+    against SQL (exit 1 when the check fails)."""
+    from services.bench.report import comparison, comparison_table, table
+    from services.bench.run import Options, run_bench
+
+    if not 1 <= sites <= 100_000:
+        raise typer.BadParameter("--sites must be between 1 and 100,000")
+    sizes = [int(s) for s in compare.split(",")] if compare else [sites]
+    if compare and (len(sizes) != 2 or url is not None):
+        raise typer.BadParameter("--compare takes two sizes and starts its own systems")
+    results: list[dict[str, Any]] = []
+    for size in sizes:
+        options = Options(
+            sites=size,
+            seed=seed,
+            processes=processes,
+            concurrency=concurrency,
+            amendments=amendments,
+            data_dir=None if data_dir is None or compare else data_dir,
+            keep=keep,
+            registry_file=registry,
+            url=url,
+            nats_url=nats_url,
+            tokens_file=tokens,
+            oracle_url=oracle_url or None,
+            timeout=timeout,
+            anchors=anchors,
+        )
+        typer.echo(f"— {size} sites —", err=True)
+        result = asyncio.run(run_bench(options))
+        typer.echo(table(result))
+        results.append(result)
+    record: dict[str, Any] = results[0] if len(results) == 1 else {"runs": results}
+    if len(results) == 2:
+        record["comparison"] = comparison(results)
+        typer.echo(comparison_table(record["comparison"]))
+    if json_out is not None:
+        json_out.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", "utf-8")
+        typer.echo(f"wrote {json_out}")
+    if not all(r["rollup_check"]["ok"] for r in results):
+        raise typer.Exit(1)

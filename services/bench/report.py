@@ -1,0 +1,141 @@
+"""The benchmark's figures as a table for people (the JSON report is the full record)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def _ms(figures: dict[str, Any]) -> str:
+    return " / ".join("—" if figures.get(k) is None else f"{figures[k]:g}" for k in ("p50", "p99"))
+
+
+def table(result: dict[str, Any]) -> str:
+    """One line per figure: what, value, and the anchor or target it is held against."""
+    rows: list[tuple[str, str]] = []
+    intake, e2e = result["intake"], result["end_to_end"]
+    rows.append(
+        ("sites / nodes / year", f"{result['sites']} / {result['nodes']} / {result['year']}")
+    )
+    rows.append(
+        (
+            "load average before / at start",
+            f"{result['load_average_before']} / {result.get('load_average_at_start')}",
+        )
+    )
+    rows.append(
+        (
+            "HTTP intake",
+            f"{intake['requests']} POSTs in {intake['seconds']} s = "
+            f"{intake['rate_per_s']} req/s; statuses {intake['statuses']}",
+        )
+    )
+    latency = intake["latency_ms"]
+    rows.append(
+        (
+            "HTTP latency p50 / p95 / p99 (ms)",
+            f"{latency['p50']} / {latency['p95']} / {latency['p99']}",
+        )
+    )
+    rows.append(
+        (
+            "end to end (first POST → last published)",
+            f"{e2e['published']}/{e2e['receipts']} in {e2e['seconds']} s = "
+            f"{e2e['rate_per_s']} reports/s",
+        )
+    )
+    rollups = result["rollups"]
+    rows.append(
+        (
+            "roll-ups: national complete / all final (s)",
+            f"{rollups['national_complete_seconds']} / {rollups['all_final_seconds']} "
+            f"({rollups['events']} roll-up events)",
+        )
+    )
+    pages = result["pages"]
+    if pages.get("files") is not None:
+        rows.append(
+            (
+                "pages: every page rendered (s) / tree",
+                f"{pages['settled_seconds']} / {pages['files']} files, {pages['megabytes']} MiB",
+            )
+        )
+    amendments = result["amendments"]
+    rows.append(
+        (
+            f"amendment → national roll-up p50 / p99 (ms, n={amendments['count']})",
+            _ms(amendments["to_national_rollup_ms"]),
+        )
+    )
+    rows.append(
+        ("amendment → site page published p50 / p99 (ms)", _ms(amendments["to_site_page_ms"]))
+    )
+    if amendments["timeouts"]:
+        rows.append(("amendments timed out", str(amendments["timeouts"])))
+    memory = result.get("memory_mb", {})
+    for name, value in memory.get("peak_by_process", {}).items():
+        rows.append((f"peak memory {name} (MiB)", str(value)))
+    if memory.get("services_total") is not None:
+        rows.append(("peak memory, four services (MiB)", str(memory["services_total"])))
+    anchors = result.get("anchors", {})
+    if "transport" in anchors:
+        t = anchors["transport"]
+        rows.append(
+            (
+                "anchor: transport stage (consume → confirmed republish)",
+                f"{t['rate_per_s']} msg/s ({t['messages']} × {t['message_bytes']} B); "
+                f"pipeline = {anchors.get('pipeline_fraction_of_transport')} of it",
+            )
+        )
+    for key, label in (
+        ("recompute_from_store", "store → every roll-up"),
+        ("recompute_arithmetic", "roll-up arithmetic only"),
+    ):
+        if key in anchors:
+            rows.append((f"anchor: full recompute, {label} (s)", str(anchors[key]["seconds"])))
+    if "amendment_vs_full_recompute" in anchors:
+        rows.append(("amendment p50 / full recompute", str(anchors["amendment_vs_full_recompute"])))
+    check = result["rollup_check"]
+    verdict = "OK" if check["ok"] else f"{check['differences']} DIFFERENCES"
+    rows.append(
+        ("roll-up check vs SQL oracle", f"{verdict}: {check['nodes']} nodes, {check['engine']}")
+    )
+    for t in result.get("targets", []):
+        met = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        rows.append(
+            (f"target: {t['target']} < {t['limit']:g} {t['unit']}", f"{t['measured']} → {met}")
+        )
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def comparison(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Amendment latency of the largest run over the smallest: ~1 when it does not grow."""
+    small, large = min(results, key=lambda r: r["sites"]), max(results, key=lambda r: r["sites"])
+
+    def ratio(key: str, pct: str) -> float | None:
+        a, b = small["amendments"][key][pct], large["amendments"][key][pct]
+        return None if not a or b is None else round(b / a, 2)
+
+    return {
+        "sites": [small["sites"], large["sites"]],
+        "growth": round(large["sites"] / small["sites"], 2),
+        "amend_rollup_ratio_p50": ratio("to_national_rollup_ms", "p50"),
+        "amend_rollup_ratio_p99": ratio("to_national_rollup_ms", "p99"),
+        "amend_page_ratio_p50": ratio("to_site_page_ms", "p50"),
+        "amend_page_ratio_p99": ratio("to_site_page_ms", "p99"),
+    }
+
+
+def comparison_table(summary: dict[str, Any]) -> str:
+    small, large = summary["sites"]
+    return "\n".join(
+        [
+            f"amendment latency at {large} sites ÷ at {small} sites "
+            f"({summary['growth']}× the sites):",
+            f"  → national roll-up  p50 {summary['amend_rollup_ratio_p50']}  "
+            f"p99 {summary['amend_rollup_ratio_p99']}",
+            f"  → site page         p50 {summary['amend_page_ratio_p50']}  "
+            f"p99 {summary['amend_page_ratio_p99']}",
+        ]
+    )

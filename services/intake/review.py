@@ -1,0 +1,192 @@
+"""Review by supervisory offices: return for correction (退回), approve (lock), unlock, and
+internal deadlines. Each action is stored, then published as an event, or not kept at all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from services.intake.review_store import InternalDeadline, ReviewAction, ReviewStore, as_review
+from services.intake.schemas import ApiError
+from services.intake.store import IntakeStore
+from shared.access import Caller, may_read, may_review, may_set_deadline, may_unlock
+from shared.contracts import DeadlineSet, ReviewRecorded, review_subject
+from shared.deadlines import national_deadline
+from shared.filings import standing
+from shared.registry import Registry
+
+PublishReview = Callable[[ReviewRecorded], Awaitable[None]]
+
+
+def review_messages(registry: Registry, event: ReviewRecorded) -> list[tuple[str, BaseModel, str]]:
+    """One message per tree the site sits in, under its node, so offices see their subtree."""
+    out: list[tuple[str, BaseModel, str]] = []
+    for node in registry.sites[event.code].nodes():
+        tree = registry.nodes[node].tree
+        subject = review_subject(event.year, tree, registry.path(node), event.code)
+        out.append((subject, event, f"review:{event.review_id}:{tree}"))
+    return out
+
+
+PublishDeadline = Callable[[DeadlineSet], Awaitable[None]]
+
+
+def unavailable(exc: Exception) -> ApiError:
+    return ApiError(
+        503,
+        "unavailable",
+        "消息服务暂不可用，操作未被记录，请稍后重试",
+        f"the stream did not acknowledge; nothing was kept: {exc!r}",
+    )
+
+
+class Reviews:
+    def __init__(
+        self,
+        registry: Registry,
+        receipts: IntakeStore,
+        store: ReviewStore,
+        publish_review: PublishReview,
+        publish_deadline: PublishDeadline,
+    ) -> None:
+        self.registry = registry
+        self.receipts = receipts
+        self.store = store
+        self.publish_review = publish_review
+        self.publish_deadline = publish_deadline
+
+    async def is_locked(self, code: str, form: str, year: int) -> bool:
+        actions = await self.store.of_filing(code, form, year)
+        return standing([], national_deadline(year), [as_review(a) for a in actions]).locked
+
+    async def act_on_receipt(
+        self, caller: Caller, receipt_id: str, action: str, reason: str, paths: list[str]
+    ) -> ReviewRecorded:
+        receipt = await self.receipts.get(receipt_id)
+        if receipt is None or not may_read(caller, self.registry, receipt.code):
+            raise ApiError(404, "not_found", "未找到该回执", "no such receipt")
+        if receipt.form != "work-report" or not may_review(caller, self.registry, receipt.code):
+            raise ApiError(
+                403,
+                "forbidden",
+                "只有上级监管单位可以退回或审核网站的工作年度报表",
+                "only a supervisory office above the site may return or approve its work report",
+            )
+        if receipt.outcome != "accepted":
+            raise ApiError(
+                409,
+                "not_accepted",
+                "只能退回或审核已通过校验的报表",
+                "only an accepted report can be returned or approved",
+            )
+        latest = await self.receipts.latest(receipt.code, receipt.form, receipt.year)
+        if latest is not None and latest.version != receipt.version:
+            raise ApiError(
+                409,
+                "superseded",
+                f"该版本已被第 {latest.version} 版取代，请对最新版本操作",
+                f"version {receipt.version} was superseded by version {latest.version}",
+            )
+        locked = await self.is_locked(receipt.code, receipt.form, receipt.year)
+        if locked:
+            raise ApiError(
+                409,
+                "locked",
+                "该报表已审核锁定，如需退回请先解除锁定",
+                "the report is approved and locked; unlock it first",
+            )
+        return await self._record(
+            caller, action, receipt.code, receipt.form, receipt.year, receipt_id, reason, paths
+        )
+
+    async def unlock(
+        self, caller: Caller, code: str, form: str, year: int, reason: str
+    ) -> ReviewRecorded:
+        actions = await self.store.of_filing(code, form, year)
+        approvals = [a for a in actions if a.action == "approve"]
+        if not approvals or not await self.is_locked(code, form, year):
+            raise ApiError(409, "not_locked", "该报表未被锁定", "the filing is not locked")
+        if not may_unlock(caller, self.registry, code, approvals[-1].office):
+            raise ApiError(
+                403,
+                "forbidden",
+                "只有审核单位或其上级单位可以解除锁定",
+                "only the approving office or one above it may unlock",
+            )
+        return await self._record(caller, "unlock", code, form, year, None, reason, [])
+
+    async def _record(
+        self,
+        caller: Caller,
+        action: str,
+        code: str,
+        form: str,
+        year: int,
+        receipt_id: str | None,
+        reason: str,
+        paths: list[str],
+    ) -> ReviewRecorded:
+        row = ReviewAction(
+            review_id=uuid.uuid4().hex,
+            action=action,
+            receipt_id=receipt_id,
+            code=code,
+            form=form,
+            year=year,
+            office=caller.code if caller.kind == "office" and caller.code else "operator",
+            reason=reason,
+            paths=paths,
+            at=datetime.now(UTC),
+        )
+        await self.store.add(row)
+        event = ReviewRecorded(**row.model_dump())
+        try:
+            await self.publish_review(event)
+        except Exception as exc:
+            await self.store.remove(row.review_id)
+            raise unavailable(exc) from exc
+        return event
+
+    async def history(self, caller: Caller, code: str, form: str, year: int) -> list[ReviewAction]:
+        if not may_read(caller, self.registry, code):
+            raise ApiError(404, "not_found", "未找到该报表", "no such filing")
+        return await self.store.of_filing(code, form, year)
+
+    async def set_deadline(
+        self, caller: Caller, year: int, node: str, deadline: datetime
+    ) -> DeadlineSet:
+        if not may_set_deadline(caller, self.registry, node):
+            raise ApiError(
+                403,
+                "forbidden",
+                "只有省级或部门监管单位可以为其所辖网站设定内部截止时间",
+                "only the province or department office may set its internal deadline",
+            )
+        if deadline.tzinfo is None:
+            raise ApiError(
+                422,
+                "invalid_deadline",
+                "截止时间须带时区，如 2027-01-29T23:59:59+08:00",
+                "the deadline needs a time zone offset",
+            )
+        if deadline > national_deadline(year):
+            raise ApiError(
+                422,
+                "invalid_deadline",
+                "内部截止时间不得晚于全国截止时间（次年1月31日23:59:59）",
+                "an internal deadline cannot be later than the national one",
+            )
+        now = datetime.now(UTC)
+        setter = caller.code if caller.kind == "office" and caller.code else "operator"
+        row = InternalDeadline(year=year, node=node, deadline=deadline, set_by=setter, at=now)
+        old = await self.store.set_deadline(row)
+        event = DeadlineSet(**row.model_dump())
+        try:
+            await self.publish_deadline(event)
+        except Exception as exc:
+            await self.store.restore_deadline(year, node, old)
+            raise unavailable(exc) from exc
+        return event

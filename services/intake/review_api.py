@@ -1,0 +1,143 @@
+"""Routes for supervisory offices: return, approve, unlock, a filing's history, deadlines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.intake.filing import Intake, to_receipt
+from services.intake.review import Reviews
+from services.intake.schemas import ReceiptOut
+from shared.contracts import DeadlineSet, ReviewRecorded
+
+CODE = r"^[A-Za-z0-9_-]{1,64}$"
+FORM = r"^(work-report|supervision-report)$"
+
+
+class ReturnRequest(BaseModel):
+    """退回: why, and optionally which fields to correct."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="退回原因")
+    paths: list[Annotated[str, Field(pattern=r"^[a-z0-9_.]{1,100}$")]] = Field(
+        default_factory=list, max_length=100, description="需修改的字段路径"
+    )
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)
+
+
+class DeadlineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deadline: datetime = Field(description="ISO 8601 with offset, e.g. 2027-01-29T23:59:59+08:00")
+
+
+class FilingOut(BaseModel):
+    """A filing's versions and every review action on it, oldest first."""
+
+    code: str
+    form: str
+    year: int
+    locked: bool
+    versions: list[ReceiptOut]
+    reviews: list[ReviewRecorded]
+
+
+Auth = Annotated[str | None, Header()]
+
+
+def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["review"])
+
+    @router.post(
+        "/receipts/{receipt_id}/return",
+        status_code=202,
+        response_model=ReviewRecorded,
+        summary="Return a report for correction (退回)",
+    )
+    async def return_report(
+        receipt_id: Annotated[str, Path(pattern=CODE)],
+        body: ReturnRequest,
+        authorization: Auth = None,
+    ) -> ReviewRecorded:
+        caller = await intake.authenticate(authorization)
+        return await reviews.act_on_receipt(caller, receipt_id, "return", body.reason, body.paths)
+
+    @router.post(
+        "/receipts/{receipt_id}/approve",
+        status_code=202,
+        response_model=ReviewRecorded,
+        summary="Approve a report, locking it (审核通过并锁定)",
+    )
+    async def approve_report(
+        receipt_id: Annotated[str, Path(pattern=CODE)],
+        body: NoteRequest | None = None,
+        authorization: Auth = None,
+    ) -> ReviewRecorded:
+        caller = await intake.authenticate(authorization)
+        reason = body.reason if body else ""
+        return await reviews.act_on_receipt(caller, receipt_id, "approve", reason, [])
+
+    @router.post(
+        "/filings/{code}/{form}/{year}/unlock",
+        status_code=202,
+        response_model=ReviewRecorded,
+        summary="Unlock an approved filing (解除锁定)",
+    )
+    async def unlock_filing(
+        code: Annotated[str, Path(pattern=CODE)],
+        form: Annotated[str, Path(pattern=FORM)],
+        year: Annotated[int, Path(ge=2000, le=2100)],
+        body: NoteRequest | None = None,
+        authorization: Auth = None,
+    ) -> ReviewRecorded:
+        caller = await intake.authenticate(authorization)
+        return await reviews.unlock(caller, code, form, year, body.reason if body else "")
+
+    @router.get(
+        "/filings/{code}/{form}/{year}",
+        response_model=FilingOut,
+        summary="A filing's versions and review history (版本与审核记录)",
+    )
+    async def filing_history(
+        code: Annotated[str, Path(pattern=CODE)],
+        form: Annotated[str, Path(pattern=FORM)],
+        year: Annotated[int, Path(ge=2000, le=2100)],
+        authorization: Auth = None,
+    ) -> FilingOut:
+        caller = await intake.authenticate(authorization)
+        actions = await reviews.history(caller, code, form, year)
+        versions = await intake.store.history(code, form, year)
+        return FilingOut(
+            code=code,
+            form=form,
+            year=year,
+            locked=await reviews.is_locked(code, form, year),
+            versions=[to_receipt(v, intake.base_url) for v in versions],
+            reviews=[ReviewRecorded(**a.model_dump()) for a in actions],
+        )
+
+    @router.put(
+        "/deadlines/{year}/{node}",
+        status_code=202,
+        response_model=DeadlineSet,
+        summary="Set an internal deadline for the sites below a province or department",
+    )
+    async def set_deadline(
+        year: Annotated[int, Path(ge=2000, le=2100)],
+        node: Annotated[str, Path(pattern=CODE)],
+        body: DeadlineRequest,
+        authorization: Auth = None,
+    ) -> DeadlineSet:
+        caller = await intake.authenticate(authorization)
+        return await reviews.set_deadline(caller, year, node, body.deadline)
+
+    return router

@@ -1,0 +1,51 @@
+"""A small run of `nianbao bench` against the whole system: its report's shape, the roll-up check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app
+from tests.conftest import postgres_url
+
+pytestmark = pytest.mark.e2e
+
+SITES = 200
+
+
+def test_a_small_benchmark_run_reports_every_figure_and_the_rollups_agree_with_sql(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "--sites", str(SITES), "--amendments", "3", "--json", str(out)]
+    args += ["--data-dir", str(tmp_path / "system"), "--oracle-url", postgres_url() or ""]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.output
+    assert "roll-up check vs SQL oracle" in run.output
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["sites"] == SITES and result["nodes"] > 3000
+    assert result["intake"]["statuses"] == {"202": SITES}
+    assert set(result["intake"]["latency_ms"]) == {"p50", "p95", "p99", "max"}
+    assert result["end_to_end"]["published"] == SITES and result["end_to_end"]["rate_per_s"] > 0
+    assert result["rollups"]["verdicts"] == {"accepted": SITES, "rejected": 0}
+    assert result["rollups"]["national_complete_seconds"] is not None
+    amendments = result["amendments"]
+    assert amendments["count"] == 3 and amendments["timeouts"] == 0
+    assert amendments["to_national_rollup_ms"]["p99"] is not None
+    assert amendments["to_site_page_ms"]["p99"] is not None
+    memory = result["memory_mb"]
+    assert set(memory["peak_by_process"]) >= {"intake", "validator", "aggregator", "publisher"}
+    assert memory["services_total"] > 0
+    assert result["pages"]["files"] > SITES and result["pages"]["megabytes"] > 0
+    anchors = result["anchors"]
+    assert anchors["transport"]["messages"] == SITES and anchors["transport"]["rate_per_s"] > 0
+    assert 0 < anchors["pipeline_fraction_of_transport"] < 1
+    assert anchors["recompute_from_store"]["versions"] == SITES + 3
+    check = result["rollup_check"]
+    assert check["ok"] and check["differences"] == 0 and check["nodes"] == result["nodes"]
+    assert check["engine"] == ("postgresql" if postgres_url() else "sqlite")
+    assert {t["target"] for t in result["targets"]} >= {"burst end to end"}

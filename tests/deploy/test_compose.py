@@ -1,0 +1,369 @@
+"""deploy/ checked without Docker: the compose file against the compose specification, its
+settings, secrets, health checks and ports; the NATS cluster config; the users file; and an
+office's NATS permissions on a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+from pydantic_settings import BaseSettings
+
+from services.deploy_config import (
+    SERVICES,
+    office_permissions,
+    render_users,
+    service_users,
+    subject_pattern,
+)
+from services.natsserver import NatsServer, _read_ports, nats_server_binary
+from shared.contracts import ROLLUPS
+from shared.messaging import ensure_streams
+from tests.deploy.compose_local import (
+    COMPOSE_FILE,
+    DEPLOY,
+    LISTENS,
+    MissingVariable,
+    as_list,
+    default_services,
+    kind_of,
+    load_compose,
+    read_env_file,
+)
+from tests.support import eventually
+
+pytestmark = pytest.mark.deploy
+
+EXAMPLE = DEPLOY / ".env.example"
+SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|KEY")
+RESTARTS = {"always", "unless-stopped", "on-failure"}
+
+
+def example_env() -> dict[str, str]:
+    return read_env_file(EXAMPLE)
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_secret_has_a_usable_default() -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    secrets = {
+        m.group(1) for m in re.finditer(r"\$\{([A-Z0-9_]+)", text) if SECRET.search(m.group(1))
+    }
+    assert secrets, "the compose file takes no secret?"
+    for name in sorted(secrets):
+        uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)
+        assert all(use.startswith(":?") for use in uses), f"{name} must be ${{{name}:?...}}: {uses}"
+        assert example_env().get(name) == "", f"{name} must be empty in .env.example"
+    with pytest.raises(MissingVariable):  # the example alone does not start
+        load_compose(example_env())
+
+
+def test_new_env_fills_every_secret_once(tmp_path: Path) -> None:
+    target = tmp_path / ".env"
+    subprocess.run(["sh", str(DEPLOY / "new-env.sh"), str(target)], check=True)
+    made = read_env_file(target)
+    secrets = {k: v for k, v in made.items() if SECRET.search(k)}
+    assert secrets and all(re.fullmatch(r"[0-9a-f]{48}", v) for v in secrets.values())
+    assert len(set(secrets.values())) == len(secrets)
+    assert {k: v for k, v in made.items() if k not in secrets} == {
+        k: v for k, v in example_env().items() if k not in secrets
+    }
+    assert target.stat().st_mode & 0o077 == 0
+    again = subprocess.run(["sh", str(DEPLOY / "new-env.sh"), str(target)], capture_output=True)
+    assert again.returncode != 0 and read_env_file(target) == made  # never overwritten
+    load_compose(made)  # every ${VAR:?} is satisfied
+
+
+def settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class of the code (services' composition roots and shared)."""
+    for service in SERVICES:
+        importlib.import_module(f"services.{service}.main")
+    found: list[type[BaseSettings]] = []
+    stack: list[type[BaseSettings]] = [BaseSettings]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            stack.append(sub)
+            if sub.__module__.startswith(("services.", "shared.")):
+                found.append(sub)
+    return found
+
+
+def setting_names(cls: type[BaseSettings]) -> set[str]:
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return {(prefix + name).upper() for name in cls.model_fields}
+
+
+def test_every_setting_is_in_the_example_env_file() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    listed = set(re.findall(r"\b(NIANBAO_[A-Z0-9_]+)", text))
+    missing = sorted(set().union(*(setting_names(c) for c in settings_classes())) - listed)
+    assert not missing, f"add to deploy/.env.example (and compose.yaml): {missing}"
+    assert example_env()["NIANBAO_STREAM_REPLICAS"] == "3"
+
+
+def test_each_service_is_given_only_real_settings() -> None:
+    compose = load_compose()
+    known = set().union(*(setting_names(c) for c in settings_classes()))
+    for name, spec in compose["services"].items():
+        env = spec.get("environment") or {}
+        unknown = sorted(k for k in env if k.startswith("NIANBAO_") and k not in known)
+        assert not unknown, f"{name}: no such setting {unknown}"
+    for service in SERVICES:
+        env = compose["services"][service]["environment"]
+        assert env["NIANBAO_STREAM_REPLICAS"] == "${NIANBAO_STREAM_REPLICAS:-3}"
+        assert env["NIANBAO_NATS_USER"] == service
+        assert env["NIANBAO_NATS_URL"].count("nats://") == 3
+        assert env["NIANBAO_NATS_PASSWORD"].startswith(f"${{NATS_{service.upper()}_PASSWORD:?")
+
+
+def test_every_service_has_a_health_check_and_restarts() -> None:
+    compose = load_compose()
+    for name, spec in compose["services"].items():
+        assert spec.get("restart") in RESTARTS, name
+        test = as_list(spec["healthcheck"]["test"])
+        assert test[0] == "CMD", name
+        ports = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", " ".join(test))}
+        assert ports <= set(LISTENS[kind_of(name)]), (name, ports)
+        for mapping in spec.get("ports", []):
+            assert int(str(mapping).rsplit(":", 1)[1]) in LISTENS[kind_of(name)], (name, mapping)
+    # the health ports are the ones the services are told to listen on
+    for service, port in (("validator", 8001), ("aggregator", 8002), ("publisher", 8003)):
+        assert compose["services"][service]["environment"]["NIANBAO_HEALTH_PORT"] == str(port)
+    assert compose["services"]["intake"]["environment"]["NIANBAO_INTAKE_PORT"] == "8000"
+
+
+def test_one_image_for_the_four_services_and_one_aggregator() -> None:
+    compose = load_compose()
+    builds = {json.dumps(compose["services"][s]["build"], sort_keys=True) for s in SERVICES}
+    images = {compose["services"][s]["image"] for s in SERVICES}
+    assert len(builds) == len(images) == 1
+    (build,) = [compose["services"]["intake"]["build"]]
+    assert (COMPOSE_FILE.parent / build["context"] / build["dockerfile"]).resolve() == (
+        DEPLOY / "Dockerfile"
+    )
+    # the aggregator keeps its roll-up books in memory: never replicated (deploy/README.md)
+    assert "deploy" not in compose["services"]["aggregator"]
+    assert "prometheus" not in default_services(compose)
+    assert compose["services"]["prometheus"]["profiles"] == ["observability"]
+    assert any("prometheus.yml" in v for v in compose["services"]["prometheus"]["volumes"])
+
+
+def test_pages_are_served_read_only_from_the_publishers_volume() -> None:
+    compose = load_compose()
+    publisher = compose["services"]["publisher"]
+    pages_dir = publisher["environment"]["NIANBAO_PAGES_DIR"]
+    (volume,) = [v.split(":")[0] for v in publisher["volumes"] if v.split(":")[1] == pages_dir]
+    (served,) = [v for v in compose["services"]["pages"]["volumes"] if v.startswith(volume + ":")]
+    _, root, mode = served.split(":")
+    assert mode == "ro"
+    conf = (DEPLOY / "nginx" / "pages.conf").read_text(encoding="utf-8")
+    assert re.search(rf"^\s*root {re.escape(root)};", conf, re.M)
+    assert re.search(r"^\s*listen 8080;", conf, re.M)
+
+
+def test_nats_cluster_config() -> None:
+    compose = load_compose()
+    nodes = [name for name in compose["services"] if kind_of(name) == "nats"]
+    assert len(nodes) == 3
+    conf = (DEPLOY / "nats" / "nats.conf").read_text(encoding="utf-8")
+    assert re.search(r"^\s*sync_interval:\s*always\s*$", conf, re.M)
+    store = re.search(r'store_dir:\s*"([^"]+)"', conf)
+    assert store is not None
+    routes = set(re.findall(r"nats-route://([\w-]+):6222", conf))
+    assert routes == set(nodes)
+    for node in nodes:
+        spec = compose["services"][node]
+        assert as_list(spec["command"])[-2:] == ["--name", node]
+        data = [v for v in spec["volumes"] if not v.startswith(".")]
+        assert len(data) == 1 and store.group(1).startswith(data[0].split(":")[1])
+    env = read_env_file(DEPLOY / ".env.example") | {
+        k: "x" for k in example_env() if SECRET.search(k)
+    }
+    checked = subprocess.run(
+        [nats_server_binary(), "-c", str(DEPLOY / "nats" / "nats.conf"), "-t"],
+        env={k: v for k, v in env.items() if k.startswith("NATS_")},
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_users_file_matches_the_code() -> None:
+    shipped = (DEPLOY / "nats" / "users.conf").read_text(encoding="utf-8")
+    assert shipped == render_users(service_users()), (
+        "deploy/nats/users.conf is stale: run `nianbao deploy nats-users`"
+    )
+    compose = load_compose()
+    nats_env = compose["services"]["nats-1"]["environment"]
+    for variable in re.findall(r"password: \$(\w+)", shipped):
+        assert nats_env[variable] == f"${{{variable}:?set {variable} in deploy/.env}}"
+
+
+# ------------------------------------------------------------------ office permissions
+
+
+@pytest.fixture
+def secured_nats(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
+    """A nats-server with the users `nianbao deploy nats-users --registry` writes."""
+    users, passwords = tmp_path / "users.conf", tmp_path / "passwords.json"
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "nianbao"),
+            *("deploy", "nats-users", "--registry", "tests/data/registry-mini.json"),
+            *("--out", str(users), "--passwords", str(passwords), "--bcrypt-cost", "4"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    known: dict[str, str] = json.loads(passwords.read_text(encoding="utf-8"))
+    assert passwords.stat().st_mode & 0o077 == 0
+    conf = tmp_path / "nats.conf"
+    conf.write_text(
+        f'listen: "127.0.0.1:-1"\nhttp: "127.0.0.1:-1"\n'
+        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+        'authorization { include "users.conf" }\n',
+        encoding="utf-8",
+    )
+    env = {f"NATS_{u.upper()}_PASSWORD": "pw-" + u for u in ("admin", *SERVICES)}
+    ports = tmp_path / "ports"
+    ports.mkdir()
+    process = subprocess.Popen(
+        [nats_server_binary(), "-c", str(conf), "--ports_file_dir", str(ports)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client, monitor = _read_ports(ports, process.pid, time.monotonic() + 15)
+    server = NatsServer(process, client, monitor, tmp_path)
+    try:
+        yield server, known | {"admin": "pw-admin"}
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def admin(secured_nats: tuple[NatsServer, dict[str, str]]) -> AsyncIterator[Client]:
+    server, passwords = secured_nats
+    nc = await nats.connect(server.url, user="admin", password=passwords["admin"])
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+async def connect_office(
+    server: NatsServer, passwords: dict[str, str], node: str, errors: list[str]
+) -> Client:
+    user = f"office-{node}"
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    return await nats.connect(
+        server.url,
+        user=user,
+        password=passwords[user],
+        inbox_prefix=f"_INBOX_{user}",
+        error_cb=on_error,
+        allow_reconnect=False,
+    )
+
+
+async def test_an_office_reads_its_own_subtree_only(
+    secured_nats: tuple[NatsServer, dict[str, str]], admin: Client
+) -> None:
+    server, passwords = secured_nats
+    js = admin.jetstream()
+    await ensure_streams(js, [ROLLUPS], 1)
+    subjects = {
+        "own": "nianbao.rollup.2026.admin.CN.110000",
+        "below": "nianbao.rollup.2026.admin.CN.110000.110101",
+        "parent": "nianbao.rollup.2026.admin.CN",
+        "other tree": "nianbao.rollup.2026.dept.bm29",
+    }
+    for subject in subjects.values():
+        await js.publish(subject, subject.encode(), stream=ROLLUPS.name)
+
+    errors: list[str] = []
+    office = await connect_office(server, passwords, "110000", errors)
+    try:
+        got: list[str] = []
+
+        async def collect(msg: Any) -> None:
+            got.append(msg.subject)
+
+        await office.subscribe("nianbao.rollup.*.admin.CN.110000", cb=collect)
+        await office.subscribe("nianbao.rollup.*.admin.CN.110000.>", cb=collect)
+        for forbidden in ("nianbao.rollup.*.admin.CN", "nianbao.>", "_INBOX.>", "nianbao.*.>"):
+            await office.subscribe(forbidden, cb=collect)
+        await office.flush()
+        for subject in subjects.values():
+            await admin.publish(subject, subject.encode())
+        await admin.flush()
+
+        async def both_received() -> bool:
+            return len(got) >= 2
+
+        await eventually(both_received, within=10)
+        await asyncio.sleep(0.3)  # the forbidden subscriptions would have delivered by now
+        assert sorted(got) == sorted([subjects["own"], subjects["below"]])
+        assert sum("permissions violation" in e.lower() for e in errors) >= 4, errors
+
+        # current roll-ups by direct get: its own nodes only
+        office_js = office.jetstream(timeout=2)
+        own = await office_js.get_last_msg(ROLLUPS.name, subjects["below"], direct=True)
+        assert own.data == subjects["below"].encode()
+        for forbidden in ("parent", "other tree"):
+            with pytest.raises(Exception):  # noqa: B017 - refused: no reply comes back
+                await office_js.get_last_msg(ROLLUPS.name, subjects[forbidden], direct=True)
+    finally:
+        await office.close()
+
+    async def quiet(_exc: Exception) -> None:
+        pass
+
+    with pytest.raises(Exception):  # noqa: B017 - a wrong password is refused
+        await nats.connect(
+            server.url,
+            user="office-110000",
+            password="wrong",
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            error_cb=quiet,
+        )
+
+
+def test_permissions_follow_the_subjects_in_the_code() -> None:
+    assert subject_pattern("nianbao.rollup.{year}.{tree}.{path}") == "nianbao.rollup.*.*.>"
+    assert subject_pattern("nianbao.submitted.{form}.{code}") == "nianbao.submitted.*.*"
+    assert subject_pattern("nianbao.dlq.intake") == "nianbao.dlq.intake"
+    office = office_permissions("office-510900", "admin", ["CN", "510000", "510900"])
+    assert "nianbao.rollup.*.admin.CN.510000.510900" in office.subscribe
+    assert "nianbao.rollup.*.admin.CN.510000.510900.>" in office.subscribe
+    assert "_INBOX_office-510900.>" in office.subscribe
+    assert not any(s.startswith("_INBOX.") or s.endswith("CN.510000.>") for s in office.subscribe)
+    assert set(office.publish) == {
+        "$JS.API.DIRECT.GET.NIANBAO_ROLLUPS.nianbao.rollup.*.admin.CN.510000.510900",
+        "$JS.API.DIRECT.GET.NIANBAO_ROLLUPS.nianbao.rollup.*.admin.CN.510000.510900.>",
+    }

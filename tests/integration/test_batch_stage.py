@@ -1,0 +1,209 @@
+"""BatchStage on a real nats-server: explicit acks, backoff, dead letters and their re-drive."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from pydantic import BaseModel
+
+from services.deadletters import list_entries
+from services.natsserver import NatsServer
+from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec
+from shared.messaging import (
+    BatchStage,
+    ConsumerSpec,
+    DeadLetters,
+    Envelope,
+    deliveries,
+    ensure_consumer,
+    ensure_streams,
+)
+from tests.integration.pipeline import jetstream
+from tests.support import eventually
+
+pytestmark = pytest.mark.nats
+
+WORK = StreamSpec(name="TEST_WORK", subjects=("test.work.>",), description="jobs for the tests")
+BACKOFF = (0.4, 0.8, 1.2)
+CONSUMER = ConsumerSpec(
+    durable="worker",
+    stream=WORK,
+    filter_subjects=("test.work.>",),
+    max_deliver=4,
+    backoff_seconds=BACKOFF,
+)
+
+
+class Job(BaseModel):
+    name: str
+
+
+@dataclass
+class Worker:
+    """A handler that fails a job's first ``fail_first[name]`` deliveries (all: -1)."""
+
+    fail_first: dict[str, int] = field(default_factory=dict)
+    #: name -> (delivery count, monotonic time) of each delivery, first call only
+    seen: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    done: list[str] = field(default_factory=list)
+
+    async def handle(self, batch: list[Envelope[Job]]) -> None:
+        for envelope in batch:
+            name, count = envelope.event.name, deliveries(envelope.msg)
+            if not self.seen[name] or self.seen[name][-1][0] != count:
+                self.seen[name].append((count, time.monotonic()))
+            failures = self.fail_first.get(name, 0)
+            if failures < 0 or count <= failures:
+                raise RuntimeError(f"{name} is not ready (delivery {count})")
+        self.done.extend(e.event.name for e in batch)
+
+
+@pytest.fixture
+async def stage(nats_server: NatsServer) -> AsyncIterator[tuple[Worker, NatsBroker]]:
+    worker = Worker()
+    broker = NatsBroker(nats_server.url)
+    BatchStage(broker, CONSUMER, Job, worker.handle, DeadLetters(broker, "worker"))
+    await broker.connect()
+    js = broker.connection.jetstream()
+    await ensure_streams(js, [WORK, DEAD_LETTERS], replicas=1)
+    await ensure_consumer(js, CONSUMER)
+    await broker.start()
+    try:
+        yield worker, broker
+    finally:
+        await broker.stop()
+
+
+async def submit(broker: NatsBroker, name: str) -> None:
+    await broker.publish(
+        Job(name=name).model_dump_json(),
+        f"test.work.{name}",
+        stream=WORK.name,
+        headers={"Nats-Msg-Id": f"job:{name}", "content-type": "application/json"},
+    )
+
+
+async def consumer_info(js: JetStreamContext) -> js_api.ConsumerInfo:
+    return await js.consumer_info(WORK.name, CONSUMER.durable)
+
+
+async def test_transient_failures_are_redelivered_with_backoff_then_acked(
+    stage: tuple[Worker, NatsBroker], nats_server: NatsServer
+) -> None:
+    worker, broker = stage
+    worker.fail_first["flaky"] = 2
+    await submit(broker, "flaky")
+    await eventually(lambda: _async(worker.done == ["flaky"]), within=20)
+
+    counts = [count for count, _at in worker.seen["flaky"]]
+    assert counts == [1, 2, 3]
+    times = [at for _count, at in worker.seen["flaky"]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    for gap, delay in zip(gaps, BACKOFF, strict=False):
+        assert delay * 0.9 <= gap <= delay + 2.5, (gaps, BACKOFF)
+
+    async with jetstream(nats_server.url) as js:
+        info = await eventually(lambda: _acked(js), within=10)
+        assert info.config.ack_policy == js_api.AckPolicy.EXPLICIT
+        assert info.config.max_deliver == CONSUMER.max_deliver
+        assert (await js.stream_info(DEAD_LETTERS.name)).state.messages == 0
+
+
+async def test_a_handler_that_always_fails_ends_in_the_dead_letters_once(
+    stage: tuple[Worker, NatsBroker], nats_server: NatsServer
+) -> None:
+    worker, broker = stage
+    worker.fail_first["doomed"] = -1
+    await submit(broker, "doomed")
+    async with jetstream(nats_server.url) as js:
+        entries = await eventually(lambda: list_entries(js, "worker"), within=20)
+        assert len(entries) == 1
+        letter = entries[0].letter
+        assert isinstance(letter, DeadLettered)
+        assert letter.subject == "test.work.doomed" and letter.stream == WORK.name
+        assert letter.deliveries == CONSUMER.max_deliver
+        assert f"failed {CONSUMER.max_deliver} times in worker" in letter.reason
+        assert "doomed is not ready" in letter.reason
+        assert json.loads(entries[0].body) == {"name": "doomed"}
+        assert letter.headers["Nats-Msg-Id"] == "job:doomed"
+
+        # terminated: not redelivered after the last backoff has long passed
+        info = await eventually(lambda: _acked(js), within=10)
+        await asyncio.sleep(BACKOFF[-1] + 1)
+        info = await consumer_info(js)
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+        assert [c for c, _ in worker.seen["doomed"]] == [1, 2, 3, 4]
+        assert len(await list_entries(js, "worker")) == 1
+    assert worker.done == []
+
+
+async def test_a_dead_letter_redriven_after_the_fix_flows_through(
+    stage: tuple[Worker, NatsBroker], nats_server: NatsServer, tmp_path: Path
+) -> None:
+    worker, broker = stage
+    worker.fail_first["late"] = -1  # its dependency is down
+    await submit(broker, "late")
+    async with jetstream(nats_server.url) as js:
+        await eventually(lambda: list_entries(js, "worker"), within=20)
+
+    listed = json.loads(
+        await nianbao("dlq", "list", "--json", "--stage", "worker", url=nats_server.url)
+    )
+    assert [(e["stage"], e["subject"], e["deliveries"]) for e in listed] == [
+        ("worker", "test.work.late", CONSUMER.max_deliver)
+    ]
+    seq = listed[0]["seq"]
+    shown = await nianbao("dlq", "show", str(seq), url=nats_server.url)
+    assert "test.work.late" in shown and '"name": "late"' in shown and "late is not ready" in shown
+    table = await nianbao("dlq", "list", url=nats_server.url)
+    assert "test.work.late" in table
+
+    worker.fail_first["late"] = 0  # fixed by hand
+    out = json.loads(await nianbao("dlq", "redrive", str(seq), "--delete", url=nats_server.url))
+    assert out["stream"] == WORK.name and out["duplicate"] is False and out["deleted"] is True
+
+    await eventually(lambda: _async(worker.done == ["late"]), within=20)
+    async with jetstream(nats_server.url) as js:
+        await eventually(lambda: _acked(js), within=10)
+        assert await list_entries(js) == []
+        redriven = await js.get_msg(WORK.name, seq=out["seq"])
+        assert redriven.headers is not None
+        assert redriven.headers["Nianbao-Redriven-From"] == f"{DEAD_LETTERS.name}:{seq}"
+        assert redriven.headers["Nats-Msg-Id"] != "job:late"
+
+
+async def nianbao(*args: str, url: str) -> str:
+    """Run the `nianbao` command as a user would (NATS URL from the environment)."""
+    command = Path(sys.executable).parent / "nianbao"
+    process = await asyncio.create_subprocess_exec(
+        str(command),
+        *args,
+        env={**os.environ, "NIANBAO_NATS_URL": url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, (args, err.decode())
+    return out.decode()
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def _acked(js: JetStreamContext) -> js_api.ConsumerInfo | None:
+    info = await consumer_info(js)
+    return info if info.num_pending == 0 and info.num_ack_pending == 0 else None
