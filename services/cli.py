@@ -92,6 +92,8 @@ def subscribe(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
     seconds: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     limit: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+    user: Annotated[str | None, typer.Option(envvar="NIANBAO_NATS_USER")] = None,
+    password: Annotated[str | None, typer.Option(envvar="NIANBAO_NATS_PASSWORD")] = None,
 ) -> None:
     """Follow a node's subtree: current roll-ups first, then roll-ups, reviews and reminders."""
     import asyncio
@@ -119,7 +121,15 @@ def subscribe(
             rest = " ".join(f"{k}={v}" for k, v in line.items() if k not in ("kind", "subject"))
             typer.echo(f"{line['kind']:<8} {rest}")
 
-    asyncio.run(follow(nats_url, subtree, emit, seconds=seconds, limit=limit))
+    options: dict[str, object] = {}
+    if user:
+        # office users may receive replies only on their own inbox prefix (deploy/nats)
+        options.update(user=user, password=password or "", inbox_prefix=f"_INBOX_{user}")
+    asyncio.run(
+        follow(
+            nats_url, subtree, loaded, emit, seconds=seconds, limit=limit, connect_options=options
+        )
+    )
 
 
 def main() -> None:

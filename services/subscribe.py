@@ -1,7 +1,8 @@
 """`nianbao subscribe`: a supervisor follows its subtree live over plain NATS subjects.
 
 First the current roll-up of every node in the subtree (the last message per subject of
-NIANBAO_ROLLUPS), then roll-up changes, review actions and reminders as they happen.
+NIANBAO_ROLLUPS, read by direct get), then roll-up changes, review actions and reminders as they
+happen. With production credentials an office may read only its own subtree (deploy/).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import nats
 from nats.aio.msg import Msg
-from nats.js import api as js_api
+from nats.js.errors import NotFoundError
 
-from shared.contracts import ROLLUPS, subtree_subjects
+from shared.contracts import ROLLUPS, rollup_subject, subtree_subjects
 from shared.registry import Registry
 
 
@@ -77,9 +79,24 @@ def describe(msg: Msg) -> dict[str, Any]:
     return line
 
 
+async def current_rollups(nc: Any, subtree: Subtree, registry: Registry) -> list[Msg]:
+    """The last roll-up of every node in the subtree, by direct get (what an office may read)."""
+    js = nc.jetstream()
+    found = []
+    for node in registry.descendants(subtree.node):
+        subject = rollup_subject(subtree.year, subtree.tree, registry.path(node))
+        try:
+            raw = await js.get_last_msg(ROLLUPS.name, subject, direct=True)
+        except NotFoundError:
+            continue
+        found.append(SimpleNamespace(subject=raw.subject, data=raw.data))
+    return found  # type: ignore[return-value]
+
+
 async def follow(
     nats_url: str,
     subtree: Subtree,
+    registry: Registry,
     emit: Callable[[dict[str, Any]], None],
     seconds: float | None = None,
     limit: int | None = None,
@@ -103,25 +120,8 @@ async def follow(
             for kind in ("rollup", "review", "reminder")
             for subject in subtree.subjects(kind)
         ]
-        js = nc.jetstream()
-        current = await js.subscribe(
-            subtree.subjects("rollup")[0],
-            stream=ROLLUPS.name,
-            ordered_consumer=True,
-            config=js_api.ConsumerConfig(
-                deliver_policy=js_api.DeliverPolicy.LAST_PER_SUBJECT,
-                filter_subjects=subtree.subjects("rollup"),
-            ),
-        )
-        try:
-            while True:
-                msg = await current.next_msg(timeout=1)
-                take(msg)
-                if msg.metadata.num_pending == 0:
-                    break
-        except TimeoutError:
-            pass
-        await current.unsubscribe()
+        for msg in await current_rollups(nc, subtree, registry):
+            take(msg)
         deadline = None if seconds is None else time.monotonic() + seconds
         while not done.is_set():
             remaining = None if deadline is None else deadline - time.monotonic()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -53,7 +54,7 @@ ANCHOR_CONSUMER = ConsumerSpec(
 
 
 async def transport_ceiling(
-    nats_url: str, messages: Sequence[ReportSubmitted], timeout: float = 300
+    nats_url: str, messages: Sequence[ReportSubmitted], within: float = 300
 ) -> dict[str, Any]:
     """Messages per second through one consume → confirmed republish stage (batch 200)."""
     logger = logging.getLogger("faststream.bench")
@@ -86,7 +87,7 @@ async def transport_ceiling(
         started = time.monotonic()
         try:
             await broker.start()
-            await asyncio.wait_for(done.wait(), timeout)
+            await asyncio.wait_for(done.wait(), within)
             elapsed = time.monotonic() - started
         finally:
             await broker.stop()
@@ -105,10 +106,8 @@ async def transport_ceiling(
 async def _delete_stream(js: Any) -> None:
     from nats.js.errors import NotFoundError
 
-    try:
+    with contextlib.suppress(NotFoundError):
         await js.delete_stream(ANCHOR_STREAM.name)
-    except NotFoundError:
-        pass
 
 
 def recompute_from_states(

@@ -10,6 +10,7 @@ worker process runs ``concurrency`` connections; all workers start together on o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import time
@@ -88,10 +89,8 @@ class Connection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError):
                 await self.writer.wait_closed()
-            except ConnectionError:
-                pass
         self.reader = self.writer = None
 
 

@@ -206,12 +206,12 @@ def compare(
     differences = []
     for node in sorted(registry.nodes):
         tally = system.get(node)
-        expected = oracle.get(node)
+        expected: dict[str, Any] | None = oracle.get(node)
         if tally is None:
             differences.append({"node": node, "field": "*", "system": None, "oracle": expected})
             continue
         if expected is None:
-            expected = {f: 0 for f in FIGURES} | {
+            expected = dict.fromkeys(FIGURES, 0) | {
                 "sums": dict.fromkeys(tally.get("sums", {}), 0),
                 "yes_counts": dict.fromkeys(tally.get("yes_counts", {}), 0),
             }
@@ -221,7 +221,8 @@ def compare(
                     {"node": node, "field": name, "system": tally[name], "oracle": expected[name]}
                 )
         for group in ("sums", "yes_counts"):
-            for path, value in expected[group].items():
+            figures: dict[str, int] = expected[group]
+            for path, value in figures.items():
                 have = tally.get(group, {}).get(path)
                 if have != value:
                     differences.append(

@@ -44,6 +44,9 @@ def table(result: dict[str, Any]) -> str:
             f"{e2e['rate_per_s']} reports/s",
         )
     )
+    cpu = result.get("cpu_seconds_burst") or {}
+    if cpu:
+        rows.append(("CPU seconds during the burst", ", ".join(f"{k} {v}" for k, v in cpu.items())))
     rollups = result["rollups"]
     rows.append(
         (

@@ -15,14 +15,14 @@ from typing import Any
 from shared.registry import Site
 
 #: province division prefix → the abbreviation ICP and public-security filings start with
-PROVINCE_ABBREVIATIONS = dict(
-    zip(
-        "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 "
-        "64 65".split(),
-        "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川贵云藏陕甘青宁新",
+PROVINCE_ABBREVIATIONS = {
+    code: name
+    for code, name in zip(
+        (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50),
+        "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝",
         strict=True,
     )
-)
+} | dict(zip((51, 52, 53, 54, 61, 62, 63, 64, 65), "川贵云藏陕甘青宁新", strict=True))
 INNOVATIONS = ("search_as_service", "multilingual", "accessibility", "personalization")
 
 
@@ -32,7 +32,8 @@ def site_rng(seed: int, code: str, version: int) -> random.Random:
 
 
 def abbreviation(site: Site) -> str:
-    return PROVINCE_ABBREVIATIONS.get(site.admin_node[:2], "京")
+    prefix = site.admin_node[:2]
+    return PROVINCE_ABBREVIATIONS.get(int(prefix), "京") if prefix.isdigit() else "京"
 
 
 def work_report(site: Site, year: int, seed: int = 0, version: int = 1) -> dict[str, Any]:

@@ -24,10 +24,10 @@ from services.bench.anchors import (
     transport_ceiling,
 )
 from services.bench.load import Burst, Connection, Posted, encode_post
-from services.bench.measure import load_average, peak_rss_mb, summary_ms
+from services.bench.measure import cpu_seconds, load_average, peak_rss_mb, summary_ms
 from services.bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
 from services.bench.reports import amended, work_report
-from services.bench.watch import TRACKED_SUM, EventWatch, wait_for
+from services.bench.watch import EventWatch, NationalSeen, wait_for
 from shared.deadlines import national_deadline
 from shared.filings import current_reporting_year
 from shared.forms import check_report, count_paths, load_form, yes_no_paths
@@ -135,6 +135,17 @@ class Target:
         out["nats-server"] = peak_rss_mb(self.system.nats.process.pid)
         return out
 
+    def cpu(self) -> dict[str, float | None]:
+        """CPU seconds used so far by each process of the system (and this benchmark)."""
+        import os
+
+        if not self.local:
+            return {}
+        out = {name: cpu_seconds(p.pid) for name, p in self.system.processes.items()}
+        out["nats-server"] = cpu_seconds(self.system.nats.process.pid)
+        out["bench (this process)"] = cpu_seconds(os.getpid())
+        return out
+
     def pages(self) -> dict[str, Any]:
         return pages_size(self.system.data_dir / "pages") if self.local else {}
 
@@ -151,7 +162,7 @@ class Target:
             shutil.rmtree(self.own_dir, ignore_errors=True)
 
 
-async def settle(target: Target, watch: EventWatch, timeout: float) -> float:
+async def settle(target: Target, watch: EventWatch, within: float) -> float:
     """Wait until the publisher has nothing left to render and roll-ups are quiet; seconds."""
     started = time.monotonic()
 
@@ -160,7 +171,7 @@ async def settle(target: Target, watch: EventWatch, timeout: float) -> float:
         dirty = target.dirty_pages()
         return time.monotonic() - last > 1.0 and (dirty is None or dirty == 0)
 
-    await wait_for(quiet, timeout, interval=0.2)
+    await wait_for(quiet, within, interval=0.2)
     return time.monotonic() - started
 
 
@@ -181,7 +192,7 @@ async def amend(
     reports: dict[str, dict[str, Any]],
     count: int,
     national_sum: int,
-    timeout: float = 60,
+    within: float = 60,
 ) -> tuple[dict[str, Any], list[AcceptedVersion]]:
     """Correct ``count`` sites' reports one after another; time each to the national roll-up
     event that includes it and to its site's published event, both from the 202."""
@@ -207,12 +218,19 @@ async def amend(
         reports[code] = report
         national_sum += step
         posts.append(answered - sent)
-        expected = national_sum
-        seen = await wait_for(
-            lambda e=expected, s=sent: watch.national_since(s, lambda n: n.tracked_sum == e),
-            timeout,
-        )
-        page = await wait_for(lambda r=receipt["receipt_id"]: watch.published.get(r), timeout)
+        expected, receipt_id = national_sum, str(receipt["receipt_id"])
+
+        def counted(seen: NationalSeen, expected: int = expected) -> bool:
+            return seen.tracked_sum == expected
+
+        def in_national(sent: float = sent) -> float | None:
+            return watch.national_since(sent, counted)
+
+        def published(receipt_id: str = receipt_id) -> float | None:
+            return watch.published.get(receipt_id)
+
+        seen = await wait_for(in_national, within)
+        page = await wait_for(published, within)
         if seen is None or page is None:
             timeouts += 1
         if seen is not None:
@@ -287,7 +305,7 @@ async def rollup_check(
                 oracle_url, registry, year, versions, counts, yes_no, deadline
             )
             engine = "postgresql"
-        except (OSError, ImportError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, ImportError) as exc:
             engine = f"sqlite (PostgreSQL unreachable: {exc.__class__.__name__})"
     if oracle is None:
         oracle = sqlite_oracle(registry, year, versions, counts, yes_no, deadline)
@@ -361,6 +379,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
         burst = Burst(target.intake_url, requests, options.processes, options.concurrency)
         await asyncio.to_thread(burst.start)
         result["load_average_at_start"] = load_average()
+        cpu_before = target.cpu()
         fired = burst.fire()
         posted = await asyncio.to_thread(burst.results, options.timeout)
         result["intake"] = intake_figures(posted, fired)
@@ -374,6 +393,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
             "seconds": round(end - fired, 2),
             "rate_per_s": round(len(published) / (end - fired), 1) if published else 0.0,
         }
+        result["cpu_seconds_burst"] = cpu_spent(cpu_before, target.cpu())
         accepted = {r for r in receipts if r in watch.accepted}
         national_sum = sum(
             reports[p.code]["services"]["cases"]["total"]
@@ -438,6 +458,18 @@ def intake_figures(posted: list[Posted], fired: float) -> dict[str, Any]:
         "rate_per_s": round(len(posted) / (last - fired), 1) if posted else 0.0,
         "latency_ms": summary_ms([p.done - p.sent for p in posted]),
     }
+
+
+def cpu_spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
+    """CPU seconds each process spent between two readings (first POST → last published)."""
+    spent = {
+        name: round(value - start, 1)
+        for name, value in after.items()
+        if value is not None and (start := before.get(name)) is not None
+    }
+    if spent:
+        spent["all"] = round(sum(spent.values()), 1)
+    return spent
 
 
 def memory_figures(peaks: dict[str, float | None]) -> dict[str, Any]:

@@ -54,11 +54,15 @@ class EventWatch:
 
     async def start(self, nats_url: str) -> None:
         self.client = await nats.connect(nats_url, name="nianbao-bench")
-        limits = {"pending_msgs_limit": 4_000_000, "pending_bytes_limit": 2**31}
-        await self.client.subscribe(f"{PREFIX}.published.>", cb=self._published, **limits)
-        await self.client.subscribe(f"{PREFIX}.accepted.>", cb=self._accepted, **limits)
-        await self.client.subscribe(f"{PREFIX}.rejected.>", cb=self._rejected, **limits)
-        await self.client.subscribe(f"{PREFIX}.rollup.{self.year}.>", cb=self._rollup, **limits)
+        for subject, handler in (
+            (f"{PREFIX}.published.>", self._published),
+            (f"{PREFIX}.accepted.>", self._accepted),
+            (f"{PREFIX}.rejected.>", self._rejected),
+            (f"{PREFIX}.rollup.{self.year}.>", self._rollup),
+        ):
+            await self.client.subscribe(
+                subject, cb=handler, pending_msgs_limit=4_000_000, pending_bytes_limit=2**31
+            )
         await self.client.flush()
 
     async def stop(self) -> None:
@@ -105,10 +109,10 @@ def _receipt_of(msg: Msg) -> str:
     return msg_id.removeprefix("verdict:")
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:
+async def wait_for(condition: Callable[[], Any], within: float, interval: float = 0.01) -> Any:
     """Poll ``condition`` until it is truthy (event times are taken when events arrive, so the
     polling interval does not enter any measurement); ``None`` at the deadline."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = condition()
         if value:

@@ -31,7 +31,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         413: "body over the size limit",
         415: "neither application/json nor an xlsx workbook",
         422: "the report does not match its form, or the code is not registered",
-        503: "the stream did not acknowledge: nothing was kept, retry",
+        503: "the stream did not acknowledge: the report is kept and re-sent; retry the same body",
     }.items()
 }
 

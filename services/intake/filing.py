@@ -91,6 +91,8 @@ class Intake:
         self.base_url = base_url
         self.is_locked = is_locked
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        #: a publish failed since the last flush: rows may wait in the outbox
+        self._outbox_pending = False
 
     async def authenticate(self, authorization: str | None) -> Caller:
         scheme, _, token = (authorization or "").partition(" ")
@@ -157,8 +159,8 @@ class Intake:
         async with lock:
             latest = await self.store.latest(code, form, year)
             if latest is not None and latest.content_hash == digest:
-                if not latest.in_stream:
-                    await self._publish(latest)
+                if not latest.in_stream:  # a retry after a 503 or a crash: the same message id
+                    await self._publish_or_keep(latest)
                 return to_receipt(latest, self.base_url, duplicate=True), False
             row = Receipt(
                 receipt_id=uuid.uuid4().hex,
@@ -173,18 +175,37 @@ class Intake:
                 report=report,
             )
             await self.store.insert(row)
-            try:
-                await self._publish(row)
-            except Exception as exc:
-                await self.store.delete(row.receipt_id)
-                raise ApiError(
-                    503,
-                    "unavailable",
-                    "消息服务暂不可用，报表未被接收，请稍后重试",
-                    f"the stream did not acknowledge; nothing was kept: {exc!r}",
-                ) from exc
+            await self._publish_or_keep(row)
             row.in_stream = True
-            return to_receipt(row, self.base_url), True
+        if self._outbox_pending:
+            await self._drain_outbox()
+        return to_receipt(row, self.base_url), True
+
+    async def _publish_or_keep(self, row: Receipt) -> None:
+        """Publish, or keep the row in the outbox and answer 503. A lost PubAck does not mean a
+        lost message: the stream may hold it already, so the row stays and the same message id
+        goes out again (the client's retry of the same body, the next filing, or the next start);
+        deleting it would leave a judged version without a receipt and let the retry file the
+        same content again under a new receipt."""
+        try:
+            await self._publish(row)
+        except Exception as exc:
+            self._outbox_pending = True
+            raise ApiError(
+                503,
+                "unavailable",
+                "消息服务暂未确认，报表已暂存并将自动重发；请稍后用相同内容重试（不会重复计入）",
+                "the stream did not acknowledge; the report is kept and will be sent again: "
+                f"retry the same body later (same receipt, never counted twice): {exc!r}",
+            ) from exc
+
+    async def _drain_outbox(self) -> None:
+        """After a 503, the first successful publish sends what the outbox kept."""
+        self._outbox_pending = False
+        try:
+            await self.flush_outbox()
+        except Exception:
+            self._outbox_pending = True
 
     async def _publish(self, row: Receipt) -> None:
         await self.publish(

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from services.publisher.pages import (
     SUPERVISION_REPORT,
     PageRef,
+    ReviewRecord,
     SiteRow,
     VersionRecord,
     affected_pages,
@@ -37,7 +38,13 @@ from services.publisher.store import (
     SiteStanding,
 )
 from services.publisher.supervision import plan_supervision_page
-from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, published_subject
+from shared.contracts import (
+    PagesPublished,
+    ReportAggregated,
+    ReviewRecorded,
+    RollupUpdated,
+    published_subject,
+)
 from shared.forms import layout, load_form
 from shared.messaging import Envelope
 from shared.registry import Level, Registry
@@ -52,9 +59,9 @@ WriteFiles = Callable[[dict[str, bytes]], Awaitable[None]]
 #: site pages built and written together (their files' fsyncs overlap in worker threads)
 SITE_CHUNK = 32
 #: while events arrived this recently, node pages sleep BURST_YIELD × their render time after
-#: each one: they take at most a quarter of a core from the pipeline during a burst
+#: each one: they take at most a tenth of a core from the pipeline during a burst
 BURST_QUIET_SECONDS = 1.0
-BURST_YIELD = 3.0
+BURST_YIELD = 9.0
 
 
 def page_key(ref: PageRef) -> str:
@@ -193,6 +200,15 @@ class Publisher:
         if event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id:
             self.reports[event.receipt_id] = event.report
 
+    async def on_reviews(self, batch: list[Envelope[ReviewRecorded]]) -> None:
+        rows = [e.event.model_dump(exclude={"schema_version"}) for e in batch]
+        dirty = [
+            page_key(PageRef("site", e.event.year, e.event.code))
+            for e in batch
+            if e.event.code in self.registry.sites
+        ]
+        await self.store.add_reviews(rows, dirty)
+
     async def on_rollups(self, batch: list[Envelope[RollupUpdated]]) -> None:
         self.last_event = time.monotonic()
         rows: list[dict[str, Any]] = []
@@ -313,8 +329,27 @@ class Publisher:
         counted_id = standing.counted_receipt if standing else None
         counted = next((v for v in versions if v.receipt_id == counted_id), None)
         status = standing.status if standing else "missing"
+        reviews = [
+            ReviewRecord(
+                review_id=r.review_id,
+                action=r.action,  # type: ignore[arg-type]
+                receipt_id=r.receipt_id,
+                office=r.office,
+                reason=r.reason,
+                paths=tuple(r.paths),
+                at=r.at,
+            )
+            for r in await self.store.reviews_of(ref.code, WORK_REPORT, ref.year)
+        ]
         data = plan_site_page(
-            self.registry, ref.code, ref.year, versions, counted, status, base_url=self.base_url
+            self.registry,
+            ref.code,
+            ref.year,
+            versions,
+            counted,
+            status,
+            base_url=self.base_url,
+            reviews=reviews,
         )
         return site_page_files(data)
 

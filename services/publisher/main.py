@@ -33,7 +33,15 @@ from services.runtime import (
     serve_until_stopped,
     setup_logging,
 )
-from shared.contracts import PROGRESS, ROLLUPS, PagesPublished, ReportAggregated, RollupUpdated
+from shared.contracts import (
+    PROGRESS,
+    REVIEWS,
+    ROLLUPS,
+    PagesPublished,
+    ReportAggregated,
+    ReviewRecorded,
+    RollupUpdated,
+)
 from shared.db import make_engine
 from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
 from shared.settings import CommonSettings
@@ -67,7 +75,13 @@ ROLLUP_CONSUMER = ConsumerSpec(
     deliver_policy=js_api.DeliverPolicy.ALL,
     description="publisher: every node's roll-up",
 )
-CONSUMERS = [AGGREGATED_CONSUMER, ROLLUP_CONSUMER]
+REVIEW_CONSUMER = ConsumerSpec(
+    durable="publisher-reviews",
+    stream=REVIEWS,
+    filter_subjects=("nianbao.review.*.admin.>",),
+    description="publisher: review actions for the sites' version history",
+)
+CONSUMERS = [AGGREGATED_CONSUMER, ROLLUP_CONSUMER, REVIEW_CONSUMER]
 
 
 def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, PublisherStore]:
@@ -86,6 +100,7 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
     dead = DeadLetters(broker, "publisher")
     BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, publisher.on_aggregated, dead)
     BatchStage(broker, ROLLUP_CONSUMER, RollupUpdated, publisher.on_rollups, dead)
+    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, publisher.on_reviews, dead)
     return publisher, store
 
 

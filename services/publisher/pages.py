@@ -808,6 +808,34 @@ class VersionView:
 
 
 @dataclass(frozen=True)
+class ReviewRecord:
+    """A supervisory office's action on a site's filing, as the publisher keeps it."""
+
+    review_id: str
+    action: Literal["return", "approve", "unlock"]
+    receipt_id: str | None
+    office: str
+    reason: str
+    paths: tuple[str, ...]
+    at: datetime
+
+
+REVIEW_LABELS = {"return": "退回修改", "approve": "审核通过（锁定）", "unlock": "解除锁定"}
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    at: str
+    at_iso: str
+    action: str
+    action_label: str
+    office: str
+    version: int | None
+    reason: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SitePageData:
     year: int
     code: str
@@ -825,6 +853,7 @@ class SitePageData:
     counted: VersionView | None
     sections: tuple[SectionView, ...]
     versions: tuple[VersionView, ...]
+    reviews: tuple[ReviewView, ...]
     embed: Embed
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
@@ -942,6 +971,30 @@ def _version_views(
     return tuple(reversed(views))
 
 
+def _review_views(
+    registry: Registry,
+    layout: Sequence[LayoutRowLike],
+    versions: Sequence[VersionRecord],
+    reviews: Sequence[ReviewRecord],
+) -> tuple[ReviewView, ...]:
+    """Review actions in time order, with the office's name and the fields' labels."""
+    version_of = {v.receipt_id: v.version for v in versions}
+    labels = {row.path: row.label for row in layout}
+    return tuple(
+        ReviewView(
+            at=format_time(r.at),
+            at_iso=iso_time(r.at),
+            action=r.action,
+            action_label=REVIEW_LABELS.get(r.action, r.action),
+            office=_node_name(registry, r.office) if r.office in registry.nodes else r.office,
+            version=version_of.get(r.receipt_id or ""),
+            reason=r.reason,
+            fields=tuple(labels.get(p, p) for p in r.paths),
+        )
+        for r in sorted(reviews, key=lambda r: (r.at, r.review_id))
+    )
+
+
 def _tree_links(registry: Registry, node: str | None, year: int, root: str) -> tuple[Link, ...]:
     """The names of a node's ancestors below the national root, each linking to its column."""
     if node is None:
@@ -975,6 +1028,7 @@ def plan_site_page(
     *,
     layout: Sequence[LayoutRowLike] | None = None,
     base_url: str = "",
+    reviews: Sequence[ReviewRecord] = (),
 ) -> SitePageData:
     """A site's report page: header, status, the counted report by section, every version,
     and the badge and snippet the site puts on its homepage (``base_url`` makes their URLs
@@ -985,6 +1039,7 @@ def plan_site_page(
     site = registry.sites[site_code]
     version_views = _version_views(rows, versions, counted)
     counted_view = next((v for v in version_views if v.counted), None)
+    review_views = _review_views(registry, rows, versions, reviews)
     report = counted.report if counted is not None else None
     sections = _sections(rows, report) if report is not None else ()
     homepage = Link(site.homepage_url, site.homepage_url if is_web_url(site.homepage_url) else None)
@@ -1041,6 +1096,17 @@ def plan_site_page(
             }
             for v in sorted(version_views, key=lambda v: v.version)
         ],
+        "reviews": [
+            {
+                "at": r.at_iso,
+                "action": r.action,
+                "office": r.office,
+                "version": r.version,
+                "reason": r.reason,
+                "fields": list(r.fields),
+            }
+            for r in review_views
+        ],
     }
     return SitePageData(
         year=year,
@@ -1059,6 +1125,7 @@ def plan_site_page(
         counted=counted_view,
         sections=sections,
         versions=version_views,
+        reviews=review_views,
         embed=embed,
         json_doc=json_doc,
         csv_header=("栏目", "项目", "单位", "填报值", "字段路径"),

@@ -73,7 +73,24 @@ class Announcement(SQLModel, table=True):
     key: str = Field(index=True)
 
 
-TABLES = [PublishedVersion, SiteStanding, NodeRollupRow, DirtyPage, Announcement]
+class PublishedReview(SQLModel, table=True):
+    """A review action on a site's filing, for its page's history."""
+
+    __tablename__ = "publisher_reviews"
+
+    review_id: str = Field(primary_key=True)
+    action: str
+    receipt_id: str | None = None
+    code: str = Field(index=True)
+    form: str
+    year: int
+    office: str
+    reason: str = ""
+    paths: list[str] = Field(default_factory=list, sa_column=Column(JsonDocument, nullable=False))
+    at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
+TABLES = [PublishedVersion, SiteStanding, NodeRollupRow, DirtyPage, Announcement, PublishedReview]
 
 
 class PublisherStore:
@@ -181,6 +198,28 @@ class PublisherStore:
         table = sql_table(Announcement)
         async with self.engine.begin() as conn:
             await conn.execute(delete(table).where(table.c.receipt_id.in_(list(receipt_ids))))
+
+    async def add_reviews(self, rows: Sequence[dict[str, Any]], dirty: Sequence[str]) -> None:
+        """Keep review actions (insert-if-absent) and mark the pages they change."""
+        if rows:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    self._insert()(sql_table(PublishedReview)).on_conflict_do_nothing(
+                        index_elements=["review_id"]
+                    ),
+                    list(rows),
+                )
+        await self.save([], [], [], dirty, [])
+
+    async def reviews_of(self, code: str, form: str, year: int) -> list[PublishedReview]:
+        table = sql_table(PublishedReview)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table).where(
+                    and_(table.c.code == code, table.c.form == form, table.c.year == year)
+                )
+            )
+            return [PublishedReview.model_validate(dict(r._mapping)) for r in rows]
 
     async def versions_of(self, code: str, form: str, year: int) -> list[PublishedVersion]:
         table = sql_table(PublishedVersion)

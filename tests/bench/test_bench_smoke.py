@@ -1,4 +1,4 @@
-"""A small run of `nianbao bench` against the whole system: its report's shape, the roll-up check."""
+"""A small run of `nianbao bench` on the whole system: the report's shape, the roll-up check."""
 
 from __future__ import annotations
 

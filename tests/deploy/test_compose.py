@@ -367,3 +367,55 @@ def test_permissions_follow_the_subjects_in_the_code() -> None:
         "$JS.API.DIRECT.GET.NIANBAO_ROLLUPS.nianbao.rollup.*.admin.CN.510000.510900",
         "$JS.API.DIRECT.GET.NIANBAO_ROLLUPS.nianbao.rollup.*.admin.CN.510000.510900.>",
     }
+
+
+async def test_nianbao_subscribe_works_with_an_offices_credentials(
+    secured_nats: tuple[NatsServer, dict[str, str]], admin: Client
+) -> None:
+    """`nianbao subscribe` as an office: current roll-ups by direct get, then live events,
+    its own subtree only, with the credentials `nianbao deploy nats-users` wrote."""
+    from services.subscribe import Subtree, follow
+    from shared.registry.io import load_registry
+
+    server, passwords = secured_nats
+    registry = load_registry(Path("tests/data/registry-mini.json"))
+    js = admin.jetstream()
+    await ensure_streams(js, [ROLLUPS], 1)
+    own = Subtree.of(registry, "110000", 2026)
+    body = {
+        "node": "110000",
+        "rollup": {
+            "name": "北京市",
+            "tally": dict.fromkeys(
+                ("expected", "reported", "on_time", "late", "missing", "returned"), 1
+            ),
+            "completeness_pct": 100.0,
+        },
+    }
+    await js.publish(own.subjects("rollup")[0], json.dumps(body).encode(), stream=ROLLUPS.name)
+    await js.publish("nianbao.rollup.2026.admin.CN", json.dumps(body).encode(), stream=ROLLUPS.name)
+    lines: list[dict[str, Any]] = []
+    user = "office-110000"
+    options = {"user": user, "password": passwords[user], "inbox_prefix": f"_INBOX_{user}"}
+
+    async def publish_live() -> None:
+        await asyncio.sleep(0.5)  # let the subscriber subscribe before the live events
+        review = {
+            "action": "return",
+            "code": "1100000088",
+            "office": "110000",
+            "reason": "请更正",
+            "receipt_id": "r1",
+        }
+        await admin.publish(
+            "nianbao.review.2026.admin.CN.110000.1100000088", json.dumps(review).encode()
+        )
+        await admin.publish("nianbao.review.2026.dept.bm29.bm29000001", json.dumps(review).encode())
+        await admin.flush()
+
+    writer = asyncio.create_task(publish_live())
+    seen = await follow(server.url, own, registry, lines.append, seconds=3, connect_options=options)
+    await writer
+    assert seen == len(lines) == 2
+    assert [line["kind"] for line in lines] == ["rollup", "review"]
+    assert lines[0]["node"] == "110000" and lines[1]["code"] == "1100000088"

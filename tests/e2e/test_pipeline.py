@@ -105,6 +105,12 @@ def test_reports_flow_to_receipts_rollups_and_pages(system: System, tokens: dict
     site_page = httpx.get(f"{system.pages_url}/sites/{YEAR}/{COUNTY_SITE}/index.html").text
     assert registry.sites[COUNTY_SITE].name in site_page
     assert receipts[COUNTY_SITE] in site_page
+
+    def column_lists_the_county() -> bool:
+        rows = page_json(system, f"columns/{YEAR}/510900/column.json").get("sites", [])
+        return any(r["code"] == COUNTY_SITE and r["status"] == "on_time" for r in rows)
+
+    wait_until(column_lists_the_county, timeout=30, interval=0.2)
     column = httpx.get(f"{system.pages_url}/columns/{YEAR}/510900/index.html").text
     assert registry.sites[COUNTY_SITE].name in column and "专栏" in column
 
