@@ -3,11 +3,13 @@ roll-ups, re-states a filing when a review or a deadline changes it, and sends r
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -67,12 +69,46 @@ def rollup_event(rollup: NodeRollup) -> RollupUpdated:
 def rollup_message(rollup: NodeRollup) -> Message:
     event = rollup_event(rollup)
     subject = rollup_subject(event.year, event.tree, event.path)
-    return subject, event, f"rollup:{event.year}:{event.node}:{event.digest}"
+    # a roll-up is state, kept last per subject: never deduplicated by its content, or a node
+    # that goes A -> B -> A within the duplicate window (a replay, an amendment undone) keeps B
+    return subject, event, f"rollup:{event.year}:{event.node}:{event.digest}:{uuid.uuid4().hex}"
+
+
+class JournalLine(Protocol):
+    seq: int | None
+    kind: str
+    ref: str
+
+
+@asynccontextmanager
+async def _alone() -> AsyncIterator[None]:
+    yield
+
+
+async def _nothing_since(_seq: int) -> Sequence[JournalLine]:
+    return []
+
+
+async def _no_reviews(_ids: Sequence[str]) -> list[ReviewRecorded]:
+    return []
+
+
+async def _no_deadlines() -> list[tuple[int, str, datetime, datetime]]:
+    return []
+
+
+async def _no_marks() -> set[tuple[int, str, int]]:
+    return set()
 
 
 @dataclass
 class Ports:
-    """What the aggregator's handlers reach outside the pure core."""
+    """What the aggregator's handlers reach outside the pure core.
+
+    Replicas share one database: each handler takes an exclusive turn, catches up with what the
+    others stored (the journal), stores its own facts, recomputes and publishes. The defaults
+    serve a single process that keeps everything in memory (tests).
+    """
 
     save_verdicts: Callable[[Verdicts], Awaitable[None]]
     load_verdicts: Callable[[Sequence[str]], Awaitable[list[tuple[ReportJudged, str]]]]
@@ -82,6 +118,13 @@ class Ports:
     publish_rollups: Publish
     publish_progress: Publish
     publish_reminders: Publish
+    exclusive: Callable[[], AbstractAsyncContextManager[None]] = _alone
+    journal_since: Callable[[int], Awaitable[Sequence[JournalLine]]] = _nothing_since
+    load_reviews: Callable[[Sequence[str]], Awaitable[list[ReviewRecorded]]] = _no_reviews
+    load_deadlines: Callable[[], Awaitable[list[tuple[int, str, datetime, datetime]]]] = (
+        _no_deadlines
+    )
+    load_reminded: Callable[[], Awaitable[set[tuple[int, str, int]]]] = _no_marks
 
 
 class Aggregator:
@@ -98,6 +141,10 @@ class Aggregator:
         #: internal deadlines set through the intake: year -> node -> (deadline, set at)
         self.overrides: dict[int, dict[str, tuple[datetime, datetime]]] = defaultdict(dict)
         self.reminded: set[tuple[int, str, int]] = set()
+        #: the journal position this replica has caught up with, and the facts it knows
+        self.synced = 0
+        self.known_receipts: set[str] = set()
+        self.known_reviews: set[str] = set()
         self.books: dict[int, RollupBook] = {}
         self._policies: dict[int, DeadlinePolicy] = {}
         definition = load_form(WORK_REPORT)
@@ -148,6 +195,7 @@ class Aggregator:
 
     def remember(self, verdict: ReportJudged, outcome: str) -> FilingKey:
         key = (verdict.code, verdict.form, verdict.year)
+        self.known_receipts.add(verdict.receipt_id)
         self.filings[key][verdict.receipt_id] = FiledVersion(
             receipt_id=verdict.receipt_id,
             version=verdict.version,
@@ -160,6 +208,7 @@ class Aggregator:
 
     def remember_review(self, event: ReviewRecorded) -> FilingKey:
         key = (event.code, event.form, event.year)
+        self.known_reviews.add(event.review_id)
         self.reviews[key][event.review_id] = Review(
             review_id=event.review_id,
             action=event.action,
@@ -217,10 +266,11 @@ class Aggregator:
             changed.extend(self.book(year).update(states).values())
         return changed
 
-    async def count(self, verdicts: Verdicts) -> None:
+    async def count(self, verdicts: Verdicts, others: Sequence[FilingKey] = ()) -> None:
         """Count a batch: remember versions, update books, publish roll-ups then progress."""
         keys = [self.remember(verdict, outcome) for verdict, outcome in verdicts]
-        await self.ports.publish_rollups([rollup_message(r) for r in self.recount(keys)])
+        changed = self.recount([*keys, *others])
+        await self.ports.publish_rollups([rollup_message(r) for r in changed])
         await self.ports.publish_progress([self.aggregated(v, o) for v, o in verdicts])
 
     def site_status(self, key: FilingKey) -> SiteStatus:
@@ -267,45 +317,74 @@ class Aggregator:
         )
 
     # ---------------------------------------------------------------- handlers
+    async def catch_up(self) -> list[FilingKey]:
+        """Remember what other replicas stored since this one last looked; the filings touched."""
+        entries = await self.ports.journal_since(self.synced)
+        if not entries:
+            return []
+        self.synced = max(int(e.seq or 0) for e in entries)
+        receipts = sorted({e.ref for e in entries if e.kind == "verdict"} - self.known_receipts)
+        reviews = sorted({e.ref for e in entries if e.kind == "review"} - self.known_reviews)
+        keys = [self.remember(v, o) for v, o in await self.ports.load_verdicts(receipts)]
+        if reviews:
+            keys += [self.remember_review(r) for r in await self.ports.load_reviews(reviews)]
+        if any(e.kind == "deadline" for e in entries):
+            for year, node, deadline, at in await self.ports.load_deadlines():
+                if self.remember_deadline(year, node, deadline, at):
+                    codes = self.registry.sites_under(node, year)
+                    keys += [(code, WORK_REPORT, year) for code in codes]
+        return keys
+
     async def on_verdicts(self, batch: list[Envelope[ReportJudged]]) -> None:
         verdicts = [(e.event, outcome_of(e.msg.subject)) for e in batch]
-        await self.ports.save_verdicts(verdicts)
-        await self.count(verdicts)
+        async with self.ports.exclusive():
+            others = await self.catch_up()
+            await self.ports.save_verdicts(verdicts)
+            await self.count(verdicts, others)
 
     async def on_reviews(self, batch: list[Envelope[ReviewRecorded]]) -> None:
         events = [e.event for e in batch]
-        await self.ports.save_reviews(
-            [e.model_dump(exclude={"schema_version", "paths"}) for e in events]
-        )
-        keys = [self.remember_review(e) for e in events]
-        await self.ports.publish_rollups([rollup_message(r) for r in self.recount(keys)])
-        receipts: dict[str, str] = {}
-        for event, key in zip(events, keys, strict=True):
-            target = event.receipt_id or self.standing(key).counted_receipt_id()
-            if target is not None:
-                receipts[target] = f"review:{event.review_id}"
-        await self.restate(receipts)
+        async with self.ports.exclusive():
+            others = await self.catch_up()
+            await self.ports.save_reviews(
+                [e.model_dump(exclude={"schema_version", "paths"}) for e in events]
+            )
+            keys = [self.remember_review(e) for e in events]
+            changed = self.recount([*keys, *others])
+            await self.ports.publish_rollups([rollup_message(r) for r in changed])
+            receipts: dict[str, str] = {}
+            for event, key in zip(events, keys, strict=True):
+                target = event.receipt_id or self.standing(key).counted_receipt_id()
+                if target is not None:
+                    receipts[target] = f"review:{event.review_id}"
+            await self.restate(receipts)
 
     async def on_deadlines(self, batch: list[Envelope[DeadlineSet]]) -> None:
         events = [e.event for e in batch]
-        await self.ports.save_deadlines(
-            [{"year": e.year, "node": e.node, "deadline": e.deadline, "at": e.at} for e in events]
-        )
-        receipts: dict[str, str] = {}
-        rollups: list[NodeRollup] = []
-        for event in events:
-            codes = self.registry.sites_under(event.node, event.year)
-            keys = [(code, WORK_REPORT, event.year) for code in codes]
-            before = {key: self.standing(key).status for key in keys}
-            if not self.remember_deadline(event.year, event.node, event.deadline, event.at):
-                continue
-            rollups.extend(self.recount(keys))
-            for key in keys:
-                counted = self.standing(key).counted
-                if counted is not None and self.standing(key).status != before[key]:
-                    receipts[counted.receipt_id] = f"deadline:{event.node}:{event.at.isoformat()}"
-        await self.ports.publish_rollups([rollup_message(r) for r in rollups])
-        await self.restate(receipts)
+        async with self.ports.exclusive():
+            others = await self.catch_up()
+            await self.ports.save_deadlines(
+                [
+                    {"year": e.year, "node": e.node, "deadline": e.deadline, "at": e.at}
+                    for e in events
+                ]
+            )
+            receipts: dict[str, str] = {}
+            rollups = self.recount(others)
+            for event in events:
+                codes = self.registry.sites_under(event.node, event.year)
+                keys = [(code, WORK_REPORT, event.year) for code in codes]
+                before = {key: self.standing(key).status for key in keys}
+                if not self.remember_deadline(event.year, event.node, event.deadline, event.at):
+                    continue
+                rollups.extend(self.recount(keys))
+                for key in keys:
+                    counted = self.standing(key).counted
+                    if counted is not None and self.standing(key).status != before[key]:
+                        cause = f"deadline:{event.node}:{event.at.isoformat()}"
+                        receipts[counted.receipt_id] = cause
+            await self.ports.publish_rollups([rollup_message(r) for r in rollups])
+            await self.restate(receipts)
 
     async def republish(self, years: Iterable[int]) -> None:
         """Publish every node's current roll-up (at start: nothing counted is left unpublished;
@@ -352,11 +431,15 @@ class Aggregator:
         return messages, marks
 
     async def remind(self, now: datetime) -> int:
-        """Emit the reminders due; record them so none is sent twice, even across restarts."""
-        messages, marks = self.reminders_due(now)
-        if not marks:
-            return 0
-        await self.ports.publish_reminders(messages)
-        await self.ports.mark_reminded(marks)
-        self.reminded.update((m["year"], m["node"], m["threshold_days"]) for m in marks)
-        return len(messages)
+        """Emit the reminders due; record them so none is sent twice, even across restarts
+        and replicas."""
+        async with self.ports.exclusive():
+            self.recount(await self.catch_up())
+            self.reminded |= await self.ports.load_reminded()
+            messages, marks = self.reminders_due(now)
+            if not marks:
+                return 0
+            await self.ports.publish_reminders(messages)
+            await self.ports.mark_reminded(marks)
+            self.reminded.update((m["year"], m["node"], m["threshold_days"]) for m in marks)
+            return len(messages)

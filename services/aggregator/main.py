@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
 from services.aggregator.handlers import Aggregator, Ports, Publish
-from services.aggregator.store import SupervisionStore, VersionStore, as_verdict
+from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
 from services.metrics import Health, count_published, with_health
 from services.runtime import (
     load_registry,
@@ -101,6 +101,7 @@ class Aggregation:
     aggregator: Aggregator
     versions: VersionStore
     supervision: SupervisionStore
+    journal: Journal
 
 
 def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
@@ -119,6 +120,15 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     async def load_verdicts(receipt_ids: Sequence[str]) -> list[tuple[ReportJudged, str]]:
         return [as_verdict(row) for row in await versions.get(receipt_ids)]
 
+    journal = Journal(engine)
+
+    async def load_reviews(review_ids: Sequence[str]) -> list[ReviewRecorded]:
+        rows = await supervision.reviews_by_id(review_ids)
+        return [ReviewRecorded(**r.model_dump()) for r in rows]
+
+    async def load_deadlines() -> list[tuple[int, str, datetime, datetime]]:
+        return [(d.year, d.node, d.deadline, d.at) for d in await supervision.deadlines()]
+
     ports = Ports(
         save_verdicts=versions.add,
         load_verdicts=load_verdicts,
@@ -128,6 +138,11 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         publish_rollups=publisher_to(ROLLUPS),
         publish_progress=publisher_to(PROGRESS),
         publish_reminders=publisher_to(REMINDERS),
+        exclusive=journal.exclusive,
+        journal_since=journal.since,
+        load_reviews=load_reviews,
+        load_deadlines=load_deadlines,
+        load_reminded=supervision.reminded,
     )
     aggregator = Aggregator(registry, deadline_policies(settings), ports)
     broker.publisher("nianbao.rollup.{year}.{tree}.{path}", title="roll-up", schema=RollupUpdated)
@@ -139,7 +154,7 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     BatchStage(broker, CONSUMER, ReportJudged, aggregator.on_verdicts, dead)
     BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, aggregator.on_reviews, dead)
     BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, aggregator.on_deadlines, dead)
-    return Aggregation(aggregator, versions, supervision)
+    return Aggregation(aggregator, versions, supervision, journal)
 
 
 async def reminder_clock(aggregator: Aggregator, interval: float) -> None:
@@ -163,15 +178,19 @@ async def serve(settings: AggregatorSettings) -> None:
         nonlocal clock
         await parts.versions.create()
         await parts.supervision.create()
-        aggregator.load(
-            [as_verdict(row) for row in await parts.versions.all()],
-            [ReviewRecorded(**r.model_dump()) for r in await parts.supervision.reviews()],
-            [(d.year, d.node, d.deadline, d.at) for d in await parts.supervision.deadlines()],
-            await parts.supervision.reminded(),
-        )
+        async with parts.journal.exclusive():
+            synced = await parts.journal.last()
+            aggregator.load(
+                [as_verdict(row) for row in await parts.versions.all()],
+                [ReviewRecorded(**r.model_dump()) for r in await parts.supervision.reviews()],
+                [(d.year, d.node, d.deadline, d.at) for d in await parts.supervision.deadlines()],
+                await parts.supervision.reminded(),
+            )
+            aggregator.synced = synced
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
-        await aggregator.republish([current_reporting_year(datetime.now(UTC))])
+        async with parts.journal.exclusive():
+            await aggregator.republish([current_reporting_year(datetime.now(UTC))])
         await broker.start()
         clock = asyncio.create_task(reminder_clock(aggregator, settings.reminder_interval_seconds))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, select
+from sqlalchemy import Column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,6 +55,27 @@ def as_verdict(row: CountedVersion) -> tuple[ReportJudged, str]:
     return verdict, row.outcome
 
 
+class JournalEntry(SQLModel, table=True):
+    """Every fact an aggregator stored, in commit order: how replicas catch up with each other.
+
+    Written in the same transaction as the fact, under the replicas' exclusive lock, so ``seq``
+    order is commit order.
+    """
+
+    __tablename__ = "aggregator_journal"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    kind: str  # verdict | review | deadline
+    ref: str  # receipt id | review id | "year:node"
+
+
+async def _journal(conn: Any, kind: str, refs: Sequence[str]) -> None:
+    if refs:
+        await conn.execute(
+            sql_table(JournalEntry).insert(), [{"kind": kind, "ref": ref} for ref in refs]
+        )
+
+
 class VersionStore:
     """Insert-if-absent by receipt id: a redelivered verdict changes nothing."""
 
@@ -60,7 +83,7 @@ class VersionStore:
         self.engine = engine
 
     async def create(self) -> None:
-        await create_schema(self.engine, [CountedVersion])
+        await create_schema(self.engine, [CountedVersion, JournalEntry])
 
     async def add(self, verdicts: Sequence[tuple[ReportJudged, str]]) -> None:
         if not verdicts:
@@ -87,6 +110,7 @@ class VersionStore:
         statement = insert(table).on_conflict_do_nothing(index_elements=["receipt_id"])
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
+            await _journal(conn, "verdict", [v.receipt_id for v, _outcome in verdicts])
 
     async def get(self, receipt_ids: Sequence[str]) -> list[CountedVersion]:
         table = sql_table(CountedVersion)
@@ -154,6 +178,7 @@ class SupervisionStore:
             )
             async with self.engine.begin() as conn:
                 await conn.execute(statement, list(rows))
+                await _journal(conn, "review", [r["review_id"] for r in rows])
 
     async def set_deadlines(self, rows: Sequence[dict[str, Any]]) -> None:
         """Keep the latest deadline per (year, node), by the time it was set."""
@@ -167,6 +192,7 @@ class SupervisionStore:
                     where=table.c.at < statement.excluded.at,
                 )
                 await conn.execute(statement)
+            await _journal(conn, "deadline", [f"{r['year']}:{r['node']}" for r in rows])
 
     async def mark_reminded(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -175,6 +201,12 @@ class SupervisionStore:
             )
             async with self.engine.begin() as conn:
                 await conn.execute(statement, list(rows))
+
+    async def reviews_by_id(self, review_ids: Sequence[str]) -> list[ReviewRow]:
+        table = sql_table(ReviewRow)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.review_id.in_(review_ids)))
+            return [ReviewRow.model_validate(dict(r._mapping)) for r in rows]
 
     async def reviews(self) -> list[ReviewRow]:
         async with self.engine.connect() as conn:
@@ -190,3 +222,44 @@ class SupervisionStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(sql_table(ReminderSent)))
             return {(r.year, r.node, r.threshold_days) for r in rows}
+
+
+#: the advisory lock the aggregator replicas take turns with (PostgreSQL)
+_REPLICA_LOCK = 0x6E62616767  # "nbagg"
+
+
+class Journal:
+    """The replicas' shared order: an exclusive turn, and the facts stored since a point."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._local = asyncio.Lock()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """One replica at a time stores, catches up, recomputes and publishes (on PostgreSQL
+        across processes by an advisory lock; SQLite serves one process)."""
+        async with self._local:
+            if self.engine.dialect.name != "postgresql":
+                yield
+                return
+            async with self.engine.connect() as conn:
+                await conn.execute(text(f"SELECT pg_advisory_lock({_REPLICA_LOCK})"))
+                await conn.commit()
+                try:
+                    yield
+                finally:
+                    await conn.execute(text(f"SELECT pg_advisory_unlock({_REPLICA_LOCK})"))
+                    await conn.commit()
+
+    async def last(self) -> int:
+        table = sql_table(JournalEntry)
+        async with self.engine.connect() as conn:
+            top = await conn.scalar(select(table.c.seq).order_by(table.c.seq.desc()).limit(1))
+        return int(top or 0)
+
+    async def since(self, seq: int) -> list[JournalEntry]:
+        table = sql_table(JournalEntry)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.seq > seq).order_by(table.c.seq))
+            return [JournalEntry.model_validate(dict(r._mapping)) for r in rows]

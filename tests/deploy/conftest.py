@@ -16,8 +16,9 @@ from tests.conftest import postgres_url
 from tests.deploy.compose_local import DEPLOY, Deployment, load_compose, read_env_file
 from tests.deploy.databases import execute, reachable
 
-#: `docker compose up -d --scale validator=2`: two members of the validator's durable consumer
-SCALE = {"validator": 2}
+#: `docker compose up -d --scale validator=2 --scale aggregator=2`: two members of each durable
+#: consumer (aggregator replicas take turns through a PostgreSQL advisory lock: one on SQLite)
+SCALE = {"validator": 2, "aggregator": 2 if postgres_url() else 1}
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
 SERVICES = ("intake", "validator", "aggregator", "publisher")
 DATABASES = ("intake", "aggregator", "publisher")

@@ -153,7 +153,7 @@ def test_every_service_has_a_health_check_and_restarts() -> None:
     assert compose["services"]["intake"]["environment"]["NIANBAO_INTAKE_PORT"] == "8000"
 
 
-def test_one_image_for_the_four_services_and_one_aggregator() -> None:
+def test_one_image_for_the_four_services() -> None:
     compose = load_compose()
     builds = {json.dumps(compose["services"][s]["build"], sort_keys=True) for s in SERVICES}
     images = {compose["services"][s]["image"] for s in SERVICES}
@@ -162,8 +162,6 @@ def test_one_image_for_the_four_services_and_one_aggregator() -> None:
     assert (COMPOSE_FILE.parent / build["context"] / build["dockerfile"]).resolve() == (
         DEPLOY / "Dockerfile"
     )
-    # the aggregator keeps its roll-up books in memory: never replicated (deploy/README.md)
-    assert "deploy" not in compose["services"]["aggregator"]
     assert "prometheus" not in default_services(compose)
     assert compose["services"]["prometheus"]["profiles"] == ["observability"]
     assert any("prometheus.yml" in v for v in compose["services"]["prometheus"]["volumes"])

@@ -186,7 +186,8 @@ def test_aggregator_and_pages_rebuild_from_the_streams(
     before = {node: page_sum(deployment, node) for node in NODES}
     assert before == {node: ledger.expected(node) for node in NODES}
     for name in ("publisher", "aggregator"):
-        deployment.instances[name].stop()
+        for instance in deployment.replicas(name):
+            deployment.instances[instance].stop()
     if deployment.postgres_url is not None:
         for name in ("aggregator", "publisher"):
             full = f"{deployment.db_prefix}{name}"

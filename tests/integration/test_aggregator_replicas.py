@@ -1,0 +1,102 @@
+"""Two aggregator replicas on one durable consumer and one PostgreSQL database: correct
+roll-ups, as `docker compose up --scale aggregator=2` runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.launcher import System, start_system
+from shared.filings import current_reporting_year
+from shared.registry.demo import demo_registry
+from tests.reports import work_report_for
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+
+YEAR = current_reporting_year(datetime.now(UTC))
+
+
+@pytest.fixture
+def replicated(tmp_path: Path, database_url: str) -> Iterator[System]:
+    if not database_url.startswith("postgresql"):
+        pytest.skip(
+            "aggregator replicas share a PostgreSQL database (set NIANBAO_TEST_POSTGRES_URL)"
+        )
+    env = {"NIANBAO_AGGREGATOR_DATABASE_URL": database_url}
+    system = start_system(tmp_path, intake_port=0, pages_port=0, nats_port=0, extra_env=env)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "services.aggregator"],
+        env={**system.env, "NIANBAO_HEALTH_PORT": "0"},
+        stdout=(tmp_path / "logs" / "aggregator-2.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield system
+    finally:
+        second.terminate()
+        second.wait(15)
+        system.stop()
+
+
+def test_two_aggregators_count_every_report_once(replicated: System, tmp_path: Path) -> None:
+    system = replicated
+    registry = demo_registry()
+    tokens = json.loads((system.data_dir / "demo-tokens.json").read_text(encoding="utf-8"))
+    sites = sorted(registry.sites_under("510000", YEAR))[:80]
+    latest: dict[str, dict[str, Any]] = {}
+
+    def file(code: str, scale: int) -> str:
+        report = work_report_for(registry.sites[code], YEAR, scale)
+        response = httpx.post(
+            f"{system.intake_url}/v1/reports",
+            json=report,
+            headers={"Authorization": f"Bearer {tokens[code]}"},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        latest[code] = report
+        return str(response.json()["receipt_id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        receipts = list(pool.map(lambda c: file(c, 1), sites))
+        receipts += list(pool.map(lambda c: file(c, 2), sites[::4]))  # amendments
+
+    def all_published() -> bool:
+        states = [
+            httpx.get(
+                f"{system.intake_url}/v1/receipts/{rid}",
+                headers={"Authorization": f"Bearer {tokens['operator']}"},
+            ).json()["stage"]
+            for rid in receipts
+        ]
+        return all(state == "published" for state in states)
+
+    wait_until(all_published, timeout=120, interval=1)
+
+    expected_total = sum(r["services"]["cases"]["total"] for r in latest.values())
+
+    def province_counts_everything() -> dict[str, Any]:
+        response = httpx.get(f"{system.pages_url}/rollups/{YEAR}/510000/rollup.json")
+        if response.status_code != 200:
+            return {}
+        doc: dict[str, Any] = response.json()
+        ok = (
+            doc["figures"]["reported"] == len(sites)
+            and doc["sums"]["services.cases.total"] == expected_total
+        )
+        return doc if ok else {}
+
+    wait_until(province_counts_everything, timeout=60, interval=0.5)
+    logs = [tmp_path / "logs" / "aggregator.log", tmp_path / "logs" / "aggregator-2.log"]
+    handled = [log.read_text(encoding="utf-8").count('"consumer": "aggregator"') for log in logs]
+    assert all(count > 0 for count in handled), f"both replicas took batches: {handled}"
