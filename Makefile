@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean browser-deps
+.PHONY: run test test-faults lint typecheck pytest clean browser-deps
 #: what the browser tests drive (Debian packages); CI installs them before the tests
 BROWSER_PACKAGES := chromium fonts-noto-cjk
 
@@ -28,6 +28,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+#: fault injection alone (`make test` runs it too, with everything under tests/);
+#: NIANBAO_FAULT_SEED=N replays a run
+test-faults: $(STAMP)
+	$(BIN)/pytest tests/faults -m faults
 
 browser-deps:
 	@command -v apt-get >/dev/null || { echo "no apt-get: the browser tests will skip"; exit 0; }; \

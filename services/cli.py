@@ -14,6 +14,7 @@ from services.client import register as register_client_commands
 from services.deadletters import app as dlq_app
 from services.deploy_config import app as deploy_app
 from services.publisher.republish import publish
+from services.rebuild import rebuild
 from shared.forms.cli import app as forms_app
 
 app = typer.Typer(
@@ -64,6 +65,7 @@ def serve(service: Service) -> None:
 
 app.command("bench")(bench)
 app.command("publish")(publish)
+app.command("rebuild")(rebuild)  # services/rebuild.py: aggregator and pages from the streams
 
 
 @docs_app.command("asyncapi")

@@ -1,0 +1,203 @@
+"""Access control on NATS: each user `nianbao deploy nats-users` writes (offices and services)
+against each subject family, on a real nats-server with that users file (the fixture of
+tests/deploy/test_compose.py). Allowed messages arrive; refused ones are reported as permission
+violations and never delivered."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from services.natsserver import NatsServer
+from tests.deploy.test_compose import admin, secured_nats  # noqa: F401 - fixtures
+from tests.security.conftest import FIGURES
+from tests.support import eventually
+
+pytestmark = pytest.mark.deploy
+
+Y = "2026"
+#: user -> [(pub|sub, subject, allowed)]; offices of tests/data/registry-mini.json
+PROBES: dict[str, list[tuple[str, str, bool]]] = {
+    "office-110000": [
+        ("sub", f"nianbao.rollup.{Y}.admin.CN.110000", True),
+        ("sub", f"nianbao.rollup.{Y}.admin.CN.110000.>", True),
+        ("sub", f"nianbao.review.{Y}.admin.CN.110000.>", True),
+        ("sub", f"nianbao.reminder.{Y}.admin.CN.110000", True),
+        ("sub", f"nianbao.rollup.{Y}.admin.CN", False),
+        ("sub", f"nianbao.rollup.{Y}.admin.>", False),
+        ("sub", f"nianbao.rollup.{Y}.dept.bm29.>", False),
+        ("sub", "nianbao.submitted.>", False),
+        ("sub", "nianbao.accepted.>", False),
+        ("sub", "nianbao.review.*.admin.>", False),
+        ("sub", "nianbao.>", False),
+        ("sub", ">", False),
+        ("sub", "_INBOX.>", False),
+        ("sub", "$JS.API.>", False),
+        ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", "nianbao.accepted.work-report.1100000088", False),
+        ("pub", f"nianbao.rollup.{Y}.admin.CN.110000", False),
+        ("pub", f"nianbao.review.{Y}.admin.CN.110000.1100000088", False),
+        ("pub", "$JS.API.STREAM.DELETE.NIANBAO_SUBMISSIONS", False),
+        ("pub", "$JS.API.STREAM.PURGE.NIANBAO_VERDICTS", False),
+        ("pub", "$JS.API.CONSUMER.CREATE.NIANBAO_SUBMISSIONS", False),
+        ("pub", "$JS.API.DIRECT.GET.NIANBAO_ROLLUPS.nianbao.rollup.2026.admin.CN", False),
+    ],
+    "office-bm29": [
+        ("sub", f"nianbao.rollup.{Y}.dept.bm29", True),
+        ("sub", f"nianbao.rollup.{Y}.dept.bm29.>", True),
+        ("sub", f"nianbao.rollup.{Y}.admin.CN.110000", False),
+        ("sub", f"nianbao.review.{Y}.admin.CN.110000.>", False),
+        ("pub", f"nianbao.rollup.{Y}.dept.bm29", False),
+    ],
+    "office-CN": [
+        ("sub", f"nianbao.rollup.{Y}.admin.CN.>", True),
+        ("sub", f"nianbao.rollup.{Y}.dept.bm29", False),
+        ("pub", "nianbao.submitted.work-report.1100000088", False),
+    ],
+    "intake": [
+        ("pub", "nianbao.submitted.work-report.1100000088", True),
+        ("pub", "nianbao.accepted.work-report.1100000088", False),
+        ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
+        ("pub", "$JS.API.STREAM.DELETE.NIANBAO_SUBMISSIONS", False),
+        ("sub", "nianbao.>", False),
+    ],
+    "validator": [
+        ("pub", "nianbao.accepted.work-report.1100000088", True),
+        ("pub", "nianbao.rejected.work-report.1100000088", True),
+        ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
+        ("pub", "$JS.API.STREAM.PURGE.NIANBAO_SUBMISSIONS", False),
+        ("sub", "nianbao.submitted.>", False),
+    ],
+    "aggregator": [
+        ("pub", f"nianbao.rollup.{Y}.admin.CN", True),
+        ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", "nianbao.accepted.work-report.1100000088", False),
+        ("sub", "nianbao.>", False),
+    ],
+    "publisher": [
+        ("pub", "nianbao.published.1100000088", True),
+        ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
+        ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", "$JS.API.STREAM.DELETE.NIANBAO_VERDICTS", False),
+    ],
+}
+
+
+async def connect_as(server: NatsServer, user: str, password: str, errors: list[str]) -> Client:
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc).lower())
+
+    options: dict[str, Any] = {}
+    if user.startswith("office-"):
+        options["inbox_prefix"] = f"_INBOX_{user}"
+    return await nats.connect(
+        server.url,
+        user=user,
+        password=password,
+        error_cb=on_error,
+        allow_reconnect=False,
+        **options,
+    )
+
+
+def refused(errors: list[str], kind: str, subject: str) -> bool:
+    what = "subscription" if kind == "sub" else "publish"
+    return any(f'{what} to "{subject.lower()}"' in e for e in errors)
+
+
+async def probe(
+    server: NatsServer,
+    user: str,
+    password: str,
+    checks: list[tuple[str, str, bool]],
+    operator: Client,
+    seen: list[str],
+) -> None:
+    """One user's probes: refusals reported, allowed messages delivered, refused ones not."""
+    errors: list[str] = []
+    delivered: list[str] = []
+    client = await connect_as(server, user, password, errors)
+
+    async def mine(msg: Any) -> None:
+        delivered.append(msg.subject)
+
+    try:
+        for kind, subject, _allowed in checks:
+            if kind == "sub":
+                await client.subscribe(subject, cb=mine)
+            else:
+                await client.publish(subject, f"probe from {user}".encode())
+        await client.flush()
+        denials = [(k, s) for k, s, allowed in checks if not allowed]
+
+        async def all_refused() -> bool:
+            return all(refused(errors, k, s) for k, s in denials)
+
+        await eventually(all_refused, within=10)
+        for kind, subject, allowed in checks:
+            if allowed:
+                assert not refused(errors, kind, subject), (user, kind, subject, errors)
+        published = [s for k, s, allowed in checks if k == "pub" and allowed]
+
+        async def arrived() -> bool:
+            return all(s in seen for s in published)
+
+        await eventually(arrived, within=10)
+        forbidden = {s for k, s, allowed in checks if k == "pub" and not allowed}
+        await asyncio.sleep(0.2)  # a refused publish would have arrived by now
+        assert not forbidden & set(seen), (user, forbidden & set(seen))
+        # live messages on each concrete subject reach only the permitted subscriptions
+        concrete = [s for k, s, _a in checks if k == "sub" and "*" not in s and ">" not in s]
+        for subject in concrete:
+            await operator.publish(subject, b"live")
+        await operator.flush()
+        permitted = {s for k, s, a in checks if k == "sub" and a and s in concrete}
+
+        async def received() -> bool:
+            return permitted <= set(delivered)
+
+        await eventually(received, within=10)
+        await asyncio.sleep(0.2)
+        assert set(delivered) == permitted, (user, permitted, delivered)
+    finally:
+        await client.close()
+
+
+async def test_each_user_against_each_subject_family(
+    secured_nats: tuple[NatsServer, dict[str, str]],  # noqa: F811
+    admin: Client,  # noqa: F811
+) -> None:
+    server, passwords = secured_nats
+    services = ("intake", "validator", "aggregator", "publisher")
+    passwords = passwords | {user: f"pw-{user}" for user in services}
+    seen: list[str] = []
+
+    async def collect(msg: Any) -> None:
+        seen.append(msg.subject)
+
+    await admin.subscribe("nianbao.>", cb=collect)
+    await admin.flush()
+    for user, checks in PROBES.items():
+        await probe(server, user, passwords[user], checks, admin, seen)
+        seen.clear()
+
+    async def quiet(_exc: Exception) -> None:
+        pass
+
+    for user, password in (("office-110000", "wrong"), ("admin", ""), ("", "")):
+        with pytest.raises(Exception):  # noqa: B017 - refused at connect
+            await nats.connect(
+                server.url,
+                user=user or None,
+                password=password or None,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=quiet,
+            )
+    probes = sum(len(c) for c in PROBES.values())
+    FIGURES["NATS access probes"] = f"{probes} over {len(PROBES)} users, plus 3 refused logins"
