@@ -70,7 +70,7 @@ def bench(
             timeout=timeout,
             anchors=anchors,
         )
-        typer.echo(f"— {size} sites —", err=True)
+        typer.echo(f"— {registry or f'{size} sites'} —", err=True)
         result = asyncio.run(run_bench(options))
         typer.echo(table(result))
         results.append(result)

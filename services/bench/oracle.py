@@ -203,7 +203,7 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Every difference between the system's roll-ups (tallies by node) and the oracle's figures;
     a node the oracle has no group for has no active site below it (all zero)."""
-    differences = []
+    differences: list[dict[str, Any]] = []
     for node in sorted(registry.nodes):
         tally = system.get(node)
         expected: dict[str, Any] | None = oracle.get(node)

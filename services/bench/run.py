@@ -337,7 +337,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
     if report_seed is None:
         report_seed = options.seed if options.url is None else int(time.time())
     result: dict[str, Any] = {
-        "sites": len(registry.sites),
+        "sites": sum(1 for site in registry.sites.values() if site.active_in(year)),
         "nodes": len(registry.nodes),
         "year": year,
         "processes": options.processes,
@@ -358,7 +358,9 @@ async def run_bench(options: Options) -> dict[str, Any]:
         result["settle_before_seconds"] = round(await settle(target, watch, 300), 2)
         tokens = target.tokens()
         reports = {
-            code: work_report(site, year, report_seed) for code, site in registry.sites.items()
+            code: work_report(site, year, report_seed)
+            for code, site in registry.sites.items()
+            if site.active_in(year)
         }
         result["reports_checked"] = sample_checked(registry, reports, max(1, len(reports) // 200))
         order = sorted(reports)
@@ -400,7 +402,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
             for r, p in receipts.items()
             if r in accepted
         )
-        n_sites = sum(1 for s in registry.sites.values() if s.active_in(year))
+        n_sites = len({p.code for r, p in receipts.items() if r in accepted})
         complete = await wait_for(
             lambda: watch.national_since(
                 fired, lambda n: n.reported == n_sites and n.tracked_sum == national_sum

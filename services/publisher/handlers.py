@@ -268,23 +268,36 @@ class Publisher:
         now = time.monotonic()
         due = await self.store.announcements([key for key, _ in pending])
         done: list[tuple[str, int]] = []
+        writes: list[asyncio.Future[None]] = []
         for key, generation in pending:
             if self.not_before.get(key, 0) > now:
                 continue
             started = time.monotonic()
             files = await self.build(page_ref(key))
-            if files:
-                await self.write(files)
             spent = time.monotonic() - started
+            if files:  # written while the next pages render; their fsyncs overlap
+                writes.append(asyncio.ensure_future(self.write(files)))
+            if len(writes) >= SITE_CHUNK:
+                await asyncio.gather(*writes)
+                writes.clear()
             if spent > 0.05:
                 self.not_before[key] = time.monotonic() + min(10.0, 4 * spent)
             done.append((key, generation))
-            if time.monotonic() - self.last_event < BURST_QUIET_SECONDS:
-                await asyncio.sleep(spent * BURST_YIELD)
+            await self.yield_to_burst(spent * BURST_YIELD)
+        await asyncio.gather(*writes)
         await self.store.clean(done)
         rendered = {key for key, _ in done}
         await self.announce_due([item for item in due if item.key in rendered])
         return len(done)
+
+    async def yield_to_burst(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, but only while events keep arriving."""
+        until = time.monotonic() + seconds
+        for _ in range(int(seconds / 0.05) + 1):
+            now = time.monotonic()
+            if now >= until or now - self.last_event >= BURST_QUIET_SECONDS:
+                return
+            await asyncio.sleep(0.05)
 
     async def announce(self, done: Sequence[tuple[str, int]]) -> None:
         await self.announce_due(await self.store.announcements([key for key, _ in done]))
