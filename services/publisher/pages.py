@@ -971,6 +971,41 @@ def _version_views(
     return tuple(reversed(views))
 
 
+def filing_json(
+    counted: VersionRecord | None,
+    report: dict[str, Any] | None,
+    version_views: Sequence[VersionView],
+) -> dict[str, Any]:
+    """The counted version, its report and every version with its changes, for a JSON copy."""
+    return {
+        "counted": None
+        if counted is None
+        else {
+            "receipt_id": counted.receipt_id,
+            "version": counted.version,
+            "content_hash": counted.content_hash,
+            "received_at": iso_time(counted.received_at),
+        },
+        "report": None if report is None else _dumps_safe_json(report),
+        "versions": [
+            {
+                "version": v.version,
+                "receipt_id": v.receipt_id,
+                "content_hash": v.content_hash,
+                "received_at": v.received_at_iso,
+                "outcome": v.outcome,
+                "errors": v.error_count,
+                "warnings": v.warning_count,
+                "changes": [
+                    {"path": c.path, "label": c.label, "old": c.old, "new": c.new}
+                    for c in v.changes
+                ],
+            }
+            for v in sorted(version_views, key=lambda v: v.version)
+        ],
+    }
+
+
 def _review_views(
     registry: Registry,
     layout: Sequence[LayoutRowLike],
@@ -1071,31 +1106,7 @@ def plan_site_page(
         "site": _site_json(site),
         "status": status,
         "embed": embed.as_json(),
-        "counted": None
-        if counted is None
-        else {
-            "receipt_id": counted.receipt_id,
-            "version": counted.version,
-            "content_hash": counted.content_hash,
-            "received_at": iso_time(counted.received_at),
-        },
-        "report": None if report is None else _dumps_safe_json(report),
-        "versions": [
-            {
-                "version": v.version,
-                "receipt_id": v.receipt_id,
-                "content_hash": v.content_hash,
-                "received_at": v.received_at_iso,
-                "outcome": v.outcome,
-                "errors": v.error_count,
-                "warnings": v.warning_count,
-                "changes": [
-                    {"path": c.path, "label": c.label, "old": c.old, "new": c.new}
-                    for c in v.changes
-                ],
-            }
-            for v in sorted(version_views, key=lambda v: v.version)
-        ],
+        **filing_json(counted, report, version_views),
         "reviews": [
             {
                 "at": r.at_iso,

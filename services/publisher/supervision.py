@@ -35,7 +35,6 @@ from services.publisher.pages import (
     SiteRow,
     VersionRecord,
     VersionView,
-    _dumps_safe_json,
     _field_line,
     _level_label,
     _node_name,
@@ -43,10 +42,10 @@ from services.publisher.pages import (
     csv_cell,
     expand_row,
     files_supervision_report,
+    filing_json,
     format_number,
     format_value,
     has_supervision_page,
-    iso_time,
     lookup,
     make_badge,
     make_embed,
@@ -391,31 +390,7 @@ def plan_supervision_page(
         if not office
         else {
             "status": status,
-            "counted": None
-            if counted is None
-            else {
-                "receipt_id": counted.receipt_id,
-                "version": counted.version,
-                "content_hash": counted.content_hash,
-                "received_at": iso_time(counted.received_at),
-            },
-            "report": None if report is None else _dumps_safe_json(report),
-            "versions": [
-                {
-                    "version": v.version,
-                    "receipt_id": v.receipt_id,
-                    "content_hash": v.content_hash,
-                    "received_at": v.received_at_iso,
-                    "outcome": v.outcome,
-                    "errors": v.error_count,
-                    "warnings": v.warning_count,
-                    "changes": [
-                        {"path": c.path, "label": c.label, "old": c.old, "new": c.new}
-                        for c in v.changes
-                    ],
-                }
-                for v in sorted(version_views, key=lambda v: v.version)
-            ],
+            **filing_json(counted, report, version_views),
             "embed": embed.as_json() if embed else None,
         },
         "derived": {
