@@ -240,6 +240,7 @@ class Publisher:
     # ---------------------------------------------------------------- rendering
     async def render_pending(self) -> int:
         """One pass: site pages first (they answer receipts), then node pages as paced."""
+        await self.announce_due(await self.store.stranded_announcements())
         return await self.render_sites() + await self.render_nodes()
 
     async def render_sites(self) -> int:

@@ -194,6 +194,14 @@ class PublisherStore:
             rows = await conn.execute(select(table).where(table.c.key.in_(list(keys))))
             return [Announcement.model_validate(dict(r._mapping)) for r in rows]
 
+    async def stranded_announcements(self) -> list[Announcement]:
+        """Announcements whose page is no longer dirty: rendered, but the published event was
+        not sent (a failed publish, or a crash between the render and the announcement)."""
+        table, dirty = sql_table(Announcement), sql_table(DirtyPage)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.key.not_in(select(dirty.c.key))))
+            return [Announcement.model_validate(dict(r._mapping)) for r in rows]
+
     async def forget_announcements(self, receipt_ids: Sequence[str]) -> None:
         table = sql_table(Announcement)
         async with self.engine.begin() as conn:

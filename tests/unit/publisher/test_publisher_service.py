@@ -226,3 +226,25 @@ async def test_publish_all_gives_the_same_bytes(world: World, tmp_path: Path) ->
     settings = PublisherSettings(data_dir=tmp_path, pages_dir=fresh, pages_base_url=BASE)
     await republish_all(settings, REG)
     assert tree_digest(fresh) == before
+
+
+async def test_a_failed_announcement_is_sent_on_a_later_pass(world: World) -> None:
+    """The page was rendered but its published event could not be sent (a NATS node died):
+    the receipt is announced on the next pass, not stranded."""
+    code = sorted(REG.sites)[0]
+    failing = True
+
+    async def flaky(items: Sequence[tuple[str, BaseModel, str]]) -> None:
+        if failing:
+            raise ConnectionError("no stream response")
+        await world.publish(items)
+
+    world.publisher.publish = flaky
+    event = await world.file(code, 1, at(20, 10))
+    with pytest.raises(ConnectionError):
+        await world.publisher.render_pending()
+    assert not world.published
+    failing = False
+    await world.render()
+    await world.publisher.render_pending()
+    assert [p.receipt_id for p in world.published] == [event.receipt_id]
