@@ -164,6 +164,9 @@ def start_system(
         "NIANBAO_PAGES_DIR": str(data_dir / "pages"),
         "NIANBAO_PAGES_BASE_URL": f"http://127.0.0.1:{pages_port}",
         "PYTHONUNBUFFERED": "1",
+        # glibc gives each thread its own malloc arena: a service with worker threads then holds
+        # freed memory in many arenas (up to 8 per core); two are enough for these services
+        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
         **(extra_env or {}),
     }
     if registry_file is not None:

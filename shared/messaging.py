@@ -289,11 +289,21 @@ class BatchStage(Generic[M]):
         dead_letters: DeadLetters,
         batch_size: int = 200,
         batch_timeout: float = 0.05,
+        linger: float = 0.0,
     ) -> None:
         self.consumer = consumer
         self.model = model
         self.handler = handler
         self.dead_letters = dead_letters
+        self.batch_size = batch_size
+        self.linger = linger
+        #: gathered while lingering, not yet handled (nor acknowledged)
+        self._gathered: list[Any] = []
+        self._gathered_since = 0.0
+        self._last_arrival = float("-inf")
+        self._flushing = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
         subject = consumer.filter_subjects[0] if len(consumer.filter_subjects) == 1 else ""
         self.subscriber = broker.subscriber(
             subject,
@@ -309,14 +319,53 @@ class BatchStage(Generic[M]):
         self.subscriber(self.on_batch)
 
     async def on_batch(self, msgs: list[Any]) -> None:
-        started = time.perf_counter()
         durable = self.consumer.durable
         RECEIVED.labels(durable).inc(len(msgs))
         REDELIVERED.labels(durable).inc(sum(1 for m in msgs if deliveries(m) > 1))
+        if self.linger <= 0:
+            await self._timed(msgs)
+            return
+        now = time.monotonic()
+        streaming = now - self._last_arrival < self.linger
+        self._last_arrival = now
+        if not self._gathered:
+            self._gathered_since = now
+        self._gathered.extend(msgs)
+        full = len(self._gathered) >= self.batch_size
+        if not streaming or full or now - self._gathered_since >= self.linger:
+            await self.flush()  # awaited: the next fetch waits (back-pressure)
+        elif self._timer is None:
+            delay = self._gathered_since + self.linger - now
+            self._timer = asyncio.get_running_loop().call_later(delay, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # unacknowledged messages are redelivered after ack_wait
+            log.error("flush of %s failed", self.consumer.durable, exc_info=exc)
+
+    async def flush(self) -> None:
+        """Handle what was gathered (one batch at a time, in arrival order)."""
+        async with self._flushing:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            msgs, self._gathered = self._gathered, []
+            if msgs:
+                await self._timed(msgs)
+
+    async def _timed(self, msgs: list[Any]) -> None:
+        started = time.perf_counter()
         try:
             await self._on_batch(msgs)
         finally:
-            BATCH_SECONDS.labels(durable).observe(time.perf_counter() - started)
+            BATCH_SECONDS.labels(self.consumer.durable).observe(time.perf_counter() - started)
 
     async def _on_batch(self, msgs: list[Any]) -> None:
         good: list[Envelope[M]] = []
@@ -380,6 +429,9 @@ class BatchStage(Generic[M]):
                     },
                 )
 
+
+#: how long a stage under a burst gathers messages into one batch (``BatchStage(linger=…)``)
+BURST_LINGER_SECONDS = 0.1
 
 #: confirmed publishes in flight at once, and how long each waits for its PubAck (FastStream's
 #: default, 0.5 s, fails thousands of concurrent publishes, e.g. every roll-up at start)

@@ -33,7 +33,7 @@ from shared.forms import count_paths, load_form, yes_no_paths
 from shared.messaging import Envelope
 from shared.registry import Level, Registry
 from shared.reminders import due_threshold, skipped_thresholds
-from shared.rollup import NodeRollup, RollupBook, SiteState
+from shared.rollup import NodeRollup, RollupBook, SiteState, rollup_view
 
 WORK_REPORT = "work-report"
 #: a roll-up event lists at most this many missing sites; pages list them all
@@ -53,6 +53,7 @@ def outcome_of(subject: str) -> str:
 
 def rollup_event(rollup: NodeRollup) -> RollupUpdated:
     body: dict[str, Any] = rollup.model_dump(mode="json")
+    digest = content_hash(body)  # of the whole roll-up, every missing site included
     missing = body["tally"]["missing_sites"]
     body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
     return RollupUpdated(
@@ -62,7 +63,7 @@ def rollup_event(rollup: NodeRollup) -> RollupUpdated:
         path=rollup.path,
         rollup=body,
         missing_sites_truncated=len(missing) > MISSING_IN_EVENT,
-        digest=content_hash(rollup.model_dump(mode="json")),
+        digest=digest,
     )
 
 
@@ -150,6 +151,7 @@ class Aggregator:
         definition = load_form(WORK_REPORT)
         self.count_paths = count_paths(definition)
         self.yes_no_paths = yes_no_paths(definition)
+        self.view_paths = (*self.count_paths, *self.yes_no_paths)
 
     # ---------------------------------------------------------------- state
     def policy(self, year: int) -> DeadlinePolicy:
@@ -202,7 +204,8 @@ class Aggregator:
             outcome="accepted" if outcome == "accepted" else "rejected",
             received_at=verdict.received_at,
             content_hash=verdict.content_hash,
-            report=verdict.report if outcome == "accepted" else None,
+            # only what a roll-up reads: every version stays in memory, its report need not
+            report=rollup_view(verdict.report, self.view_paths) if outcome == "accepted" else None,
         )
         return key
 

@@ -43,7 +43,13 @@ from shared.contracts import (
 from shared.db import make_engine
 from shared.deadlines import DeadlinePolicy, national_deadline
 from shared.filings import current_reporting_year
-from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
+from shared.messaging import (
+    BURST_LINGER_SECONDS,
+    BatchStage,
+    ConsumerSpec,
+    DeadLetters,
+    publish_all,
+)
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -151,7 +157,16 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     )
     broker.publisher("nianbao.reminder.{year}.{tree}.{path}", title="reminder", schema=ReminderDue)
     dead = DeadLetters(broker, "aggregator")
-    BatchStage(broker, CONSUMER, ReportJudged, aggregator.on_verdicts, dead)
+    # a burst is counted in batches: one roll-up event per node per linger, not per verdict
+    BatchStage(
+        broker,
+        CONSUMER,
+        ReportJudged,
+        aggregator.on_verdicts,
+        dead,
+        batch_size=500,
+        linger=BURST_LINGER_SECONDS,
+    )
     BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, aggregator.on_reviews, dead)
     BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, aggregator.on_deadlines, dead)
     return Aggregation(aggregator, versions, supervision, journal)

@@ -18,7 +18,9 @@ from services.publisher.pages import (
     SiteRow,
     VersionRecord,
     affected_pages,
+    count_columns,
     has_supervision_page,
+    lookup,
     plan_column_page,
     plan_index,
     plan_rollup_page,
@@ -56,8 +58,8 @@ WORK_REPORT = "work-report"
 INDEXED_LEVELS = {Level.NATIONAL, Level.PROVINCE, Level.DEPARTMENT}
 Publish = Callable[[Sequence[tuple[str, BaseModel, str]]], Awaitable[None]]
 WriteFiles = Callable[[dict[str, bytes]], Awaitable[None]]
-#: site pages built and written together (their files' fsyncs overlap in worker threads)
-SITE_CHUNK = 32
+#: site pages built from one read of the store and written with one flush to disk
+SITE_CHUNK = 64
 #: while events arrived this recently, node pages sleep BURST_YIELD × their render time after
 #: each one: they take at most a tenth of a core from the pipeline during a burst
 BURST_QUIET_SECONDS = 1.0
@@ -105,16 +107,26 @@ class Publisher:
         self.standings: dict[tuple[str, int], SiteStanding] = {}
         #: (office node, year) -> the standing of its supervision report
         self.office_standings: dict[tuple[str, int], SiteStanding] = {}
-        self.reports: dict[str, dict[str, Any]] = {}
+        #: counted receipt -> its count cells (what column pages show; not the whole report)
+        self.counts: dict[str, tuple[Any, ...]] = {}
+        self.count_paths = tuple(path for path, _h in count_columns(self.layout))
         self.rollups: dict[tuple[int, str], NodeRollup] = {}
         self.digests: dict[tuple[int, str], str] = {}
         #: earliest monotonic time a costly page may be rendered again (coalescing under bursts)
         self.not_before: dict[str, float] = {}
         #: when the last aggregated or roll-up event arrived (node pages yield during bursts)
         self.last_event = 0.0
+        #: an announcement may have been left behind (at start, or after a failed publish)
+        self.maybe_stranded = True
+
+    def count_cells(self, report: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(lookup(report, path) for path in self.count_paths)
 
     async def load(self) -> None:
-        self.reports = await self.store.counted_reports()
+        self.counts = {
+            receipt: self.count_cells(report)
+            for receipt, report in (await self.store.counted_reports()).items()
+        }
         for standing in await self.store.standings():
             if standing.form == WORK_REPORT:
                 self.standings[(standing.code, standing.year)] = standing
@@ -197,8 +209,9 @@ class Publisher:
         standings[key] = SiteStanding(**standing)
         if event.form != WORK_REPORT:
             return
-        if event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id:
-            self.reports[event.receipt_id] = event.report
+        counted = event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id
+        if counted and event.report is not None:
+            self.counts[event.receipt_id] = self.count_cells(event.report)
 
     async def on_reviews(self, batch: list[Envelope[ReviewRecorded]]) -> None:
         rows = [e.event.model_dump(exclude={"schema_version"}) for e in batch]
@@ -211,11 +224,11 @@ class Publisher:
 
     async def on_rollups(self, batch: list[Envelope[RollupUpdated]]) -> None:
         self.last_event = time.monotonic()
+        # a node's roll-up is state: of several in one batch only the last one counts
+        latest = {(e.event.year, e.event.node): e.event for e in batch}
         rows: list[dict[str, Any]] = []
         dirty: list[str] = []
-        for envelope in batch:
-            event = envelope.event
-            key = (event.year, event.node)
+        for key, event in latest.items():
             if self.digests.get(key) == event.digest:
                 continue
             self.digests[key] = event.digest
@@ -240,19 +253,26 @@ class Publisher:
     # ---------------------------------------------------------------- rendering
     async def render_pending(self) -> int:
         """One pass: site pages first (they answer receipts), then node pages as paced."""
-        await self.announce_due(await self.store.stranded_announcements())
         return await self.render_sites() + await self.render_nodes()
 
     async def render_sites(self) -> int:
-        """Site pages in chunks: built, written concurrently (their fsyncs overlap), announced
-        chunk by chunk, so receipts learn their URLs while a burst is still arriving."""
-        pending = sorted(item for item in await self.store.dirty() if item[0].startswith("site:"))
+        """Site pages in chunks: read together, written with one flush, announced chunk by
+        chunk, so receipts learn their URLs while a burst is still arriving."""
+        if self.maybe_stranded:
+            # rendered, but the published event was never sent (a failed publish, or a crash
+            # between the render and the announcement): announce before anything else
+            await self.announce_due(await self.store.stranded_announcements())
+            self.maybe_stranded = False
+        pending = sorted(await self.store.dirty(sites=True))
         for start in range(0, len(pending), SITE_CHUNK):
             chunk = pending[start : start + SITE_CHUNK]
             # announcements due before building: a version saved meanwhile waits for its own pass
             due = await self.store.announcements([key for key, _ in chunk])
-            built = await asyncio.gather(*(self.build(page_ref(key)) for key, _ in chunk))
-            await asyncio.gather(*(self.write(files) for files in built if files))
+            files: dict[str, bytes] = {}
+            for built in await self.build_sites([page_ref(key) for key, _ in chunk]):
+                files.update(built)
+            if files:
+                await self.write(files)
             await self.store.clean(chunk)
             await self.announce_due(due)
         return len(pending)
@@ -260,32 +280,32 @@ class Publisher:
     async def render_nodes(self) -> int:
         """Node pages; a costly one is paced, and while events arrive every node page yields
         most of the CPU to the pipeline (they are rendered in full once the burst is over)."""
-        pending = await self.store.dirty()
         order = {"rollup": 1, "column": 2, "supervision": 3, "index": 4}
         pending = sorted(
-            (item for item in pending if not item[0].startswith("site:")),
+            await self.store.dirty(sites=False),
             key=lambda item: (order[item[0].split(":", 1)[0]], item[0]),
         )
         now = time.monotonic()
         due = await self.store.announcements([key for key, _ in pending])
         done: list[tuple[str, int]] = []
-        writes: list[asyncio.Future[None]] = []
+        files: dict[str, bytes] = {}
         for key, generation in pending:
             if self.not_before.get(key, 0) > now:
                 continue
             started = time.monotonic()
-            files = await self.build(page_ref(key))
+            built = await self.build(page_ref(key))
             spent = time.monotonic() - started
-            if files:  # written while the next pages render; their fsyncs overlap
-                writes.append(asyncio.ensure_future(self.write(files)))
-            if len(writes) >= SITE_CHUNK:
-                await asyncio.gather(*writes)
-                writes.clear()
+            if built:
+                files.update(built)
             if spent > 0.05:
-                self.not_before[key] = time.monotonic() + min(10.0, 4 * spent)
+                self.not_before[key] = time.monotonic() + min(30.0, 8 * spent)
             done.append((key, generation))
+            if len(done) % SITE_CHUNK == 0:
+                await self.write(files)
+                files = {}
             await self.yield_to_burst(spent * BURST_YIELD)
-        await asyncio.gather(*writes)
+        if files:
+            await self.write(files)
         await self.store.clean(done)
         rendered = {key for key, _ in done}
         await self.announce_due([item for item in due if item.key in rendered])
@@ -320,7 +340,11 @@ class Publisher:
                 urls=urls,
             )
             events.append((published_subject(item.code), event, f"published:{item.receipt_id}"))
-        await self.publish(events)
+        try:
+            await self.publish(events)
+        except BaseException:
+            self.maybe_stranded = True  # the pages are clean: the next pass announces them
+            raise
         await self.store.forget_announcements([item.receipt_id for item in due])
 
     async def build(self, ref: PageRef) -> dict[str, bytes] | None:
@@ -335,37 +359,48 @@ class Publisher:
         return await asyncio.to_thread(self.build_index, ref)
 
     async def build_site(self, ref: PageRef) -> dict[str, bytes] | None:
-        if ref.code not in self.registry.sites:
-            return None
-        rows = await self.store.versions_of(ref.code, WORK_REPORT, ref.year)
-        versions = [version_record(r) for r in rows]
-        standing = self.standings.get((ref.code, ref.year))
-        counted_id = standing.counted_receipt if standing else None
-        counted = next((v for v in versions if v.receipt_id == counted_id), None)
-        status = standing.status if standing else "missing"
-        reviews = [
-            ReviewRecord(
-                review_id=r.review_id,
-                action=r.action,  # type: ignore[arg-type]
-                receipt_id=r.receipt_id,
-                office=r.office,
-                reason=r.reason,
-                paths=tuple(r.paths),
-                at=r.at,
-            )
-            for r in await self.store.reviews_of(ref.code, WORK_REPORT, ref.year)
-        ]
-        data = plan_site_page(
-            self.registry,
-            ref.code,
-            ref.year,
-            versions,
-            counted,
-            status,
-            base_url=self.base_url,
-            reviews=reviews,
-        )
-        return site_page_files(data)
+        built = await self.build_sites([ref])
+        return built[0] if built else None
+
+    async def build_sites(self, refs: Sequence[PageRef]) -> list[dict[str, bytes]]:
+        """Site pages of these refs (unknown sites skipped), from two reads of the store per
+        year: every version and every review of all of them."""
+        out: list[dict[str, bytes]] = []
+        for year in sorted({ref.year for ref in refs}):
+            codes = [r.code for r in refs if r.year == year and r.code in self.registry.sites]
+            if not codes:
+                continue
+            all_versions = await self.store.versions_of_many(codes, WORK_REPORT, year)
+            all_reviews = await self.store.reviews_of_many(codes, WORK_REPORT, year)
+            for code in codes:
+                versions = [version_record(r) for r in all_versions.get(code, [])]
+                reviews = [
+                    ReviewRecord(
+                        review_id=r.review_id,
+                        action=r.action,  # type: ignore[arg-type]
+                        receipt_id=r.receipt_id,
+                        office=r.office,
+                        reason=r.reason,
+                        paths=tuple(r.paths),
+                        at=r.at,
+                    )
+                    for r in all_reviews.get(code, [])
+                ]
+                standing = self.standings.get((code, year))
+                counted_id = standing.counted_receipt if standing else None
+                counted = next((v for v in versions if v.receipt_id == counted_id), None)
+                data = plan_site_page(
+                    self.registry,
+                    code,
+                    year,
+                    versions,
+                    counted,
+                    standing.status if standing else "missing",
+                    base_url=self.base_url,
+                    reviews=reviews,
+                )
+                out.append(site_page_files(data))
+        return out
 
     async def build_supervision(self, ref: PageRef) -> dict[str, bytes] | None:
         if not has_supervision_page(self.registry, ref.code):
@@ -404,12 +439,11 @@ class Publisher:
             standing = self.standings.get((code, year))
             if standing is None:
                 continue
-            report = self.reports.get(standing.counted_receipt or "")
             rows[code] = SiteRow(
                 code=code,
                 status=standing.status,  # type: ignore[arg-type]
                 filed_at=standing.received_at,
-                report=report,
+                counts=self.counts.get(standing.counted_receipt or ""),
             )
         return rows
 

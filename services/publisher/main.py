@@ -44,7 +44,13 @@ from shared.contracts import (
     RollupUpdated,
 )
 from shared.db import make_engine
-from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
+from shared.messaging import (
+    BURST_LINGER_SECONDS,
+    BatchStage,
+    ConsumerSpec,
+    DeadLetters,
+    publish_all,
+)
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -100,8 +106,12 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
     )
     broker.publisher("nianbao.published.{code}", title="published", schema=PagesPublished)
     dead = DeadLetters(broker, "publisher")
-    BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, publisher.on_aggregated, dead)
-    BatchStage(broker, ROLLUP_CONSUMER, RollupUpdated, publisher.on_rollups, dead)
+    # a burst is stored in batches: one transaction per linger, not per small fetch
+    linger = BURST_LINGER_SECONDS
+    BatchStage(
+        broker, AGGREGATED_CONSUMER, ReportAggregated, publisher.on_aggregated, dead, linger=linger
+    )
+    BatchStage(broker, ROLLUP_CONSUMER, RollupUpdated, publisher.on_rollups, dead, linger=linger)
     BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, publisher.on_reviews, dead)
     return publisher, store
 

@@ -178,6 +178,9 @@ class SiteRow:
     status: Status
     filed_at: datetime | None = None
     report: dict[str, Any] | None = None
+    #: the report's count cells in ``count_columns`` order, instead of the whole report (what
+    #: a column page shows of it; the publisher keeps these for every site, not the reports)
+    counts: tuple[Any, ...] | None = None
 
 
 @cache
@@ -1264,7 +1267,12 @@ def plan_column_page(
                 filed_sort=iso_time(row.filed_at) if row.filed_at is not None else "",
             )
         )
-        values = [lookup(row.report, path) if filed else None for path, _h in counts]
+        if not filed:
+            values: list[Any] = [None] * len(counts)
+        elif row.counts is not None:
+            values = list(row.counts)
+        else:
+            values = [lookup(row.report, path) for path, _h in counts]
         csv_rows.append(
             (
                 code,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, and_, delete, select, tuple_
+from sqlalchemy import Column, and_, delete, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,6 +89,9 @@ class PublishedReview(SQLModel, table=True):
     paths: list[str] = Field(default_factory=list, sa_column=Column(JsonDocument, nullable=False))
     at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
 
+
+#: the range of dirty keys that are site pages (``site:{year}:{code}``; ';' follows ':')
+SITE_KEYS = ("site:", "site;")
 
 TABLES = [PublishedVersion, SiteStanding, NodeRollupRow, DirtyPage, Announcement, PublishedReview]
 
@@ -173,9 +176,17 @@ class PublisherStore:
                     list(announcements),
                 )
 
-    async def dirty(self) -> list[tuple[str, int]]:
+    async def dirty(self, sites: bool | None = None) -> list[tuple[str, int]]:
+        """Pages to render: all, only site pages (``sites=True``) or only the others (keys
+        ``site:…`` form one range of the primary key, so either half is an index scan)."""
+        table = sql_table(DirtyPage)
+        query = select(table.c.key, table.c.generation)
+        if sites is True:
+            query = query.where(table.c.key >= SITE_KEYS[0], table.c.key < SITE_KEYS[1])
+        elif sites is False:
+            query = query.where(or_(table.c.key < SITE_KEYS[0], table.c.key >= SITE_KEYS[1]))
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(sql_table(DirtyPage)))
+            rows = await conn.execute(query)
             return [(r.key, r.generation) for r in rows]
 
     async def clean(self, done: Sequence[tuple[str, int]]) -> None:
@@ -220,24 +231,44 @@ class PublisherStore:
         await self.save([], [], [], dirty, [])
 
     async def reviews_of(self, code: str, form: str, year: int) -> list[PublishedReview]:
-        table = sql_table(PublishedReview)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(table).where(
-                    and_(table.c.code == code, table.c.form == form, table.c.year == year)
-                )
-            )
-            return [PublishedReview.model_validate(dict(r._mapping)) for r in rows]
+        return (await self.reviews_of_many([code], form, year)).get(code, [])
 
     async def versions_of(self, code: str, form: str, year: int) -> list[PublishedVersion]:
+        return (await self.versions_of_many([code], form, year)).get(code, [])
+
+    async def versions_of_many(
+        self, codes: Sequence[str], form: str, year: int
+    ) -> dict[str, list[PublishedVersion]]:
+        """Every stored version of these filings, by code, oldest first (one query)."""
         table = sql_table(PublishedVersion)
+        out: dict[str, list[PublishedVersion]] = {}
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(table)
-                .where(and_(table.c.code == code, table.c.form == form, table.c.year == year))
-                .order_by(table.c.version)
+                .where(
+                    and_(table.c.code.in_(list(codes)), table.c.form == form, table.c.year == year)
+                )
+                .order_by(table.c.code, table.c.version)
             )
-            return [PublishedVersion.model_validate(dict(r._mapping)) for r in rows]
+            for r in rows:
+                out.setdefault(r.code, []).append(PublishedVersion.model_validate(dict(r._mapping)))
+        return out
+
+    async def reviews_of_many(
+        self, codes: Sequence[str], form: str, year: int
+    ) -> dict[str, list[PublishedReview]]:
+        """Review actions on these filings, by code (one query)."""
+        table = sql_table(PublishedReview)
+        out: dict[str, list[PublishedReview]] = {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table).where(
+                    and_(table.c.code.in_(list(codes)), table.c.form == form, table.c.year == year)
+                )
+            )
+            for r in rows:
+                out.setdefault(r.code, []).append(PublishedReview.model_validate(dict(r._mapping)))
+        return out
 
     async def standings(self) -> list[SiteStanding]:
         async with self.engine.connect() as conn:

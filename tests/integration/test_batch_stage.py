@@ -185,6 +185,44 @@ async def test_a_dead_letter_redriven_after_the_fix_flows_through(
         assert redriven.headers["Nats-Msg-Id"] != "job:late"
 
 
+async def test_a_lingering_stage_gathers_a_stream_and_handles_a_lone_message_at_once(
+    nats_server: NatsServer,
+) -> None:
+    """With ``linger``, a stream of messages is handled in a few large batches (each acked
+    once handled); a message after a quiet spell is handled alone, without waiting."""
+    batches: list[list[str]] = []
+
+    async def handle(batch: list[Envelope[Job]]) -> None:
+        batches.append([e.event.name for e in batch])
+
+    broker = NatsBroker(nats_server.url)
+    linger = 1.0
+    BatchStage(broker, CONSUMER, Job, handle, DeadLetters(broker, "worker"), linger=linger)
+    await broker.connect()
+    js = broker.connection.jetstream()
+    await ensure_streams(js, [WORK, DEAD_LETTERS], replicas=1)
+    await ensure_consumer(js, CONSUMER)
+    await broker.start()
+    try:
+        names = [f"s{i:03d}" for i in range(120)]
+        for name in names:
+            await submit(broker, name)
+        await eventually(lambda: _async(sum(map(len, batches)) == len(names)), within=20)
+        assert sorted(n for batch in batches for n in batch) == names  # each exactly once
+        assert len(batches) <= len(names) // 10, [len(b) for b in batches]
+        await eventually(lambda: _acked(js), within=10)
+
+        await asyncio.sleep(linger + 0.2)  # a quiet spell longer than the linger
+        before, sent = len(batches), time.monotonic()
+        await submit(broker, "lone")
+        await eventually(lambda: _async(len(batches) == before + 1), within=10)
+        assert batches[-1] == ["lone"]
+        assert time.monotonic() - sent < 0.8 * linger  # handled at once, not after the linger
+        await eventually(lambda: _acked(js), within=10)
+    finally:
+        await broker.stop()
+
+
 async def nianbao(*args: str, url: str) -> str:
     """Run the `nianbao` command as a user would (NATS URL from the environment)."""
     command = Path(sys.executable).parent / "nianbao"

@@ -63,10 +63,24 @@ def evaluate(report: Mapping[str, Any], cmp: Comparison, missing: str) -> Outcom
     return Outcome(OPERATORS[cmp.operator](left, right), left, right)
 
 
+#: id(rule) -> (rule, its bound comparisons): definitions live as long as the process, and
+#: binding them again for every report was a tenth of the validator's time
+_BOUND: dict[int, tuple[RuleDef, list[tuple[dict[str, str], Comparison, Comparison | None]]]] = {}
+
+
 def bound_comparisons(
     rule: RuleDef,
+) -> list[tuple[dict[str, str], Comparison, Comparison | None]]:
+    """The rule's comparison (and when) under every binding of its placeholders (cached)."""
+    cached = _BOUND.get(id(rule))
+    if cached is None or cached[0] is not rule:
+        cached = _BOUND[id(rule)] = (rule, list(_bind_comparisons(rule)))
+    return cached[1]
+
+
+def _bind_comparisons(
+    rule: RuleDef,
 ) -> Iterator[tuple[dict[str, str], Comparison, Comparison | None]]:
-    """The rule's comparison (and when) under every binding of its placeholders."""
     for bindings in rule.expansions():
         main = rule.comparison
         bound = Comparison(
