@@ -444,16 +444,16 @@ async def publish_all(
 ) -> None:
     """Confirmed publishes of (subject, event, msg id), concurrently within a window; raises if
     any is refused."""
-    window = asyncio.Semaphore(PUBLISH_WINDOW)
 
     async def one(subject: str, event: BaseModel, msg_id: str) -> None:
-        async with window:
-            await broker.publish(
-                event.model_dump_json(),
-                subject,
-                stream=stream.name,
-                headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
-                timeout=PUBLISH_TIMEOUT_SECONDS,
-            )
+        await broker.publish(
+            event.model_dump_json(),
+            subject,
+            stream=stream.name,
+            headers={"Nats-Msg-Id": msg_id, "content-type": "application/json"},
+            timeout=PUBLISH_TIMEOUT_SECONDS,
+        )
 
-    await asyncio.gather(*(one(*item) for item in items))
+    # window by window (a semaphore's acquire is linear in its waiters: quadratic for a batch)
+    for start in range(0, len(items), PUBLISH_WINDOW):
+        await asyncio.gather(*(one(*item) for item in items[start : start + PUBLISH_WINDOW]))

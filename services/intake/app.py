@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.docs_pages import install_docs
 from services.intake.filing import Intake, decode_json
@@ -68,6 +68,11 @@ def too_large(limit: int) -> ApiError:
     )
 
 
+def accepted(receipt: ReceiptOut) -> Response:
+    """The 202 with its receipt, serialised once by pydantic (no dict, no json.dumps)."""
+    return Response(receipt.model_dump_json(), status_code=202, media_type="application/json")
+
+
 def site_out(registry: Registry, code: str) -> SiteOut:
     site = registry.sites[code]
     return SiteOut(
@@ -118,7 +123,7 @@ def build_router(intake: Intake, max_body_bytes: int) -> APIRouter:
     )
     async def file_report(
         request: Request, authorization: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
+    ) -> Response:
         """Returns 202 with a receipt only once the submission is stored in JetStream."""
         caller = await intake.authenticate(authorization)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -126,7 +131,7 @@ def build_router(intake: Intake, max_body_bytes: int) -> APIRouter:
             body = await read_limited(request, max_body_bytes)
             receipt = await file_workbook(intake, caller, body)
             log.info("filed", extra={"receipt_id": receipt.receipt_id, "code": receipt.code})
-            return JSONResponse(receipt.model_dump(mode="json"), status_code=202)
+            return accepted(receipt)
         if content_type != "application/json":
             raise ApiError(
                 415,
@@ -138,7 +143,7 @@ def build_router(intake: Intake, max_body_bytes: int) -> APIRouter:
         raw = decode_json(await read_limited(request, max_body_bytes))
         receipt, _new = await intake.file(caller, raw)
         log.info("filed", extra={"receipt_id": receipt.receipt_id, "code": receipt.code})
-        return JSONResponse(receipt.model_dump(mode="json"), status_code=202)
+        return accepted(receipt)
 
     @router.get(
         "/receipts/{receipt_id}",
@@ -186,6 +191,9 @@ def create_app(intake: Intake, max_body_bytes: int, lifespan: Any = None) -> Fas
         lifespan=lifespan,
         docs_url=None,  # FastAPI's own pages load from a CDN: install_docs serves them offline
         redoc_url=None,
+        # the intake exports Prometheus metrics itself (HttpMetrics); FastAPI's OpenTelemetry
+        # hooks, unused, would look up the OTel providers and environment on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.include_router(build_router(intake, max_body_bytes))
     install_docs(app)

@@ -14,7 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.intake.app import create_app
 from services.intake.filing import Intake
-from services.intake.progress import ReceiptProgress
+from services.intake.progress import AggregatedSeen, ReceiptProgress, VerdictSeen
 from services.intake.registry_api import build_registry_router
 from services.intake.review import Reviews, review_messages
 from services.intake.review_api import build_review_router
@@ -37,8 +37,6 @@ from shared.contracts import (
     VERDICTS,
     DeadlineSet,
     PagesPublished,
-    ReportAggregated,
-    ReportJudged,
     ReportSubmitted,
     ReviewRecorded,
     deadline_subject,
@@ -46,6 +44,7 @@ from shared.contracts import (
 )
 from shared.db import make_engine
 from shared.messaging import (
+    BURST_LINGER_SECONDS,
     PUBLISH_TIMEOUT_SECONDS,
     BatchStage,
     ConsumerSpec,
@@ -120,14 +119,20 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         await publish_all(broker, DEADLINES, [(subject, event, msg_id)])
 
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
-    intake = Intake(registry, store, publish, base_url, is_locked=reviews.is_locked)
+    intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
     broker.publisher("nianbao.review.{year}.{tree}.{path}", title="review", schema=ReviewRecorded)
     broker.publisher("nianbao.deadline.{year}.{node}", title="deadline", schema=DeadlineSet)
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
-    BatchStage(broker, VERDICT_CONSUMER, ReportJudged, progress.on_verdicts, dead)
-    BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, progress.on_aggregated, dead)
-    BatchStage(broker, PUBLISHED_CONSUMER, PagesPublished, progress.on_published, dead)
+    # receipts follow a burst in batches (one transaction per linger, not per small fetch)
+    linger = BURST_LINGER_SECONDS
+    BatchStage(broker, VERDICT_CONSUMER, VerdictSeen, progress.on_verdicts, dead, linger=linger)
+    BatchStage(
+        broker, AGGREGATED_CONSUMER, AggregatedSeen, progress.on_aggregated, dead, linger=linger
+    )
+    BatchStage(
+        broker, PUBLISHED_CONSUMER, PagesPublished, progress.on_published, dead, linger=linger
+    )
 
     health = Health("intake", broker, CONSUMERS)
 

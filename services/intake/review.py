@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from services.intake.review_store import InternalDeadline, ReviewAction, ReviewStore, as_review
+from services.intake.batching import Batcher
+from services.intake.filing import FilingState
+from services.intake.review_store import (
+    FilingHead,
+    FilingKey,
+    InternalDeadline,
+    ReviewAction,
+    ReviewStore,
+    as_review,
+)
 from services.intake.schemas import ApiError
 from services.intake.store import IntakeStore
 from shared.access import Caller, may_read, may_review, may_set_deadline, may_unlock
@@ -57,10 +66,21 @@ class Reviews:
         self.store = store
         self.publish_review = publish_review
         self.publish_deadline = publish_deadline
+        #: the filings of concurrent reports, read together
+        self._heads: Batcher[FilingKey, dict[FilingKey, FilingHead]] = Batcher(store.heads)
 
     async def is_locked(self, code: str, form: str, year: int) -> bool:
         actions = await self.store.of_filing(code, form, year)
         return standing([], national_deadline(year), [as_review(a) for a in actions]).locked
+
+    async def filing_state(self, code: str, form: str, year: int) -> FilingState:
+        """The latest version and the lock, for a new version: read with the filings of the
+        concurrent reports, and the review actions only for a filing that has some (most have
+        none)."""
+        key = (code, form, year)
+        head = (await self._heads.submit(key))[key]
+        locked = head.reviewed and await self.is_locked(code, form, year)
+        return FilingState(head.latest, locked)
 
     async def act_on_receipt(
         self, caller: Caller, receipt_id: str, action: str, reason: str, paths: list[str]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Column, select
+from sqlalchemy import Column, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
+from services.intake.store import Receipt
 from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
 from shared.filings import Review
 
@@ -50,6 +52,59 @@ def as_review(action: ReviewAction) -> Review:
     )
 
 
+#: (code, form, year): one filing
+FilingKey = tuple[str, str, int]
+
+
+class FilingHead(NamedTuple):
+    """A filing's latest receipt (None before its first version) and whether any review action
+    concerns it."""
+
+    latest: Receipt | None
+    reviewed: bool
+
+
+def latest_receipts_query() -> Select[Any]:
+    """The latest receipt of each filing whose code, form and year are among those given (a few
+    filings more than asked for at most: the caller picks its own)."""
+    receipts = sql_table(Receipt)
+    newest = receipts.alias("newest")
+    latest_version = (
+        select(func.max(newest.c.version))
+        .where(
+            newest.c.code == receipts.c.code,
+            newest.c.form == receipts.c.form,
+            newest.c.year == receipts.c.year,
+        )
+        .scalar_subquery()
+    )
+    return select(receipts).where(
+        receipts.c.code.in_(bindparam("codes", expanding=True)),
+        receipts.c.form.in_(bindparam("forms", expanding=True)),
+        receipts.c.year.in_(bindparam("years", expanding=True)),
+        receipts.c.version == latest_version,
+    )
+
+
+def reviewed_filings_query() -> Select[Any]:
+    """The filings with at least one review action among the codes, forms and years given."""
+    reviews = sql_table(ReviewAction)
+    return (
+        select(reviews.c.code, reviews.c.form, reviews.c.year)
+        .where(
+            reviews.c.code.in_(bindparam("codes", expanding=True)),
+            reviews.c.form.in_(bindparam("forms", expanding=True)),
+            reviews.c.year.in_(bindparam("years", expanding=True)),
+        )
+        .distinct()
+    )
+
+
+#: built once: the intake runs them for every batch of reports
+LATEST_RECEIPTS = latest_receipts_query()
+REVIEWED_FILINGS = reviewed_filings_query()
+
+
 class ReviewStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -75,6 +130,25 @@ class ReviewStore:
                 .order_by(table.c.at, table.c.review_id)
             )
             return [ReviewAction.model_validate(dict(r._mapping)) for r in rows]
+
+    async def heads(self, filings: Sequence[FilingKey]) -> dict[FilingKey, FilingHead]:
+        """Each filing's latest receipt and whether it has any review action: two queries on
+        one connection for the filings of many concurrent requests."""
+        params = {
+            "codes": sorted({code for code, _form, _year in filings}),
+            "forms": sorted({form for _code, form, _year in filings}),
+            "years": sorted({year for _code, _form, year in filings}),
+        }
+        async with self.engine.connect() as conn:
+            latest = {
+                (row.code, row.form, row.year): Receipt.model_validate(dict(row._mapping))
+                for row in await conn.execute(LATEST_RECEIPTS, params)
+            }
+            reviewed = {
+                (row.code, row.form, row.year)
+                for row in await conn.execute(REVIEWED_FILINGS, params)
+            }
+        return {key: FilingHead(latest.get(key), key in reviewed) for key in filings}
 
     async def set_deadline(self, row: InternalDeadline) -> InternalDeadline | None:
         """Store a deadline; returns the one it replaced (to restore if publishing fails)."""

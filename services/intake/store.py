@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy import Column, UniqueConstraint, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
+from services.intake.batching import Batcher
 from shared.access import Caller, Kind
 from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
@@ -64,9 +67,63 @@ def new_token() -> str:
     return "nb_" + secrets.token_urlsafe(32)
 
 
+#: how long a token's lookup is trusted in memory: a token revoked in the database, or whose
+#: expiry was moved earlier, stops working within this many seconds (the expiry itself is checked
+#: on every request); an unknown token stays refused as long, unless added through this store
+TOKEN_CACHE_SECONDS = 10.0
+#: past this many cached lookups the cache starts afresh (bounds memory under random tokens)
+TOKEN_CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """What the database says of a token: who holds it (None: unknown or revoked), until when."""
+
+    caller: Caller | None
+    expires: datetime | None
+
+    def at(self, now: datetime) -> Caller | None:
+        return None if self.expires is not None and self.expires <= now else self.caller
+
+
+class TokenCache:
+    """Token hash → its holder, as looked up at most TOKEN_CACHE_SECONDS ago."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[TokenHolder, float]] = {}
+        #: counts clears: a lookup that began before one is not kept
+        self.generation = 0
+
+    def get(self, digest: str) -> TokenHolder | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        holder, looked_up = entry
+        if time.monotonic() - looked_up >= TOKEN_CACHE_SECONDS:
+            del self._entries[digest]
+            return None
+        return holder
+
+    def put(self, digest: str, holder: TokenHolder, generation: int) -> None:
+        if generation != self.generation:
+            return
+        if len(self._entries) >= TOKEN_CACHE_SIZE:
+            self._entries.clear()
+        self._entries[digest] = (holder, time.monotonic())
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.generation += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class IntakeStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._tokens = TokenCache()
+        self._token_lookups: Batcher[str, dict[str, TokenHolder]] = Batcher(self._token_holders)
 
     async def create(self) -> None:
         await create_schema(self.engine, [Receipt, Token])
@@ -92,27 +149,35 @@ class IntakeStore:
             new = [{"token_hash": d, **rows[d]} for d in digests if d not in existing]
             if new:
                 await conn.execute(table.insert(), new)
+        self._tokens.clear()  # a token refused a moment ago as unknown works at once
 
     async def caller(self, token: str, now: datetime) -> Caller | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(sql_table(Token)).where(
-                        sql_table(Token).c.token_hash == hash_token(token)
-                    )
-                )
-            ).first()
-        if row is None or row.revoked:
-            return None
-        expires = row.expires_at
-        if expires is not None:
-            if expires.tzinfo is None:
-                from datetime import UTC
+        """Who holds this token at ``now``, or None (unknown, revoked or expired). A lookup is
+        kept for TOKEN_CACHE_SECONDS; the token's expiry is checked on every call."""
+        digest = hash_token(token)
+        holder = self._tokens.get(digest)
+        if holder is None:
+            generation = self._tokens.generation
+            holder = (await self._token_lookups.submit(digest))[digest]
+            self._tokens.put(digest, holder, generation)
+        return holder.at(now)
 
-                expires = expires.replace(tzinfo=UTC)
-            if expires <= now:
-                return None
-        return Caller(kind=row.kind, code=row.code, label=row.label)
+    async def _token_holders(self, digests: list[str]) -> dict[str, TokenHolder]:
+        """Who holds each token: one query for the tokens of concurrent requests (in a burst,
+        each site's token is new to the cache)."""
+        table = sql_table(Token)
+        query = select(table).where(table.c.token_hash.in_(list(dict.fromkeys(digests))))
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query)
+            holders = {
+                row.token_hash: TokenHolder(
+                    Caller(kind=row.kind, code=row.code, label=row.label), row.expires_at
+                )
+                for row in rows
+                if not row.revoked
+            }
+        unknown = TokenHolder(None, None)
+        return {digest: holders.get(digest, unknown) for digest in digests}
 
     # ---------------------------------------------------------------- receipts
     async def latest(self, code: str, form: str, year: int) -> Receipt | None:
@@ -147,12 +212,20 @@ class IntakeStore:
             return [Receipt.model_validate(dict(r._mapping)) for r in rows]
 
     async def insert(self, receipt: Receipt) -> None:
+        await self.insert_all([receipt])
+
+    async def insert_all(self, receipts: Sequence[Receipt]) -> None:
+        """Store receipts in one transaction: all of them, or none."""
         async with self.engine.begin() as conn:
             # one compiled statement for every insert (``.values(**row)`` is a new one each time)
-            await conn.execute(sql_table(Receipt).insert(), receipt.model_dump())
+            await conn.execute(sql_table(Receipt).insert(), [r.model_dump() for r in receipts])
 
     async def mark_in_stream(self, receipt_id: str) -> None:
-        await self._set([{"rid": receipt_id, "in_stream": True}])
+        await self.mark_all_in_stream([receipt_id])
+
+    async def mark_all_in_stream(self, receipt_ids: Sequence[str]) -> None:
+        """The stream acknowledged these receipts: out of the outbox, in one transaction."""
+        await self._set([{"rid": rid, "in_stream": True} for rid in receipt_ids])
 
     async def delete(self, receipt_id: str) -> None:
         table = sql_table(Receipt)

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
@@ -115,7 +116,17 @@ def render_index(data: IndexData) -> str:
 
 
 def to_json(doc: Any, *, compact: bool = False) -> bytes:
-    """UTF-8 JSON with sorted keys; compact for documents that grow with the number of sites."""
+    """UTF-8 JSON with sorted keys; compact for documents that grow with the number of sites.
+
+    orjson writes the same bytes as ``json.dumps(ensure_ascii=False, sort_keys=True)`` with
+    ``indent=2`` or compact separators, several times faster (the standard library's indented
+    encoder is pure Python); the standard library stays for what orjson refuses (integers
+    beyond 64 bits)."""
+    options = orjson.OPT_SORT_KEYS | (0 if compact else orjson.OPT_INDENT_2)
+    try:
+        return orjson.dumps(doc, option=options) + b"\n"
+    except orjson.JSONEncodeError:
+        pass
     if compact:
         text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     else:
