@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -42,6 +43,24 @@ class JsonLogFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
+
+
+#: allocations between collections of the youngest generation (CPython's default is 700)
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def freeze_startup_state() -> None:
+    """Keep what a service loaded at start (the registry, forms, its state) out of the cyclic
+    collector's work, and collect young objects less often.
+
+    A service allocates many short-lived objects per message (events, rows, pages); with the
+    defaults every collection also walked the tens of thousands of registry and state objects
+    that live as long as the process: the collector took ~14 % of the publisher's CPU in a
+    national burst (perf). Nothing here holds reference cycles that need prompt collection.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def setup_logging(service: str, level: str) -> None:

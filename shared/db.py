@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import JSON, DateTime, Dialect, Table, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import OperationalError
@@ -41,8 +43,20 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson (several times faster than the standard library on the report
+    and roll-up documents every service stores), the standard library for what orjson refuses
+    (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so readers never block the writer."""
+    kwargs.setdefault("json_serializer", json_text)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

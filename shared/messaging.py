@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
@@ -300,7 +301,8 @@ class BatchStage(Generic[M]):
         #: gathered while lingering, not yet handled (nor acknowledged)
         self._gathered: list[Any] = []
         self._gathered_since = 0.0
-        self._last_arrival = float("-inf")
+        #: (arrival, messages) over the last STREAM_WINDOW_SECONDS: is a burst under way?
+        self._arrivals: deque[tuple[float, int]] = deque()
         self._flushing = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
@@ -326,8 +328,11 @@ class BatchStage(Generic[M]):
             await self._timed(msgs)
             return
         now = time.monotonic()
-        streaming = now - self._last_arrival < self.linger
-        self._last_arrival = now
+        self._arrivals.append((now, len(msgs)))
+        while self._arrivals[0][0] < now - STREAM_WINDOW_SECONDS:
+            self._arrivals.popleft()
+        # a burst, not a lone correction or a review: worth waiting a little to gather more
+        streaming = sum(n for _at, n in self._arrivals) >= STREAM_MIN_MESSAGES
         if not self._gathered:
             self._gathered_since = now
         self._gathered.extend(msgs)
@@ -431,7 +436,11 @@ class BatchStage(Generic[M]):
 
 
 #: how long a stage under a burst gathers messages into one batch (``BatchStage(linger=…)``)
-BURST_LINGER_SECONDS = 0.1
+BURST_LINGER_SECONDS = 0.2
+#: a burst, for a lingering stage: this many messages within the window (corrections one after
+#: another, a few per second, are not one)
+STREAM_MIN_MESSAGES = 50
+STREAM_WINDOW_SECONDS = 1.0
 
 #: confirmed publishes in flight at once, and how long each waits for its PubAck (FastStream's
 #: default, 0.5 s, fails thousands of concurrent publishes, e.g. every roll-up at start)

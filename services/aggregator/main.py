@@ -19,6 +19,7 @@ from services.aggregator.handlers import Aggregator, Ports, Publish
 from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
 from services.metrics import Health, count_published, with_health
 from services.runtime import (
+    freeze_startup_state,
     load_registry,
     make_broker,
     prepare_topology,
@@ -206,6 +207,7 @@ async def serve(settings: AggregatorSettings) -> None:
         await prepare_topology(broker, settings, CONSUMERS)
         async with parts.journal.exclusive():
             await aggregator.republish([current_reporting_year(datetime.now(UTC))])
+        freeze_startup_state()
         await broker.start()
         clock = asyncio.create_task(reminder_clock(aggregator, settings.reminder_interval_seconds))
 

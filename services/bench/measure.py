@@ -49,6 +49,42 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def family_peak_rss_mb(pid: int) -> float | None:
+    """Peak memory of a service with its worker processes: the sum of each one's peak (an upper
+    bound: the peaks need not coincide)."""
+    own = peak_rss_mb(pid)
+    if own is None:
+        return None
+    return round(own + sum(peak_rss_mb(child) or 0.0 for child in descendants(pid)), 1)
+
+
+def family_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a service and its living worker processes so far."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(cpu_seconds(child) or 0.0 for child in descendants(pid))
+
+
 def load_average() -> list[float]:
     try:
         return [round(x, 2) for x in os.getloadavg()]

@@ -24,7 +24,14 @@ from services.bench.anchors import (
     transport_ceiling,
 )
 from services.bench.load import Burst, Connection, Posted, encode_post
-from services.bench.measure import cpu_seconds, load_average, peak_rss_mb, summary_ms
+from services.bench.measure import (
+    cpu_seconds,
+    family_cpu_seconds,
+    family_peak_rss_mb,
+    load_average,
+    peak_rss_mb,
+    summary_ms,
+)
 from services.bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
 from services.bench.reports import amended, work_report
 from services.bench.watch import EventWatch, NationalSeen, wait_for
@@ -131,7 +138,8 @@ class Target:
     def memory(self) -> dict[str, float | None]:
         if not self.local:
             return {}
-        out = {name: peak_rss_mb(p.pid) for name, p in self.system.processes.items()}
+        # a service's worker processes (the publisher's site page worker) count as its own
+        out = {name: family_peak_rss_mb(p.pid) for name, p in self.system.processes.items()}
         out["nats-server"] = peak_rss_mb(self.system.nats.process.pid)
         return out
 
@@ -141,7 +149,7 @@ class Target:
 
         if not self.local:
             return {}
-        out = {name: cpu_seconds(p.pid) for name, p in self.system.processes.items()}
+        out = {name: family_cpu_seconds(p.pid) for name, p in self.system.processes.items()}
         out["nats-server"] = cpu_seconds(self.system.nats.process.pid)
         out["bench (this process)"] = cpu_seconds(os.getpid())
         return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +106,9 @@ class Intake:
         self.base_url = base_url
         #: without reviews (tests, tools) a filing is never locked
         self.read_filing = read_filing or self._latest_unreviewed
-        self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        #: per filing: its lock and how many requests hold or wait for it (dropped at zero, so
+        #: the map holds the filings in flight, not every filing ever seen)
+        self._locks: dict[tuple[str, str, int], tuple[asyncio.Lock, list[int]]] = {}
         #: a publish failed since the last flush: rows may wait in the outbox
         self._outbox_pending = False
         # group commit: concurrent requests store their rows, and later mark them in the
@@ -170,8 +173,7 @@ class Intake:
             )
         digest = content_hash(report)
         key = (code, form, year)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._filing_lock(key):
             filing = await self.read_filing(code, form, year)
             if filing.locked:
                 raise ApiError(
@@ -204,6 +206,19 @@ class Intake:
         if self._outbox_pending:
             await self._drain_outbox()
         return to_receipt(row, self.base_url), True
+
+    @asynccontextmanager
+    async def _filing_lock(self, key: tuple[str, str, int]) -> AsyncIterator[None]:
+        """One request at a time per filing: versions stay gapless and unique."""
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
 
     async def _publish_or_keep(self, row: Receipt) -> None:
         """Publish, or keep the row in the outbox and answer 503. A lost PubAck does not mean a

@@ -23,6 +23,7 @@ from services.intake.store import IntakeStore
 from services.intake.templates_api import build_templates_router
 from services.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
 from services.runtime import (
+    freeze_startup_state,
     load_registry,
     make_broker,
     prepare_topology,
@@ -142,6 +143,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         await review_store.create()
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
+        freeze_startup_state()
         await broker.start()
         flushed = await intake.flush_outbox()
         if flushed:

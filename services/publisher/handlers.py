@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,20 +26,18 @@ from services.publisher.pages import (
     plan_column_page,
     plan_index,
     plan_rollup_page,
-    plan_site_page,
 )
 from services.publisher.render import (
     column_page_files,
     index_files,
     rollup_page_files,
-    site_page_files,
     supervision_page_files,
 )
+from services.publisher.sites_worker import SiteJob, SiteRenderer
 from services.publisher.store import (
     Announcement,
     PublishedVersion,
     PublisherStore,
-    SiteStanding,
 )
 from services.publisher.supervision import plan_supervision_page
 from shared.contracts import (
@@ -58,12 +58,32 @@ WORK_REPORT = "work-report"
 INDEXED_LEVELS = {Level.NATIONAL, Level.PROVINCE, Level.DEPARTMENT}
 Publish = Callable[[Sequence[tuple[str, BaseModel, str]]], Awaitable[None]]
 WriteFiles = Callable[[dict[str, bytes]], Awaitable[None]]
+RenderSites = Callable[[Sequence[SiteJob]], Awaitable[list[dict[str, bytes]]]]
 #: site pages built from one read of the store and written with one flush to disk
-SITE_CHUNK = 64
+SITE_CHUNK = 100
 #: while events arrived this recently, node pages sleep BURST_YIELD × their render time after
 #: each one: they take at most a tenth of a core from the pipeline during a burst
 BURST_QUIET_SECONDS = 1.0
 BURST_YIELD = 9.0
+#: a burst: at least this many events within BURST_QUIET_SECONDS (a few corrections are not)
+BURST_EVENTS = 100
+#: during a burst a node page is rendered at most this often (every report under it makes it
+#: dirty again; each render but the last is overwritten within seconds)
+BURST_NODE_INTERVAL = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """The aggregator's latest word on a filing, as the publisher keeps it in memory (a row of
+    ``SiteStanding``; a plain slotted record: ~15,000 of them live as long as the process)."""
+
+    code: str
+    form: str
+    year: int
+    seq: int
+    status: str
+    counted_receipt: str | None = None
+    received_at: datetime | None = None
 
 
 def page_key(ref: PageRef) -> str:
@@ -97,16 +117,19 @@ class Publisher:
         write: WriteFiles,
         publish: Publish,
         base_url: str,
+        render_sites: RenderSites | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.write = write
         self.publish = publish
         self.base_url = base_url.rstrip("/")
+        #: site pages from jobs (a worker process in the service, this process elsewhere)
+        self.render_sites_port = render_sites or SiteRenderer(registry, self.base_url)
         self.layout = layout(load_form(WORK_REPORT))
-        self.standings: dict[tuple[str, int], SiteStanding] = {}
+        self.standings: dict[tuple[str, int], Standing] = {}
         #: (office node, year) -> the standing of its supervision report
-        self.office_standings: dict[tuple[str, int], SiteStanding] = {}
+        self.office_standings: dict[tuple[str, int], Standing] = {}
         #: counted receipt -> its count cells (what column pages show; not the whole report)
         self.counts: dict[str, tuple[Any, ...]] = {}
         self.count_paths = tuple(path for path, _h in count_columns(self.layout))
@@ -116,6 +139,8 @@ class Publisher:
         self.not_before: dict[str, float] = {}
         #: when the last aggregated or roll-up event arrived (node pages yield during bursts)
         self.last_event = 0.0
+        #: (arrival, events) of recent batches: how fast events come
+        self.arrivals: deque[tuple[float, int]] = deque()
         #: an announcement may have been left behind (at start, or after a failed publish)
         self.maybe_stranded = True
 
@@ -127,18 +152,37 @@ class Publisher:
             receipt: self.count_cells(report)
             for receipt, report in (await self.store.counted_reports()).items()
         }
-        for standing in await self.store.standings():
+        for row in await self.store.standings():
+            standing = Standing(
+                row.code,
+                row.form,
+                row.year,
+                row.seq,
+                row.status,
+                row.counted_receipt,
+                row.received_at,
+            )
             if standing.form == WORK_REPORT:
                 self.standings[(standing.code, standing.year)] = standing
             elif standing.form == SUPERVISION_REPORT:
                 self.office_standings[(standing.code, standing.year)] = standing
-        for row in await self.store.rollups():
-            self.rollups[(row.year, row.node)] = NodeRollup.model_validate(row.body)
-            self.digests[(row.year, row.node)] = row.digest
+        for rollup in await self.store.rollups():
+            self.rollups[(rollup.year, rollup.node)] = NodeRollup.model_validate(rollup.body)
+            self.digests[(rollup.year, rollup.node)] = rollup.digest
 
     # ---------------------------------------------------------------- handlers
+    def note_events(self, count: int) -> None:
+        self.last_event = now = time.monotonic()
+        self.arrivals.append((now, count))
+        while self.arrivals[0][0] < now - BURST_QUIET_SECONDS:
+            self.arrivals.popleft()
+
+    def bursting(self) -> bool:
+        since = time.monotonic() - BURST_QUIET_SECONDS
+        return sum(count for at, count in self.arrivals if at >= since) >= BURST_EVENTS
+
     async def on_aggregated(self, batch: list[Envelope[ReportAggregated]]) -> None:
-        self.last_event = time.monotonic()
+        self.note_events(len(batch))
         versions: list[dict[str, Any]] = []
         standings: list[dict[str, Any]] = []
         dirty: list[str] = []
@@ -206,7 +250,7 @@ class Publisher:
         current = standings.get(key)
         if current is not None and current.seq >= standing["seq"]:
             return
-        standings[key] = SiteStanding(**standing)
+        standings[key] = Standing(**standing)
         if event.form != WORK_REPORT:
             return
         counted = event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id
@@ -223,7 +267,7 @@ class Publisher:
         await self.store.add_reviews(rows, dirty)
 
     async def on_rollups(self, batch: list[Envelope[RollupUpdated]]) -> None:
-        self.last_event = time.monotonic()
+        self.note_events(len(batch))
         # a node's roll-up is state: of several in one batch only the last one counts
         latest = {(e.event.year, e.event.node): e.event for e in batch}
         rows: list[dict[str, Any]] = []
@@ -257,25 +301,43 @@ class Publisher:
 
     async def render_sites(self) -> int:
         """Site pages in chunks: read together, written with one flush, announced chunk by
-        chunk, so receipts learn their URLs while a burst is still arriving."""
+        chunk, so receipts learn their URLs while a burst is still arriving. One chunk is
+        written and announced while the next one is built (the flush to disk and the PubAcks
+        are waits, not work)."""
         if self.maybe_stranded:
             # rendered, but the published event was never sent (a failed publish, or a crash
             # between the render and the announcement): announce before anything else
             await self.announce_due(await self.store.stranded_announcements())
             self.maybe_stranded = False
         pending = sorted(await self.store.dirty(sites=True))
-        for start in range(0, len(pending), SITE_CHUNK):
-            chunk = pending[start : start + SITE_CHUNK]
-            # announcements due before building: a version saved meanwhile waits for its own pass
-            due = await self.store.announcements([key for key, _ in chunk])
-            files: dict[str, bytes] = {}
-            for built in await self.build_sites([page_ref(key) for key, _ in chunk]):
-                files.update(built)
-            if files:
-                await self.write(files)
-            await self.store.clean(chunk)
-            await self.announce_due(due)
+        finishing: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(pending), SITE_CHUNK):
+                chunk = pending[start : start + SITE_CHUNK]
+                # announcements due before building: a version saved meanwhile waits for its
+                # own pass
+                due = await self.store.announcements([key for key, _ in chunk])
+                files: dict[str, bytes] = {}
+                for built in await self.build_sites([page_ref(key) for key, _ in chunk]):
+                    files.update(built)
+                if finishing is not None:
+                    await finishing
+                finishing = asyncio.create_task(self.finish_sites(chunk, files, due))
+            if finishing is not None:
+                await finishing
+        finally:
+            if finishing is not None and not finishing.done():
+                finishing.cancel()
         return len(pending)
+
+    async def finish_sites(
+        self, chunk: list[tuple[str, int]], files: dict[str, bytes], due: list[Announcement]
+    ) -> None:
+        """Write a chunk's files (durably), forget its dirty marks, announce its receipts."""
+        if files:
+            await self.write(files)
+        await self.store.clean(chunk)
+        await self.announce_due(due)
 
     async def render_nodes(self) -> int:
         """Node pages; a costly one is paced, and while events arrive every node page yields
@@ -297,8 +359,11 @@ class Publisher:
             spent = time.monotonic() - started
             if built:
                 files.update(built)
-            if spent > 0.05:
-                self.not_before[key] = time.monotonic() + min(30.0, 8 * spent)
+            pause = min(30.0, 8 * spent) if spent > 0.05 else 0.0
+            if self.bursting():
+                pause = max(pause, BURST_NODE_INTERVAL)
+            if pause:
+                self.not_before[key] = time.monotonic() + pause
             done.append((key, generation))
             if len(done) % SITE_CHUNK == 0:
                 await self.write(files)
@@ -364,8 +429,8 @@ class Publisher:
 
     async def build_sites(self, refs: Sequence[PageRef]) -> list[dict[str, bytes]]:
         """Site pages of these refs (unknown sites skipped), from two reads of the store per
-        year: every version and every review of all of them."""
-        out: list[dict[str, bytes]] = []
+        year (every version and every review of all of them), rendered by ``render_sites``."""
+        jobs: list[SiteJob] = []
         for year in sorted({ref.year for ref in refs}):
             codes = [r.code for r in refs if r.year == year and r.code in self.registry.sites]
             if not codes:
@@ -373,34 +438,29 @@ class Publisher:
             all_versions = await self.store.versions_of_many(codes, WORK_REPORT, year)
             all_reviews = await self.store.reviews_of_many(codes, WORK_REPORT, year)
             for code in codes:
-                versions = [version_record(r) for r in all_versions.get(code, [])]
-                reviews = [
-                    ReviewRecord(
-                        review_id=r.review_id,
-                        action=r.action,  # type: ignore[arg-type]
-                        receipt_id=r.receipt_id,
-                        office=r.office,
-                        reason=r.reason,
-                        paths=tuple(r.paths),
-                        at=r.at,
-                    )
-                    for r in all_reviews.get(code, [])
-                ]
                 standing = self.standings.get((code, year))
-                counted_id = standing.counted_receipt if standing else None
-                counted = next((v for v in versions if v.receipt_id == counted_id), None)
-                data = plan_site_page(
-                    self.registry,
-                    code,
-                    year,
-                    versions,
-                    counted,
-                    standing.status if standing else "missing",
-                    base_url=self.base_url,
-                    reviews=reviews,
+                jobs.append(
+                    SiteJob(
+                        code=code,
+                        year=year,
+                        versions=tuple(version_record(r) for r in all_versions.get(code, [])),
+                        counted_receipt=standing.counted_receipt if standing else None,
+                        status=standing.status if standing else "missing",
+                        reviews=tuple(
+                            ReviewRecord(
+                                review_id=r.review_id,
+                                action=r.action,  # type: ignore[arg-type]
+                                receipt_id=r.receipt_id,
+                                office=r.office,
+                                reason=r.reason,
+                                paths=tuple(r.paths),
+                                at=r.at,
+                            )
+                            for r in all_reviews.get(code, [])
+                        ),
+                    )
                 )
-                out.append(site_page_files(data))
-        return out
+        return await self.render_sites_port(jobs)
 
     async def build_supervision(self, ref: PageRef) -> dict[str, bytes] | None:
         if not has_supervision_page(self.registry, ref.code):

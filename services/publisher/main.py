@@ -25,12 +25,15 @@ from services.metrics import (
 )
 from services.publisher.handlers import Publisher
 from services.publisher.render import static_files
+from services.publisher.sites_worker import SiteRenderer
 from services.publisher.store import PublisherStore
 from services.publisher.writer import PageWriter, write_atomically
 from services.runtime import (
+    freeze_startup_state,
     load_registry,
     make_broker,
     prepare_topology,
+    registry_path,
     serve_until_stopped,
     setup_logging,
 )
@@ -68,6 +71,8 @@ class PublisherSettings(CommonSettings):
     pages_base_url: str = "http://127.0.0.1:8080"
     #: pause between render passes when nothing is dirty (seconds)
     render_idle_seconds: float = 0.05
+    #: plan and render site pages in a worker process (beside the event loop)
+    site_worker: bool = True
 
 
 AGGREGATED_CONSUMER = ConsumerSpec(
@@ -101,8 +106,16 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
         await publish_all(broker, PROGRESS, items)
         count_published(PROGRESS.name, items)
 
+    base_url = settings.pages_base_url.rstrip("/")
+    path = registry_path(settings)
+    renderer = SiteRenderer(
+        registry,
+        base_url,
+        registry_file=path if settings.registry_file is not None or path.exists() else None,
+        worker=settings.site_worker,
+    )
     publisher = Publisher(
-        registry, store, PageWriter(settings.pages_dir), publish, settings.pages_base_url
+        registry, store, PageWriter(settings.pages_dir), publish, base_url, renderer
     )
     broker.publisher("nianbao.published.{code}", title="published", schema=PagesPublished)
     dead = DeadLetters(broker, "publisher")
@@ -142,9 +155,12 @@ async def serve(settings: PublisherSettings) -> None:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS))
         await store.create()
         await publisher.load()
+        if isinstance(publisher.render_sites_port, SiteRenderer):
+            publisher.render_sites_port.start()
         await asyncio.to_thread(write_atomically, settings.pages_dir, static_files())
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
+        freeze_startup_state()
         await broker.start()
         # site pages (they answer receipts) never wait behind a costly node page
         idle = settings.render_idle_seconds
@@ -158,6 +174,8 @@ async def serve(settings: PublisherSettings) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await store.engine.dispose()
+        if isinstance(publisher.render_sites_port, SiteRenderer):
+            publisher.render_sites_port.close()  # the site page worker
 
     health = Health("publisher", broker, CONSUMERS)
     await serve_until_stopped(*with_health(health, 8003, start, stop))

@@ -408,6 +408,14 @@ def format_scalar(
     return str(value)
 
 
+def _count_cell(value: Any) -> Any:
+    """A count in a CSV row: an int as it is (the CSV writer prints it as ``str`` would, and a
+    national column of ~600,000 cells keeps no copy of each as text), else its text."""
+    if type(value) is int:
+        return value
+    return "" if value is None else format_scalar("count", value, grouping=False)
+
+
 def _records(value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, list | tuple):
         return []
@@ -1193,7 +1201,7 @@ class ColumnPageData:
     supervision_link: Link | None
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
-    csv_rows: tuple[tuple[str, ...], ...]
+    csv_rows: tuple[tuple[str | int, ...], ...]
 
     @property
     def root(self) -> str:
@@ -1244,7 +1252,7 @@ def plan_column_page(
     counts = count_columns(rows)
     node_name = _node_name(registry, node)
     lines: list[ColumnSiteLine] = []
-    csv_rows: list[tuple[str, ...]] = []
+    csv_rows: list[tuple[str | int, ...]] = []
     json_sites: list[dict[str, Any]] = []
     for code in registry.sites_under(node, year):
         site = registry.sites[code]
@@ -1282,7 +1290,7 @@ def plan_column_page(
                 COLUMN_STATUS_LABELS.get(row.status, row.status),
                 "" if row.filed_at is None else format_day(row.filed_at),
                 url_for_site(year, code) if filed else "",
-                *("" if v is None else format_scalar("count", v, grouping=False) for v in values),
+                *(_count_cell(v) for v in values),
             )
         )
         json_sites.append(

@@ -53,6 +53,7 @@ FONT_FAMILY = "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, Source Han Sans S
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,  # packaged templates: no stat of the file on every render
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -134,7 +135,7 @@ def to_json(doc: Any, *, compact: bool = False) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def to_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
+def to_csv(header: Sequence[str], rows: Sequence[Sequence[str | int]]) -> bytes:
     """UTF-8 with a BOM (so spreadsheet programs see Chinese), CRLF line ends."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -9,6 +9,7 @@ from faststream.nats import NatsBroker
 
 from services.metrics import Health, count_published, with_health
 from services.runtime import (
+    freeze_startup_state,
     load_registry,
     make_broker,
     prepare_topology,
@@ -53,6 +54,7 @@ async def serve(settings: CommonSettings) -> None:
     async def start() -> None:
         await broker.connect()
         await prepare_topology(broker, settings, [CONSUMER])
+        freeze_startup_state()
         await broker.start()
 
     health = Health("validator", broker, [CONSUMER])

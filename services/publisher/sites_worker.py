@@ -1,0 +1,139 @@
+"""Site pages planned and rendered in a worker process, beside the publisher's event loop.
+
+In a national burst the publisher's one event loop would otherwise both consume every event and
+render every site page; planning and rendering (Jinja2, JSON, CSV, badge) were about half of its
+time, so the pages fell behind the burst. The worker holds its own copy of the registry and
+turns ``SiteJob``s into files; the publisher keeps its state, its store and the writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.publisher.pages import ReviewRecord, VersionRecord, plan_site_page
+from services.publisher.render import site_page_files
+from shared.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SiteJob:
+    """Everything a site page shows beyond the registry."""
+
+    code: str
+    year: int
+    versions: tuple[VersionRecord, ...]
+    counted_receipt: str | None
+    status: str
+    reviews: tuple[ReviewRecord, ...]
+
+
+def render_site_jobs(
+    registry: Registry, base_url: str, jobs: Sequence[SiteJob]
+) -> list[dict[str, bytes]]:
+    """The files of each job's site page (pure: the same jobs give the same bytes)."""
+    out = []
+    for job in jobs:
+        counted = next((v for v in job.versions if v.receipt_id == job.counted_receipt), None)
+        data = plan_site_page(
+            registry,
+            job.code,
+            job.year,
+            list(job.versions),
+            counted,
+            job.status,
+            base_url=base_url,
+            reviews=job.reviews,
+        )
+        out.append(site_page_files(data))
+    return out
+
+
+# ---------------------------------------------------------------- in the worker process
+_registry: Registry | None = None
+_base_url = ""
+
+
+def _start_worker(registry_file: str | None, base_url: str) -> None:
+    global _registry, _base_url
+    if registry_file is None:
+        from shared.registry.demo import demo_registry
+
+        _registry = demo_registry()
+    else:
+        from shared.registry.io import load_registry
+
+        _registry = load_registry(Path(registry_file))
+    _base_url = base_url
+
+
+def _ready() -> bool:
+    return _registry is not None
+
+
+def _render_in_worker(jobs: Sequence[SiteJob]) -> list[dict[str, bytes]]:
+    assert _registry is not None, "the worker was not started"
+    return render_site_jobs(_registry, _base_url, jobs)
+
+
+# ---------------------------------------------------------------- in the publisher
+class SiteRenderer:
+    """Renders site pages in one worker process; in this process when there is none (tests,
+    ``nianbao publish``) or when the worker died (a new one is started for the next call)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        base_url: str,
+        registry_file: Path | None = None,
+        worker: bool = False,
+    ) -> None:
+        self.registry = registry
+        self.base_url = base_url
+        self.registry_file = None if registry_file is None else str(registry_file)
+        self.worker = worker
+        self._pool: Executor | None = None
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                # not fork (the publisher has threads and a running event loop), nor forkserver
+                # (one more process to keep): a fresh interpreter that imports what it needs
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.registry_file, self.base_url),
+            )
+        return self._pool
+
+    def start(self) -> None:
+        """Start the worker now (it takes a second to import and load the registry), not on
+        the first page of a burst."""
+        if self.worker:
+            self._executor().submit(_ready)
+
+    async def __call__(self, jobs: Sequence[SiteJob]) -> list[dict[str, bytes]]:
+        if not jobs:
+            return []
+        if not self.worker:
+            return render_site_jobs(self.registry, self.base_url, jobs)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), _render_in_worker, list(jobs))
+        except BrokenProcessPool:
+            log.error("the site page worker died; rendering here, a new worker next time")
+            self.close()
+            return render_site_jobs(self.registry, self.base_url, jobs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
