@@ -62,9 +62,10 @@ RenderSites = Callable[[Sequence[SiteJob]], Awaitable[list[dict[str, bytes]]]]
 #: site pages built from one read of the store and written with one flush to disk
 SITE_CHUNK = 100
 #: while events arrived this recently, node pages sleep BURST_YIELD × their render time after
-#: each one: they take at most a tenth of a core from the pipeline during a burst
+#: each one: they take at most a twentieth of a core from the pipeline during a burst (they are
+#: rendered in full once it is over)
 BURST_QUIET_SECONDS = 1.0
-BURST_YIELD = 9.0
+BURST_YIELD = 19.0
 #: a burst: at least this many events within BURST_QUIET_SECONDS (a few corrections are not)
 BURST_EVENTS = 100
 #: during a burst a node page is rendered at most this often (every report under it makes it
