@@ -343,6 +343,10 @@ class Publisher:
     async def render_nodes(self) -> int:
         """Node pages; a costly one is paced, and while events arrive every node page yields
         most of the CPU to the pipeline (they are rendered in full once the burst is over)."""
+        if self.bursting():
+            # the burst's own site pages first: node pages catch up once it is over (and no
+            # pass reads the thousands of dirty node keys only to skip them)
+            return 0
         order = {"rollup": 1, "column": 2, "supervision": 3, "index": 4}
         pending = sorted(
             await self.store.dirty(sites=False),

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 #: threads for page writes and costly renders (default: min(32, cores + 4))
 WORKER_THREADS = 16
+#: pause between node page passes that rendered nothing (a node page is never urgent)
+NODE_IDLE_SECONDS = 0.5
 GIL_SWITCH_SECONDS = 0.0005
 
 
@@ -164,8 +166,10 @@ async def serve(settings: PublisherSettings) -> None:
         await broker.start()
         # site pages (they answer receipts) never wait behind a costly node page
         idle = settings.render_idle_seconds
-        for render in (publisher.render_sites, publisher.render_nodes):
-            loop_tasks.append(asyncio.create_task(render_loop(render, idle)))
+        loop_tasks.append(asyncio.create_task(render_loop(publisher.render_sites, idle)))
+        # node pages wait for paced ones (not_before) or for a burst to end: look less often
+        node_idle = max(idle, NODE_IDLE_SECONDS)
+        loop_tasks.append(asyncio.create_task(render_loop(publisher.render_nodes, node_idle)))
 
     async def stop() -> None:
         await broker.stop()
