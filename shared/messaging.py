@@ -272,6 +272,24 @@ def deliveries(msg: Msg) -> int:
 BatchHandler = Callable[[list[Envelope[E]]], Awaitable[None]]
 
 
+class Arrivals:
+    """Messages seen over the last ``window`` seconds: tells a burst from a trickle."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._seen: deque[tuple[float, int]] = deque()
+
+    def note(self, count: int) -> None:
+        now = time.monotonic()
+        self._seen.append((now, count))
+        while self._seen[0][0] < now - self.window:
+            self._seen.popleft()
+
+    def recent(self) -> int:
+        since = time.monotonic() - self.window
+        return sum(count for at, count in self._seen if at >= since)
+
+
 class BatchStage(Generic[M]):
     """Runs a batch handler over a durable pull consumer with explicit acks.
 
@@ -301,8 +319,8 @@ class BatchStage(Generic[M]):
         #: gathered while lingering, not yet handled (nor acknowledged)
         self._gathered: list[Any] = []
         self._gathered_since = 0.0
-        #: (arrival, messages) over the last STREAM_WINDOW_SECONDS: is a burst under way?
-        self._arrivals: deque[tuple[float, int]] = deque()
+        #: is a burst under way?
+        self._arrivals = Arrivals(STREAM_WINDOW_SECONDS)
         self._flushing = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
@@ -328,11 +346,9 @@ class BatchStage(Generic[M]):
             await self._timed(msgs)
             return
         now = time.monotonic()
-        self._arrivals.append((now, len(msgs)))
-        while self._arrivals[0][0] < now - STREAM_WINDOW_SECONDS:
-            self._arrivals.popleft()
+        self._arrivals.note(len(msgs))
         # a burst, not a lone correction or a review: worth waiting a little to gather more
-        streaming = sum(n for _at, n in self._arrivals) >= STREAM_MIN_MESSAGES
+        streaming = self._arrivals.recent() >= STREAM_MIN_MESSAGES
         if not self._gathered:
             self._gathered_since = now
         self._gathered.extend(msgs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,7 +47,7 @@ from shared.contracts import (
     published_subject,
 )
 from shared.forms import layout, load_form
-from shared.messaging import Envelope
+from shared.messaging import Arrivals, Envelope
 from shared.registry import Level, Registry
 from shared.rollup import NodeRollup
 
@@ -68,9 +67,6 @@ BURST_QUIET_SECONDS = 1.0
 BURST_YIELD = 19.0
 #: a burst: at least this many events within BURST_QUIET_SECONDS (a few corrections are not)
 BURST_EVENTS = 100
-#: during a burst a node page is rendered at most this often (every report under it makes it
-#: dirty again; each render but the last is overwritten within seconds)
-BURST_NODE_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +137,7 @@ class Publisher:
         #: when the last aggregated or roll-up event arrived (node pages yield during bursts)
         self.last_event = 0.0
         #: (arrival, events) of recent batches: how fast events come
-        self.arrivals: deque[tuple[float, int]] = deque()
+        self.arrivals = Arrivals(BURST_QUIET_SECONDS)
         #: an announcement may have been left behind (at start, or after a failed publish)
         self.maybe_stranded = True
 
@@ -173,14 +169,11 @@ class Publisher:
 
     # ---------------------------------------------------------------- handlers
     def note_events(self, count: int) -> None:
-        self.last_event = now = time.monotonic()
-        self.arrivals.append((now, count))
-        while self.arrivals[0][0] < now - BURST_QUIET_SECONDS:
-            self.arrivals.popleft()
+        self.last_event = time.monotonic()
+        self.arrivals.note(count)
 
     def bursting(self) -> bool:
-        since = time.monotonic() - BURST_QUIET_SECONDS
-        return sum(count for at, count in self.arrivals if at >= since) >= BURST_EVENTS
+        return self.arrivals.recent() >= BURST_EVENTS
 
     async def on_aggregated(self, batch: list[Envelope[ReportAggregated]]) -> None:
         self.note_events(len(batch))
@@ -364,11 +357,8 @@ class Publisher:
             spent = time.monotonic() - started
             if built:
                 files.update(built)
-            pause = min(30.0, 8 * spent) if spent > 0.05 else 0.0
-            if self.bursting():
-                pause = max(pause, BURST_NODE_INTERVAL)
-            if pause:
-                self.not_before[key] = time.monotonic() + pause
+            if spent > 0.05:
+                self.not_before[key] = time.monotonic() + min(30.0, 8 * spent)
             done.append((key, generation))
             if len(done) % SITE_CHUNK == 0:
                 await self.write(files)
