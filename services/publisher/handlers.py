@@ -236,6 +236,11 @@ class Publisher:
     def _remember(self, event: ReportAggregated, standing: dict[str, Any]) -> None:
         if event.form == WORK_REPORT:
             standings = self.standings
+            # the count cells of every accepted version, whatever order the words about the
+            # filing arrive in (a redelivered or retried event may come after a later one, and
+            # the standing may then count a version whose own event was skipped below)
+            if event.outcome == "accepted" and event.report is not None:
+                self.counts.setdefault(event.receipt_id, self.count_cells(event.report))
         elif event.form == SUPERVISION_REPORT:
             standings = self.office_standings
         else:
@@ -245,11 +250,6 @@ class Publisher:
         if current is not None and current.seq >= standing["seq"]:
             return
         standings[key] = Standing(**standing)
-        if event.form != WORK_REPORT:
-            return
-        counted = event.outcome == "accepted" and event.status.counted_receipt == event.receipt_id
-        if counted and event.report is not None:
-            self.counts[event.receipt_id] = self.count_cells(event.report)
 
     async def on_reviews(self, batch: list[Envelope[ReviewRecorded]]) -> None:
         rows = [e.event.model_dump(exclude={"schema_version"}) for e in batch]
