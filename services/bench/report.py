@@ -23,6 +23,17 @@ def table(result: dict[str, Any]) -> str:
             f"{result['load_average_before']} / {result.get('load_average_at_start')}",
         )
     )
+    machine = result.get("machine") or {}
+    if machine:
+        steal = machine.get("steal_seconds_burst")
+        rows.append(
+            (
+                "machine: cores / check_report ms before, after / steal in burst",
+                f"{machine.get('cores')} / {machine.get('check_ms_before')}, "
+                f"{machine.get('check_ms_after', '—')} / "
+                f"{'—' if steal is None else f'{steal} s'}",
+            )
+        )
     rows.append(
         (
             "HTTP intake",
@@ -47,6 +58,9 @@ def table(result: dict[str, Any]) -> str:
     cpu = result.get("cpu_seconds_burst") or {}
     if cpu:
         rows.append(("CPU seconds during the burst", ", ".join(f"{k} {v}" for k, v in cpu.items())))
+    per_report = result.get("cpu_ms_per_report") or {}
+    if per_report:
+        rows.append(("CPU ms per report", ", ".join(f"{k} {v}" for k, v in per_report.items())))
     rollups = result["rollups"]
     rows.append(
         (

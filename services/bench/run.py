@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -25,11 +26,13 @@ from services.bench.anchors import (
 )
 from services.bench.load import Burst, Connection, Posted, encode_post
 from services.bench.measure import (
+    best_seconds,
     cpu_seconds,
     family_cpu_seconds,
     family_peak_rss_mb,
     load_average,
     peak_rss_mb,
+    steal_seconds,
     summary_ms,
 )
 from services.bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
@@ -191,6 +194,23 @@ def sample_checked(registry: Registry, reports: dict[str, dict[str, Any]], every
         if not result.accepted or result.issues:
             raise AssertionError(f"the generated report of {code} is not clean: {result.issues}")
     return len(codes)
+
+
+#: checks of one report timed for the machine's speed (the validator's own work, no I/O)
+REFERENCE_CHECKS = 100
+
+
+def machine_speed(registry: Registry, reports: dict[str, dict[str, Any]]) -> float:
+    """Milliseconds one ``check_report`` takes here, best of five timings of a fixed report:
+    the same code costs more on a slower or busier machine, so figures from different machines
+    (or from one machine on different days) compare only next to this."""
+    report = reports[min(reports)]
+
+    def work() -> None:
+        for _ in range(REFERENCE_CHECKS):
+            check_report(report, registry)
+
+    return round(best_seconds(work) / REFERENCE_CHECKS * 1000, 3)
 
 
 async def amend(
@@ -371,6 +391,10 @@ async def run_bench(options: Options) -> dict[str, Any]:
             if site.active_in(year)
         }
         result["reports_checked"] = sample_checked(registry, reports, max(1, len(reports) // 200))
+        result["machine"] = {
+            "cores": os.cpu_count(),
+            "check_ms_before": machine_speed(registry, reports),
+        }
         order = sorted(reports)
         random.Random(report_seed).shuffle(order)
         host = urlsplit(target.intake_url).netloc
@@ -389,7 +413,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
         burst = Burst(target.intake_url, requests, options.processes, options.concurrency)
         await asyncio.to_thread(burst.start)
         result["load_average_at_start"] = load_average()
-        cpu_before = target.cpu()
+        cpu_before, steal_before = target.cpu(), steal_seconds()
         fired = burst.fire()
         posted = await asyncio.to_thread(burst.results, options.timeout)
         result["intake"] = intake_figures(posted, fired)
@@ -404,6 +428,10 @@ async def run_bench(options: Options) -> dict[str, Any]:
             "rate_per_s": round(len(published) / (end - fired), 1) if published else 0.0,
         }
         result["cpu_seconds_burst"] = cpu_spent(cpu_before, target.cpu())
+        result["cpu_ms_per_report"] = per_report_ms(result["cpu_seconds_burst"], len(published))
+        steal_after = steal_seconds()
+        if steal_before is not None and steal_after is not None:
+            result["machine"]["steal_seconds_burst"] = round(steal_after - steal_before, 1)
         accepted = {r for r in receipts if r in watch.accepted}
         national_sum = sum(
             reports[p.code]["services"]["cases"]["total"]
@@ -449,6 +477,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
         result["memory_mb"] = memory_figures(target.memory())
         result["anchors"] = await anchors(options, target, registry, year, reports, versions)
         result["load_average_after"] = load_average()
+        result["machine"]["check_ms_after"] = machine_speed(registry, reports)
         result["targets"] = targets(result)
         return result
     finally:
@@ -480,6 +509,14 @@ def cpu_spent(before: dict[str, float | None], after: dict[str, float | None]) -
     if spent:
         spent["all"] = round(sum(spent.values()), 1)
     return spent
+
+
+def per_report_ms(spent: dict[str, float], reports: int) -> dict[str, float]:
+    """CPU milliseconds per published report, by process: the cost that decides the burst on
+    a machine with few cores (every process shares them)."""
+    if not reports:
+        return {}
+    return {name: round(seconds * 1000 / reports, 2) for name, seconds in spent.items()}
 
 
 def memory_figures(peaks: dict[str, float | None]) -> dict[str, Any]:

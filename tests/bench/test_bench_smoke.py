@@ -46,6 +46,14 @@ def test_a_small_benchmark_run_reports_every_figure_and_the_rollups_agree_with_s
     assert amendments["count"] == 3 and amendments["timeouts"] == 0
     assert amendments["to_national_rollup_ms"]["p99"] is not None
     assert amendments["to_site_page_ms"]["p99"] is not None
+    machine = result["machine"]
+    assert machine["check_ms_before"] > 0 and machine["check_ms_after"] > 0
+    per_report = result["cpu_ms_per_report"]
+    assert per_report["all"] > per_report["intake"] > 0
+    assert per_report["all"] * sites / 1000 == pytest.approx(
+        result["cpu_seconds_burst"]["all"], rel=0.02
+    )
+    assert "machine: cores" in run.output and "CPU ms per report" in run.output
     memory = result["memory_mb"]
     assert set(memory["peak_by_process"]) >= {"intake", "validator", "aggregator", "publisher"}
     assert memory["services_total"] > 0
