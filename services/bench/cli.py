@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+T = TypeVar("T")
 DEFAULT_ORACLE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+async def stoppable(run: Coroutine[Any, Any, T]) -> T:
+    """Run ``run`` so that SIGTERM cancels it: its clean-up stops the system it started (a
+    plain kill would leave the services and nats-server running, orphaned)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(run)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not on this platform or thread
+        return await task
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def bench(
@@ -71,7 +89,11 @@ def bench(
             anchors=anchors,
         )
         typer.echo(f"— {registry or f'{size} sites'} —", err=True)
-        result = asyncio.run(run_bench(options))
+        try:
+            result = asyncio.run(stoppable(run_bench(options)))
+        except asyncio.CancelledError:
+            typer.echo("stopped (SIGTERM): the system under test was stopped", err=True)
+            raise typer.Exit(143) from None
         typer.echo(table(result))
         results.append(result)
     record: dict[str, Any] = results[0] if len(results) == 1 else {"runs": results}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -375,7 +376,15 @@ async def run_bench(options: Options) -> dict[str, Any]:
         "load_average_before": load_average(),
     }
     target = Target(options, registry)
-    await asyncio.to_thread(target.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(target.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # stopped while the system starts: let it finish starting, then stop all of it
+        with contextlib.suppress(Exception):
+            await starting
+        target.stop()
+        raise
     watch = EventWatch(year)
     burst: Burst | None = None
     try:

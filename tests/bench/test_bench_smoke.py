@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
 from shared.registry.io import dump_registry
 from tests.conftest import postgres_url
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +70,40 @@ def test_a_small_benchmark_run_reports_every_figure_and_the_rollups_agree_with_s
     assert check["ok"] and check["differences"] == 0 and check["nodes"] == result["nodes"]
     assert check["engine"] == ("postgresql" if postgres_url() else "sqlite")
     assert {t["target"] for t in result["targets"]} >= {"burst end to end"}
+
+
+def system_processes(data_dir: Path) -> list[int]:
+    """Processes started for the system in ``data_dir`` (services by their environment,
+    nats-server by its store directory on the command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"NIANBAO_DATA_DIR={data_dir}".encode() in environ or str(data_dir).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_stops_the_benchmark_and_the_system_it_started(tmp_path: Path) -> None:
+    registry = demo_registry()
+    dump_registry(registry, tmp_path / "registry.json")
+    system = tmp_path / "system"
+    args = [sys.executable, "-m", "services.cli", "bench", "--registry"]
+    args += [str(tmp_path / "registry.json"), "--data-dir", str(system), "--no-anchors"]
+    bench = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # the benchmark, nats-server, the four services and the publisher's site page worker
+        wait_until(lambda: len(system_processes(system)) >= 7 or None, timeout=120)
+        bench.send_signal(signal.SIGTERM)
+        output, _ = bench.communicate(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode == 143, output.decode()
+    assert b"stopped (SIGTERM)" in output
+    assert system_processes(system) == []
