@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -290,6 +291,21 @@ class Arrivals:
         return sum(count for at, count in self._seen if at >= since)
 
 
+#: the stages of each broker (drained before it stops)
+_STAGES: weakref.WeakKeyDictionary[NatsBroker, list[BatchStage[Any]]] = weakref.WeakKeyDictionary()
+
+
+async def stop_broker(broker: NatsBroker) -> None:
+    """Stop a service's broker gracefully: its lingering stages handle what they gathered
+    first, then the subscribers and the connection stop."""
+    for stage in _STAGES.get(broker, []):
+        try:
+            await stage.drain()
+        except Exception:  # unacknowledged: redelivered after ack_wait
+            log.exception("draining %s failed", stage.consumer.durable)
+    await broker.stop()
+
+
 class BatchStage(Generic[M]):
     """Runs a batch handler over a durable pull consumer with explicit acks.
 
@@ -337,6 +353,7 @@ class BatchStage(Generic[M]):
             description=consumer.description,
         )
         self.subscriber(self.on_batch)
+        _STAGES.setdefault(broker, []).append(self)
 
     async def on_batch(self, msgs: list[Any]) -> None:
         durable = self.consumer.durable
@@ -358,6 +375,20 @@ class BatchStage(Generic[M]):
         elif self._timer is None:
             delay = self._gathered_since + self.linger - now
             self._timer = asyncio.get_running_loop().call_later(delay, self._flush_later)
+
+    @property
+    def gathered(self) -> int:
+        """Messages gathered while lingering, not yet handled."""
+        return len(self._gathered)
+
+    async def drain(self) -> None:
+        """Stop gathering and handle what was gathered. Called before the broker stops: a
+        message left gathered is neither handled nor acknowledged, and would wait ``ack_wait``
+        (a minute) before it is redelivered."""
+        self.linger = 0.0
+        await self.flush()
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
 
     def _flush_later(self) -> None:
         self._timer = None

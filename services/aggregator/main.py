@@ -50,6 +50,7 @@ from shared.messaging import (
     ConsumerSpec,
     DeadLetters,
     publish_all,
+    stop_broker,
 )
 from shared.settings import CommonSettings
 
@@ -216,7 +217,7 @@ async def serve(settings: AggregatorSettings) -> None:
             clock.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await clock
-        await broker.stop()
+        await stop_broker(broker)
         await parts.versions.engine.dispose()
 
     health = Health("aggregator", broker, CONSUMERS)

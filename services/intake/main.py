@@ -51,6 +51,7 @@ from shared.messaging import (
     ConsumerSpec,
     DeadLetters,
     publish_all,
+    stop_broker,
 )
 from shared.settings import CommonSettings
 
@@ -151,7 +152,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         health.start()
         yield
         await health.stop()
-        await broker.stop()
+        await stop_broker(broker)
         await store.engine.dispose()
 
     app = create_app(intake, settings.max_body_bytes, lifespan=lifespan)

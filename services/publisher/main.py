@@ -53,6 +53,7 @@ from shared.messaging import (
     ConsumerSpec,
     DeadLetters,
     publish_all,
+    stop_broker,
 )
 from shared.settings import CommonSettings
 
@@ -172,7 +173,7 @@ async def serve(settings: PublisherSettings) -> None:
         loop_tasks.append(asyncio.create_task(render_loop(publisher.render_nodes, node_idle)))
 
     async def stop() -> None:
-        await broker.stop()
+        await stop_broker(broker)
         for task in loop_tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

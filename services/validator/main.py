@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 
 from faststream.nats import NatsBroker
 
@@ -18,7 +19,7 @@ from services.runtime import (
 )
 from services.validator.handlers import Validator
 from shared.contracts import SUBMISSIONS, VERDICTS, ReportJudged, ReportSubmitted
-from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all
+from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all, stop_broker
 from shared.settings import CommonSettings
 
 CONSUMER = ConsumerSpec(
@@ -58,7 +59,7 @@ async def serve(settings: CommonSettings) -> None:
         await broker.start()
 
     health = Health("validator", broker, [CONSUMER])
-    await serve_until_stopped(*with_health(health, 8001, start, broker.stop))
+    await serve_until_stopped(*with_health(health, 8001, start, partial(stop_broker, broker)))
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from shared.messaging import (
     deliveries,
     ensure_consumer,
     ensure_streams,
+    stop_broker,
 )
 from tests.integration.pipeline import jetstream
 from tests.support import eventually
@@ -221,6 +222,41 @@ async def test_a_lingering_stage_gathers_a_stream_and_handles_a_lone_message_at_
         await eventually(lambda: _acked(js), within=10)
     finally:
         await broker.stop()
+
+
+async def test_a_graceful_stop_handles_what_a_lingering_stage_gathered(
+    nats_server: NatsServer,
+) -> None:
+    """Messages gathered while lingering are handled and acknowledged before the broker stops,
+    not left to wait ``ack_wait`` (a minute) for their redelivery."""
+    handled: list[str] = []
+
+    async def handle(batch: list[Envelope[Job]]) -> None:
+        handled.extend(e.event.name for e in batch)
+
+    broker = NatsBroker(nats_server.url)
+    # a linger far longer than the test: whatever is gathered waits for the stop
+    stage = BatchStage(broker, CONSUMER, Job, handle, DeadLetters(broker, "worker"), linger=60)
+    await broker.connect()
+    js = broker.connection.jetstream()
+    await ensure_streams(js, [WORK, DEAD_LETTERS], replicas=1)
+    await ensure_consumer(js, CONSUMER)
+    await broker.start()
+    names = [f"g{i:03d}" for i in range(150)]
+    try:
+        for name in names:
+            await submit(broker, name)
+        # every message reached the stage: some handled at once, the rest gathered
+        await eventually(
+            lambda: _async(len(handled) + stage.gathered == len(names) and stage.gathered > 0),
+            within=20,
+        )
+    finally:
+        await stop_broker(broker)
+    assert sorted(handled) == names
+    async with jetstream(nats_server.url) as plain:
+        info = await consumer_info(plain)
+        assert info.num_ack_pending == 0 and info.num_redelivered == 0
 
 
 async def nianbao(*args: str, url: str) -> str:
