@@ -88,7 +88,15 @@ def test_two_aggregators_count_every_report_once(
     logs = [tmp_path / "logs" / "aggregator.log", tmp_path / "logs" / "aggregator-2.log"]
 
     def batches(log: Path) -> int:
-        return log.read_text(encoding="utf-8").count('"consumer": "aggregator"')
+        """Batches the replica handled (one JSON log line each)."""
+        lines = log.read_text(encoding="utf-8").splitlines()
+        return sum(1 for line in lines if '"aggregator"' in line and is_batch(line))
+
+    def is_batch(line: str) -> bool:
+        try:
+            return bool(json.loads(line).get("consumer") == "aggregator")
+        except ValueError:
+            return False
 
     def all_published(receipts: list[str]) -> bool:
         states = [
