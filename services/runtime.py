@@ -21,6 +21,8 @@ from shared.messaging import ConsumerSpec, ensure_consumer, ensure_streams
 from shared.registry import Registry
 from shared.settings import CommonSettings
 
+log = logging.getLogger(__name__)
+
 
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time, level, service, logger, message, and any extras given."""
@@ -116,6 +118,10 @@ async def prepare_topology(
         await ensure_consumer(js, consumer)
 
 
+#: a graceful stop gives up after this long (under compose's 30 s stop_grace_period)
+STOP_SECONDS = 25.0
+
+
 async def serve_until_stopped(
     start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
 ) -> None:
@@ -129,4 +135,8 @@ async def serve_until_stopped(
     try:
         await stopping.wait()
     finally:
-        await stop()
+        try:
+            await asyncio.wait_for(stop(), STOP_SECONDS)
+        except TimeoutError:
+            # e.g. NATS unreachable: what was not acknowledged is redelivered after ack_wait
+            log.error("graceful stop took over %.0f s; exiting without it", STOP_SECONDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import time
 import weakref
@@ -19,8 +20,11 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from faststream import AckPolicy
+from faststream.exceptions import IncorrectState
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import stream_pull_subscriber as _pull_module
+from nats import errors as nats_errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
@@ -303,7 +307,20 @@ async def stop_broker(broker: NatsBroker) -> None:
             await stage.drain()
         except Exception:  # unacknowledged: redelivered after ack_wait
             log.exception("draining %s failed", stage.consumer.durable)
-    await broker.stop()
+    try:
+        connection: Client | None = broker.connection
+    except IncorrectState:  # never connected
+        connection = None
+    try:
+        await broker.stop()
+    except nats_errors.Error as exc:
+        # NATS unreachable: FastStream's stop drains the connection, which nats-py refuses while
+        # it reconnects; close it instead, or its reconnect task outlives the service (which
+        # then never exits). Whatever is unacknowledged is redelivered after ack_wait.
+        log.warning("NATS unreachable at stop (%r): closing without draining", exc)
+        if connection is not None:
+            with contextlib.suppress(OSError):  # the socket the server reset
+                await connection.close()
 
 
 class BatchStage(Generic[M]):

@@ -1,0 +1,46 @@
+"""A service stops on SIGTERM even when NATS is gone (an orchestrator's stop during an outage):
+it must not hang in its broker's reconnect loop. Services as real processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.launcher import SERVICES, System, start_system
+from services.runtime import STOP_SECONDS
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def ready(system: System, name: str) -> bool:
+    try:
+        return httpx.get(f"{system.health_url(name)}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_every_service_exits_on_sigterm_while_nats_is_down(tmp_path: Path) -> None:
+    system = start_system(tmp_path, intake_port=0, pages_port=0, nats_port=0, services=SERVICES)
+    try:
+        system.nats.process.kill()
+        system.nats.process.wait()
+        # every service has noticed the outage (its broker is reconnecting: not ready)
+        wait_until(lambda: all(not ready(system, name) for name in SERVICES), timeout=30)
+        for process in system.processes.values():
+            process.terminate()
+        exits: dict[str, int | None] = {}
+        for name, process in system.processes.items():
+            try:
+                exits[name] = process.wait(STOP_SECONDS + 5)
+            except subprocess.TimeoutExpired:
+                exits[name] = None
+    finally:
+        system.stop()
+    # uvicorn re-raises the signal it caught once its graceful shutdown is done
+    clean = {name: (0, -signal.SIGTERM) if name == "intake" else (0,) for name in exits}
+    assert all(code in clean[name] for name, code in exits.items()), exits
