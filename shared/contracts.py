@@ -91,7 +91,7 @@ def dead_letter_subject(stage: str) -> str:
 
 
 class StreamSpec(BaseModel):
-    """What a stream must look like; reconciled at start by shared.messaging."""
+    """What a stream must look like; reconciled at start by shared.runtime.messaging."""
 
     model_config = ConfigDict(frozen=True)
 

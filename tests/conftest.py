@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.natsserver import NatsServer, start_nats_server
+from tools.natsserver import NatsServer, start_nats_server
 
 
 @pytest.fixture

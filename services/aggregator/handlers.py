@@ -30,10 +30,10 @@ from shared.contracts import (
 from shared.deadlines import DeadlinePolicy, deadline_for, deadline_for_node
 from shared.filings import FiledVersion, Review, Standing, current_reporting_year, standing
 from shared.forms import count_paths, load_form, yes_no_paths
-from shared.messaging import Envelope
 from shared.registry import Level, Registry
 from shared.reminders import due_threshold, skipped_thresholds
 from shared.rollup import NodeRollup, RollupBook, SiteState, rollup_view
+from shared.runtime.messaging import Envelope
 
 WORK_REPORT = "work-report"
 #: a roll-up event lists at most this many missing sites; pages list them all

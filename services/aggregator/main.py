@@ -17,15 +17,6 @@ from pydantic_settings import SettingsConfigDict
 
 from services.aggregator.handlers import Aggregator, Ports, Publish
 from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
-from services.metrics import Health, count_published, with_health
-from services.runtime import (
-    freeze_startup_state,
-    load_registry,
-    make_broker,
-    prepare_topology,
-    serve_until_stopped,
-    setup_logging,
-)
 from shared.contracts import (
     DEADLINES,
     PROGRESS,
@@ -41,10 +32,10 @@ from shared.contracts import (
     RollupUpdated,
     StreamSpec,
 )
-from shared.db import make_engine
 from shared.deadlines import DeadlinePolicy, national_deadline
 from shared.filings import current_reporting_year
-from shared.messaging import (
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     BatchStage,
     ConsumerSpec,
@@ -52,7 +43,16 @@ from shared.messaging import (
     publish_all,
     stop_broker,
 )
-from shared.settings import CommonSettings
+from shared.runtime.metrics import Health, count_published, with_health
+from shared.runtime.service import (
+    freeze_startup_state,
+    load_registry,
+    make_broker,
+    prepare_topology,
+    serve_until_stopped,
+    setup_logging,
+)
+from shared.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from shared.contracts import IssueOut, ReportJudged
-from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
 class CountedVersion(SQLModel, table=True):

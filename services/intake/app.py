@@ -9,13 +9,13 @@ from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from services.docs_pages import install_docs
+from services.intake.docs import install_docs
 from services.intake.filing import Intake, decode_json
 from services.intake.schemas import ApiError, NodeOut, Problem, ReceiptOut, SiteOut
 from services.intake.workbooks import file_workbook
 from shared.contracts import IssueOut
+from shared.excel import XLSX_MEDIA_TYPE
 from shared.forms import json_schema, list_forms, load_form
-from shared.forms.excel import XLSX_MEDIA_TYPE
 from shared.registry import Registry
 from shared.registry.model import LEVEL_LABELS, SITE_TYPE_LABELS
 

@@ -21,15 +21,6 @@ from services.intake.review_api import build_review_router
 from services.intake.review_store import ReviewStore
 from services.intake.store import IntakeStore
 from services.intake.templates_api import build_templates_router
-from services.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
-from services.runtime import (
-    freeze_startup_state,
-    load_registry,
-    make_broker,
-    prepare_topology,
-    registry_path,
-    setup_logging,
-)
 from shared.contracts import (
     DEADLINES,
     PROGRESS,
@@ -43,8 +34,8 @@ from shared.contracts import (
     deadline_subject,
     submitted_subject,
 )
-from shared.db import make_engine
-from shared.messaging import (
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     PUBLISH_TIMEOUT_SECONDS,
     BatchStage,
@@ -53,7 +44,16 @@ from shared.messaging import (
     publish_all,
     stop_broker,
 )
-from shared.settings import CommonSettings
+from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
+from shared.runtime.service import (
+    freeze_startup_state,
+    load_registry,
+    make_broker,
+    prepare_topology,
+    registry_path,
+    setup_logging,
+)
+from shared.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 

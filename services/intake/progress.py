@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.intake.store import IntakeStore
 from shared.contracts import IssueOut, PagesPublished, SiteStatus
-from shared.messaging import Envelope
+from shared.runtime.messaging import Envelope
 
 
 class ProgressView(BaseModel):

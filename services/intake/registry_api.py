@@ -20,8 +20,8 @@ from services.intake.filing import Intake, decode_json
 from services.intake.schemas import ApiError
 from shared.contracts import IssueOut
 from shared.registry import Node, Registry, Site
-from shared.registry.io import dump_registry, load_registry
 from shared.registry.validation import validate_registry
+from shared.runtime.registry_files import dump_registry, load_registry
 
 #: services that read the registry at start
 RESTART = ["intake", "validator", "aggregator", "publisher"]

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from services.intake.store import Receipt
-from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
 from shared.filings import Review
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
 class ReviewAction(SQLModel, table=True):

@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from services.intake.batching import Batcher
 from shared.access import Caller, Kind
-from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
 class Receipt(SQLModel, table=True):

@@ -13,9 +13,9 @@ from services.intake.app import CODE, ERRORS
 from services.intake.filing import Intake
 from services.intake.schemas import ApiError
 from services.intake.workbooks import header_values
+from shared.excel import RECORDS_ROWS, XLSX_MEDIA_TYPE, build_template
 from shared.filings import current_reporting_year
 from shared.forms import UnknownForm, load_form
-from shared.forms.excel import RECORDS_ROWS, XLSX_MEDIA_TYPE, build_template
 
 
 def build_templates_router(intake: Intake) -> APIRouter:

@@ -10,8 +10,8 @@ from services.intake.filing import Intake
 from services.intake.schemas import ApiError, ReceiptOut
 from shared.access import Caller
 from shared.contracts import IssueOut
+from shared.excel import FilledWorkbook, WorkbookError, read_workbook
 from shared.forms import FormDefinition
-from shared.forms.excel import FilledWorkbook, WorkbookError, read_workbook
 from shared.registry import Level, Registry
 
 OFFICE_KINDS = {Level.PROVINCE: "province", Level.DEPARTMENT: "department"}

@@ -47,9 +47,9 @@ from shared.contracts import (
     published_subject,
 )
 from shared.forms import layout, load_form
-from shared.messaging import Arrivals, Envelope
 from shared.registry import Level, Registry
 from shared.rollup import NodeRollup
+from shared.runtime.messaging import Arrivals, Envelope
 
 log = logging.getLogger(__name__)
 

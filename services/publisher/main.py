@@ -16,27 +16,11 @@ from nats.js import api as js_api
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
-from services.metrics import (
-    PAGES_RENDERED,
-    RENDER_SECONDS,
-    Health,
-    count_published,
-    with_health,
-)
 from services.publisher.handlers import Publisher
 from services.publisher.render import static_files
 from services.publisher.sites_worker import SiteRenderer
 from services.publisher.store import PublisherStore
 from services.publisher.writer import PageWriter, write_atomically
-from services.runtime import (
-    freeze_startup_state,
-    load_registry,
-    make_broker,
-    prepare_topology,
-    registry_path,
-    serve_until_stopped,
-    setup_logging,
-)
 from shared.contracts import (
     PROGRESS,
     REVIEWS,
@@ -46,8 +30,8 @@ from shared.contracts import (
     ReviewRecorded,
     RollupUpdated,
 )
-from shared.db import make_engine
-from shared.messaging import (
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     BatchStage,
     ConsumerSpec,
@@ -55,7 +39,23 @@ from shared.messaging import (
     publish_all,
     stop_broker,
 )
-from shared.settings import CommonSettings
+from shared.runtime.metrics import (
+    PAGES_RENDERED,
+    RENDER_SECONDS,
+    Health,
+    count_published,
+    with_health,
+)
+from shared.runtime.service import (
+    freeze_startup_state,
+    load_registry,
+    make_broker,
+    prepare_topology,
+    registry_path,
+    serve_until_stopped,
+    setup_logging,
+)
+from shared.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 

@@ -84,8 +84,8 @@ async def republish_all(
     from services.publisher.render import static_files
     from services.publisher.store import PublisherStore
     from services.publisher.writer import write_atomically
-    from services.runtime import load_registry
-    from shared.db import make_engine
+    from shared.runtime.db import make_engine
+    from shared.runtime.service import load_registry
 
     started = time.monotonic()
     root = settings.pages_dir

@@ -69,7 +69,7 @@ def _start_worker(registry_file: str | None, base_url: str) -> None:
 
         _registry = demo_registry()
     else:
-        from shared.registry.io import load_registry
+        from shared.runtime.registry_files import load_registry
 
         _registry = load_registry(Path(registry_file))
     _base_url = base_url

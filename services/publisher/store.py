@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from shared.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
 class PublishedVersion(SQLModel, table=True):

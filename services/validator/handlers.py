@@ -15,8 +15,8 @@ from shared.contracts import (
     rejected_subject,
 )
 from shared.forms import check_report
-from shared.messaging import Envelope
 from shared.registry import Registry
+from shared.runtime.messaging import Envelope
 
 Publish = Callable[[Sequence[tuple[str, ReportJudged, str]]], Awaitable[None]]
 

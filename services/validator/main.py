@@ -8,8 +8,11 @@ from functools import partial
 
 from faststream.nats import NatsBroker
 
-from services.metrics import Health, count_published, with_health
-from services.runtime import (
+from services.validator.handlers import Validator
+from shared.contracts import SUBMISSIONS, VERDICTS, ReportJudged, ReportSubmitted
+from shared.runtime.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all, stop_broker
+from shared.runtime.metrics import Health, count_published, with_health
+from shared.runtime.service import (
     freeze_startup_state,
     load_registry,
     make_broker,
@@ -17,10 +20,7 @@ from services.runtime import (
     serve_until_stopped,
     setup_logging,
 )
-from services.validator.handlers import Validator
-from shared.contracts import SUBMISSIONS, VERDICTS, ReportJudged, ReportSubmitted
-from shared.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all, stop_broker
-from shared.settings import CommonSettings
+from shared.runtime.settings import CommonSettings
 
 CONSUMER = ConsumerSpec(
     durable="validator",

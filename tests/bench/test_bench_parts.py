@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.bench.load import encode_post, push
-from services.bench.measure import percentile
-from services.bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
-from services.bench.reports import amended, work_report
+from bench.load import encode_post, push
+from bench.measure import percentile
+from bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
+from bench.reports import amended, work_report
 from shared.deadlines import national_deadline
 from shared.forms import check_report, count_paths, load_form, yes_no_paths
 from shared.registry.national import national_registry

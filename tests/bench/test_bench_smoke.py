@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli import app
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
-from shared.registry.io import dump_registry
+from shared.runtime.registry_files import dump_registry
 from tests.conftest import postgres_url
 from tests.support import wait_until
+from tools.cli import app
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +93,7 @@ def test_sigterm_stops_the_benchmark_and_the_system_it_started(tmp_path: Path) -
     registry = demo_registry()
     dump_registry(registry, tmp_path / "registry.json")
     system = tmp_path / "system"
-    args = [sys.executable, "-m", "services.cli", "bench", "--registry"]
+    args = [sys.executable, "-m", "tools.cli", "bench", "--registry"]
     args += [str(tmp_path / "registry.json"), "--data-dir", str(system), "--no-anchors"]
     bench = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -13,13 +13,13 @@ import typer
 from openpyxl import load_workbook
 from typer.testing import CliRunner, Result
 
-from services.cli import app
-from services.launcher import System
+from shared.excel import build_template
 from shared.forms import load_form
-from shared.forms.excel import build_template
 from shared.registry.demo import demo_registry
 from tests.excel.excel_support import fill_template, meta_rows
 from tests.reports import work_report_for
+from tools.cli import app
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,7 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
-from services.natsserver import nats_server_binary
+from tools.natsserver import nats_server_binary
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"

@@ -20,16 +20,8 @@ import pytest
 from nats.aio.client import Client
 from pydantic_settings import BaseSettings
 
-from services.deploy_config import (
-    SERVICES,
-    office_permissions,
-    render_users,
-    service_users,
-    subject_pattern,
-)
-from services.natsserver import NatsServer, _read_ports, nats_server_binary
 from shared.contracts import ROLLUPS
-from shared.messaging import ensure_streams
+from shared.runtime.messaging import ensure_streams
 from tests.deploy.compose_local import (
     COMPOSE_FILE,
     DEPLOY,
@@ -42,6 +34,14 @@ from tests.deploy.compose_local import (
     read_env_file,
 )
 from tests.support import eventually
+from tools.deploy_config import (
+    SERVICES,
+    office_permissions,
+    render_users,
+    service_users,
+    subject_pattern,
+)
+from tools.natsserver import NatsServer, _read_ports, nats_server_binary
 
 pytestmark = pytest.mark.deploy
 
@@ -372,8 +372,8 @@ async def test_nianbao_subscribe_works_with_an_offices_credentials(
 ) -> None:
     """`nianbao subscribe` as an office: current roll-ups by direct get, then live events,
     its own subtree only, with the credentials `nianbao deploy nats-users` wrote."""
-    from services.subscribe import Subtree, follow
-    from shared.registry.io import load_registry
+    from shared.runtime.registry_files import load_registry
+    from tools.subscribe import Subtree, follow
 
     server, passwords = secured_nats
     registry = load_registry(Path("tests/data/registry-mini.json"))

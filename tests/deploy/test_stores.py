@@ -14,7 +14,7 @@ from services.aggregator.store import VersionStore
 from services.intake.store import IntakeStore, Receipt
 from services.publisher.store import PublisherStore
 from shared.contracts import IssueOut, ReportJudged
-from shared.db import make_engine
+from shared.runtime.db import make_engine
 
 BEIJING = timezone(timedelta(hours=8))
 #: a report with what JSON columns must keep: Chinese text, nesting, lists, booleans, nulls

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.launcher import System, start_system
+from tools.launcher import System, start_system
 
 
 @pytest.fixture(scope="module")

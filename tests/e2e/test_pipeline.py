@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from services.launcher import System
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
 from tests.reports import work_report_for
 from tests.support import wait_until
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from services.launcher import System, start_system
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
 from tests.reports import DATA, work_report_for
 from tests.support import wait_until
+from tools.launcher import System, start_system
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +109,7 @@ def subscriber(system: System, node: str, out: Path) -> subprocess.Popen[bytes]:
         [
             sys.executable,
             "-m",
-            "services.cli",
+            "tools.cli",
             "subscribe",
             "--node",
             node,

@@ -10,9 +10,9 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from shared.excel import META_SHEET
 from shared.forms import FormDefinition, get_path
 from shared.forms.definition import FieldDef, leaves
-from shared.forms.excel import META_SHEET
 
 DATA = Path(__file__).parents[1] / "data" / "reports"
 FORMS = ("work-report", "supervision-report")

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from shared.forms import load_form, parse_report
-from shared.forms.definition import leaves
-from shared.forms.excel import (
+from shared.excel import (
     META_SHEET,
     WorkbookError,
     build_template,
     read_workbook,
     sheet_title,
 )
+from shared.forms import load_form, parse_report
+from shared.forms.definition import leaves
 from tests.excel.excel_support import (
     FORMS,
     clean_report,

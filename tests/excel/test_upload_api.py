@@ -17,10 +17,10 @@ from services.intake.filing import Intake
 from services.intake.store import IntakeStore
 from services.intake.templates_api import build_templates_router
 from shared.contracts import ReportSubmitted
-from shared.db import make_engine
+from shared.excel import XLSX_MEDIA_TYPE, build_template, sheet_title
 from shared.forms import load_form, parse_report
-from shared.forms.excel import XLSX_MEDIA_TYPE, build_template, sheet_title
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine
 from tests.excel.excel_support import clean_report, fill_template, meta_rows
 
 SITE, OFFICE = "1100000088", "110000"

@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 
-from services.launcher import SERVICES, System
-from services.natsserver import start_nats_server
 from shared.forms import check_report
 from shared.registry import Registry
 from tests.reports import work_report_for
+from tools.launcher import SERVICES, System
+from tools.natsserver import start_nats_server
 
 #: what the suite kills: the four services and the nats-server itself
 TARGETS = (*SERVICES, "nats")

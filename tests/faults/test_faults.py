@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from services.bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
-from services.bench.run import system_rollups
-from services.launcher import SERVICES, System
+from bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
+from bench.run import system_rollups
 from shared.contracts import DEAD_LETTERS, SUBMISSIONS, VERDICTS, content_hash
 from shared.deadlines import national_deadline
 from shared.forms import count_paths, load_form, parse_report, yes_no_paths
@@ -49,6 +48,7 @@ from tests.integration.pipeline import (
     tokens_of,
 )
 from tests.support import eventually
+from tools.launcher import SERVICES, System
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -13,14 +13,14 @@ import pytest
 from services.intake.filing import Intake
 from services.intake.schemas import ApiError
 from services.intake.store import IntakeStore
-from services.natsserver import NatsServer
 from shared.access import Caller
 from shared.contracts import SUBMISSIONS, ReportSubmitted, submitted_subject
-from shared.db import make_engine
-from shared.messaging import ensure_streams
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import ensure_streams
 from tests.integration.pipeline import YEAR
 from tests.reports import work_report_for
+from tools.natsserver import NatsServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.nats]
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import inspect
 
 from services.aggregator.store import SupervisionStore, VersionStore
-from services.natsserver import NatsServer
-from services.rebuild import drop_database, restore_reminders, sent_reminders, service_parts
 from shared.contracts import REMINDERS, ReminderDue
-from shared.db import make_engine
-from shared.messaging import ensure_streams
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import ensure_streams
+from tools.natsserver import NatsServer
+from tools.rebuild import drop_database, restore_reminders, sent_reminders, service_parts
 
 pytestmark = [pytest.mark.faults, pytest.mark.nats]
 

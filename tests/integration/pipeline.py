@@ -18,10 +18,10 @@ import nats
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 
-from services.launcher import System
 from shared.filings import current_reporting_year
-from shared.messaging import ConsumerSpec
+from shared.runtime.messaging import ConsumerSpec
 from tests.support import eventually
+from tools.launcher import System
 
 #: the year being filed now, so that reports made by the tests are on time
 YEAR = current_reporting_year(datetime.now(UTC))

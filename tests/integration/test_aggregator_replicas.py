@@ -17,13 +17,13 @@ import httpx
 import pytest
 
 from services.aggregator.main import CONSUMER as AGGREGATOR_CONSUMER
-from services.launcher import System, start_system
 from shared.contracts import VERDICTS
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
 from tests.integration.pipeline import jetstream
 from tests.reports import work_report_for
 from tests.support import wait_until
+from tools.launcher import System, start_system
 
 pytestmark = pytest.mark.e2e
 

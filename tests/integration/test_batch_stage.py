@@ -19,10 +19,8 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from pydantic import BaseModel
 
-from services.deadletters import list_entries
-from services.natsserver import NatsServer
 from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec
-from shared.messaging import (
+from shared.runtime.messaging import (
     BatchStage,
     ConsumerSpec,
     DeadLetters,
@@ -34,6 +32,8 @@ from shared.messaging import (
 )
 from tests.integration.pipeline import jetstream
 from tests.support import eventually
+from tools.deadletters import list_entries
+from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.nats
 

@@ -25,13 +25,13 @@ from services.intake.filing import Intake
 from services.intake.review import Reviews
 from services.intake.review_store import ReviewAction, ReviewStore
 from services.intake.store import IntakeStore, Receipt
-from services.natsserver import NatsServer
 from shared.contracts import SUBMISSIONS, ReportSubmitted, submitted_subject
-from shared.db import make_engine
-from shared.messaging import ensure_streams
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import ensure_streams
 from tests.integration.pipeline import YEAR
 from tests.reports import work_report_for
+from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.nats
 

@@ -19,9 +19,6 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 from typer.testing import CliRunner
 
-from services.cli import app as nianbao
-from services.deadletters import list_entries
-from services.launcher import System, start_system
 from shared.contracts import (
     PROGRESS,
     ROLLUPS,
@@ -49,6 +46,9 @@ from tests.integration.pipeline import (
 )
 from tests.reports import DATA, work_report_for
 from tests.support import eventually
+from tools.cli import app as nianbao
+from tools.deadletters import list_entries
+from tools.launcher import System, start_system
 
 pytestmark = pytest.mark.e2e
 

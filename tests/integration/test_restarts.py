@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from services.intake.store import IntakeStore, Receipt
-from services.launcher import System, start_system
 from shared.contracts import SUBMISSIONS, ReportSubmitted, content_hash, submitted_subject
-from shared.db import make_engine
 from shared.forms import parse_report
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine
 from tests.integration.pipeline import YEAR, jetstream, post, reaches, receipt, tokens_of
 from tests.reports import work_report_for
+from tools.launcher import System, start_system
 
 pytestmark = pytest.mark.e2e
 

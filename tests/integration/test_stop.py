@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.launcher import SERVICES, System, start_system
-from services.runtime import STOP_SECONDS
+from shared.runtime.service import STOP_SECONDS
 from tests.support import wait_until
+from tools.launcher import SERVICES, System, start_system
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,9 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 
-from services.natsserver import NatsServer
 from services.validator.main import CONSUMER
 from shared.contracts import STREAMS, SUBMISSIONS
-from shared.messaging import (
+from shared.runtime.messaging import (
     _CONSUMER_FIELDS,
     TopologyDrift,
     _differences,
@@ -23,6 +22,7 @@ from shared.messaging import (
     stream_config,
 )
 from tests.integration.pipeline import jetstream
+from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.nats
 

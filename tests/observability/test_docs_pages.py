@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.docs_pages import asyncapi_view, subject_matches
 from services.intake.app import create_app
+from services.intake.docs import asyncapi_view, subject_matches
 from services.intake.filing import Intake
 from services.intake.store import IntakeStore
-from shared.db import make_engine
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine
 
 LINKS = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)""")
 

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from faststream.nats import NatsBroker
 
-from services.metrics import Health, serve_health
 from services.validator.main import CONSUMER
+from shared.runtime.metrics import Health, serve_health
 
 
 async def _get(port: int, path: str, method: str = "GET") -> httpx.Response:

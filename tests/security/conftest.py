@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.launcher import SERVICES, System, start_system
+from tools.launcher import SERVICES, System, start_system
 
 #: figures the tests record, printed in the terminal summary
 FIGURES: dict[str, Any] = {}

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from shared.excel import XLSX_MEDIA_TYPE, build_template
 from shared.forms import load_form
-from shared.forms.excel import XLSX_MEDIA_TYPE, build_template
 from shared.registry.demo import demo_registry
 from tests.reports import DATA, work_report_for
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from services.intake.store import Token, hash_token, new_token
-from services.launcher import System
-from shared.db import make_engine, sql_table
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine, sql_table
 from tests.integration.pipeline import YEAR
 from tests.reports import work_report_for
 from tests.security.conftest import FIGURES, intake_rows
 from tests.support import wait_until
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 

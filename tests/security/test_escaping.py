@@ -14,12 +14,12 @@ import httpx
 import pytest
 from markupsafe import escape
 
-from services.launcher import System
 from shared.registry.demo import demo_registry
 from tests.integration.pipeline import YEAR, service_consumers, settled_pages
 from tests.reports import DATA, work_report_for
 from tests.security.conftest import FIGURES
 from tests.support import wait_until
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 

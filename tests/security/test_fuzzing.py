@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from services.launcher import System
-from shared.forms.excel import XLSX_MEDIA_TYPE
+from shared.excel import XLSX_MEDIA_TYPE
 from tests.security.conftest import FIGURES
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.launcher import System
 from shared.contracts import DEADLINES, REVIEWS, SUBMISSIONS
 from tests.integration.pipeline import YEAR, jetstream
 from tests.security.conftest import FIGURES, intake_rows
 from tests.security.hostile import OFFICE, SITE, Hostile, corpus, report, setting
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 

@@ -12,10 +12,10 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from services.natsserver import NatsServer
 from tests.deploy.test_compose import admin, secured_nats  # noqa: F401 - fixtures
 from tests.security.conftest import FIGURES
 from tests.support import eventually
+from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.deploy
 

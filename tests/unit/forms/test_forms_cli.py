@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.forms import load_form, wire_model
-from shared.forms.cli import app
 from tests.unit.forms.forms_helpers import REGISTRY_MINI, REPORTS, read_json
+from tools.forms_cli import app
 
 runner = CliRunner()
 BAD = sorted(REPORTS.glob("*/bad-*.json"))

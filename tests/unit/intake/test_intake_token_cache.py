@@ -17,8 +17,8 @@ from services.intake.schemas import ApiError
 from services.intake.store import IntakeStore, Token, TokenCache, TokenHolder, hash_token
 from shared.access import Caller
 from shared.contracts import ReportSubmitted
-from shared.db import make_engine, sql_table
 from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine, sql_table
 
 SITE = "5109030001"
 

@@ -20,10 +20,10 @@ from services.publisher.republish import republish_all
 from services.publisher.store import PublisherStore
 from services.publisher.writer import write_atomically
 from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, SiteStatus
-from shared.db import make_engine
 from shared.forms import count_paths, load_form, yes_no_paths
-from shared.messaging import Envelope
 from shared.rollup import SiteState, full_rollups
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import Envelope
 from tests.unit.publisher.publisher_support import (
     YEAR,
     at,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.registry.demo import demo_registry
-from shared.registry.io import dump_registry, load_registry
 from shared.registry.model import Registry, RegistryError
+from shared.runtime.registry_files import dump_registry, load_registry
 
 SITES_HEADER = (
     "code,name,homepage_url,type,sponsor,admin_node,dept_node,active_from,active_to,ended_by"

@@ -19,8 +19,8 @@ from shared.contracts import (
     RollupUpdated,
 )
 from shared.deadlines import DeadlinePolicy, national_deadline
-from shared.messaging import Envelope
 from shared.registry.demo import demo_registry
+from shared.runtime.messaging import Envelope
 from tests.reports import work_report_for
 
 YEAR = 2026

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from services.natsserver import NatsServer, start_nats_server
+from tools.natsserver import NatsServer, start_nats_server
 
 SERVICES = ("intake", "validator", "aggregator", "publisher")
 #: services that serve /healthz, /readyz and /metrics on a health port of their own
@@ -188,8 +188,8 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
     from services.intake.main import IntakeSettings
     from services.intake.store import IntakeStore
     from services.intake.tokens import demo_tokens
-    from services.runtime import load_registry
-    from shared.db import make_engine
+    from shared.runtime.db import make_engine
+    from shared.runtime.service import load_registry
 
     path = system.data_dir / "demo-tokens.json"
     settings = IntakeSettings(

@@ -145,7 +145,7 @@ async def _quiet(_error: Exception) -> None:
 
 def _run(nats_url: str | None, action: Callable[[JetStreamContext], Awaitable[T]]) -> T:
     if nats_url is None:
-        from shared.settings import CommonSettings
+        from shared.runtime.settings import CommonSettings
 
         nats_url = CommonSettings().nats_url
 

@@ -1,7 +1,8 @@
 """Prometheus metrics, liveness and readiness of every service, and the small health server.
 
 The consumer-stage counters (received, redelivered, dead-lettered, batch latency) live with
-``shared.messaging.BatchStage``, so every durable consumer is measured in one place; this module
+``shared.runtime.messaging.BatchStage``, so every durable consumer is measured in one place;
+this module
 adds what each service measures of itself (submissions, verdicts, roll-ups, pages rendered,
 HTTP requests), the consumer lag polled from JetStream, and the endpoints that expose it all:
 ``/healthz`` (the process is alive), ``/readyz`` (broker connected, durable consumers present)
@@ -26,7 +27,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.messaging import ConsumerSpec
+from shared.runtime.messaging import ConsumerSpec
 
 log = logging.getLogger(__name__)
 

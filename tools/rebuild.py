@@ -25,9 +25,9 @@ import typer
 from sqlalchemy import Table
 
 from shared.contracts import REMINDERS, ReminderDue
-from shared.messaging import ConsumerSpec
 from shared.reminders import skipped_thresholds
-from shared.settings import CommonSettings
+from shared.runtime.messaging import ConsumerSpec
+from shared.runtime.settings import CommonSettings
 
 
 class Target(StrEnum):
@@ -80,7 +80,7 @@ async def drop_database(service: str, settings: Any, tables: Sequence[Table], ec
     from sqlalchemy.engine import Connection
     from sqlmodel import SQLModel
 
-    from shared.db import make_engine
+    from shared.runtime.db import make_engine
 
     def drop(sync: Connection) -> None:
         SQLModel.metadata.drop_all(sync, tables=list(tables), checkfirst=True)
@@ -135,7 +135,7 @@ async def restore_reminders(settings: Any, marks: list[dict[str, Any]], echo: Ec
     if not marks:
         return
     from services.aggregator.store import SupervisionStore
-    from shared.db import make_engine
+    from shared.runtime.db import make_engine
 
     engine = make_engine(settings.database_url_for("aggregator", settings.aggregator_database_url))
     try:

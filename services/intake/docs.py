@@ -71,7 +71,7 @@ def install_docs(app: FastAPI) -> None:
 
 @cache
 def _document() -> dict[str, Any]:
-    from services.asyncapi import asyncapi_document
+    from shared.runtime.asyncapi import asyncapi_document
 
     return asyncapi_document()
 

@@ -17,9 +17,9 @@ def asyncapi_document() -> dict[str, Any]:
     from services.intake.main import build as build_intake
     from services.publisher.main import PublisherSettings
     from services.publisher.main import build as build_publisher
-    from services.runtime import make_broker
     from services.validator.main import build as build_validator
-    from shared.settings import CommonSettings
+    from shared.runtime.service import make_broker
+    from shared.runtime.settings import CommonSettings
 
     broker = make_broker(CommonSettings(), "docs")
     build_intake(IntakeSettings(intake_database_url="sqlite+aiosqlite://"), broker)

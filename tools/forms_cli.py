@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from shared.forms.catalog import UnknownForm, list_forms, load_form
+from shared.forms.check import check_report
+from shared.forms.issues import CheckResult
+from shared.forms.wire import json_schema
 from shared.registry.model import Registry
-
-from .catalog import UnknownForm, list_forms, load_form
-from .check import check_report
-from .issues import CheckResult
-from .wire import json_schema
 
 app = typer.Typer(
     help="Forms: check a report as the validator does, print a form's JSON Schema, list forms.",
@@ -46,7 +45,7 @@ def _registry(path: Path | None) -> Registry:
         from shared.registry.demo import demo_registry
 
         return demo_registry()
-    from shared.registry.io import load_registry
+    from shared.runtime.registry_files import load_registry
 
     try:
         return load_registry(path)

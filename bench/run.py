@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.bench.anchors import (
+from bench.anchors import (
     pages_size,
     recompute_from_states,
     recompute_from_store,
     submitted_like,
     transport_ceiling,
 )
-from services.bench.load import Burst, Connection, Posted, encode_post
-from services.bench.measure import (
+from bench.load import Burst, Connection, Posted, encode_post
+from bench.measure import (
     best_seconds,
     cpu_seconds,
     family_cpu_seconds,
@@ -36,9 +36,9 @@ from services.bench.measure import (
     steal_seconds,
     summary_ms,
 )
-from services.bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
-from services.bench.reports import amended, work_report
-from services.bench.watch import EventWatch, NationalSeen, wait_for
+from bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
+from bench.reports import amended, work_report
+from bench.watch import EventWatch, NationalSeen, wait_for
 from shared.deadlines import national_deadline
 from shared.filings import current_reporting_year
 from shared.forms import check_report, count_paths, load_form, yes_no_paths
@@ -95,8 +95,8 @@ class Target:
             if options.nats_url is None or options.tokens_file is None:
                 raise ValueError("--url needs --nats-url and --tokens")
             return
-        from services.launcher import start_system
-        from shared.registry.io import dump_registry
+        from shared.runtime.registry_files import dump_registry
+        from tools.launcher import start_system
 
         data_dir = options.data_dir
         if data_dir is None:
@@ -356,7 +356,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
     from shared.registry.national import national_registry
 
     if options.registry_file is not None:
-        from shared.registry.io import load_registry
+        from shared.runtime.registry_files import load_registry
 
         registry = load_registry(options.registry_file)
     else:

@@ -19,8 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.forms import load_form, report_code
-from shared.forms.excel import (
+from shared.excel import (
     RECORDS_ROWS,
     XLSX_MEDIA_TYPE,
     FilledWorkbook,
@@ -28,6 +27,7 @@ from shared.forms.excel import (
     build_template,
     read_workbook,
 )
+from shared.forms import load_form, report_code
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINAL = ("accepted", "rejected")
@@ -543,7 +543,7 @@ def registry_import(
     """
     from services.intake.registry_api import registry_body
     from shared.registry import RegistryError
-    from shared.registry.io import load_registry
+    from shared.runtime.registry_files import load_registry
 
     try:
         registry = load_registry(file)
@@ -586,9 +586,9 @@ def registry_export(
 
     The registry as stored: what the services use after their next start.
     """
-    from shared.registry.io import dump_registry
     from shared.registry.model import Node, Site
     from shared.registry.validation import checked_registry
+    from shared.runtime.registry_files import dump_registry
 
     try:
         with _client(url, token, timeout=120) as client:

@@ -31,9 +31,16 @@ from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .catalog import UnknownForm, load_form
-from .definition import ENVELOPE_LABELS, FieldDef, FormDefinition, Section, leaves, substitute
-from .wire import ISO_DATE_RE, MAX_COUNT
+from shared.forms.catalog import UnknownForm, load_form
+from shared.forms.definition import (
+    ENVELOPE_LABELS,
+    FieldDef,
+    FormDefinition,
+    Section,
+    leaves,
+    substitute,
+)
+from shared.forms.wire import ISO_DATE_RE, MAX_COUNT
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 META_SHEET = "_nianbao"

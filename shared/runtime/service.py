@@ -17,9 +17,9 @@ import orjson
 from faststream.nats import NatsBroker, NatsUserPassword
 
 from shared.contracts import STREAMS
-from shared.messaging import ConsumerSpec, ensure_consumer, ensure_streams
 from shared.registry import Registry
-from shared.settings import CommonSettings
+from shared.runtime.messaging import ConsumerSpec, ensure_consumer, ensure_streams
+from shared.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def load_registry(settings: CommonSettings) -> Registry:
         from shared.registry.demo import demo_registry
 
         return demo_registry()
-    from shared.registry.io import load_registry as load
+    from shared.runtime.registry_files import load_registry as load
 
     return load(path)
 

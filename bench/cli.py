@@ -62,8 +62,8 @@ def bench(
     """Benchmark the end-of-January burst: a national registry, a report per site over HTTP,
     intake and end-to-end rates, roll-up and amendment latencies, memory, and the roll-up check
     against SQL (exit 1 when the check fails)."""
-    from services.bench.report import comparison, comparison_table, table
-    from services.bench.run import Options, run_bench
+    from bench.report import comparison, comparison_table, table
+    from bench.run import Options, run_bench
 
     if not 1 <= sites <= 100_000:
         raise typer.BadParameter("--sites must be between 1 and 100,000")

@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
-from services.bench.cli import bench
-from services.client import register as register_client_commands
-from services.deadletters import app as dlq_app
-from services.deploy_config import app as deploy_app
+from bench.cli import bench
 from services.publisher.republish import publish
-from services.rebuild import rebuild
-from shared.forms.cli import app as forms_app
+from tools.client import register as register_client_commands
+from tools.deadletters import app as dlq_app
+from tools.deploy_config import app as deploy_app
+from tools.forms_cli import app as forms_app
+from tools.rebuild import rebuild
 
 app = typer.Typer(
     help="nianbao (年报): annual reports of government websites — run, check, publish.",
@@ -50,7 +50,7 @@ def run(
     nats_port: Annotated[int, typer.Option(help="NATS port (a free one if taken)")] = 4222,
 ) -> None:
     """Start the whole system locally (NATS, four services, pages server) until Ctrl-C."""
-    from services.launcher import run as run_system
+    from tools.launcher import run as run_system
 
     run_system(data_dir, registry, intake_port, pages_port, nats_port)
 
@@ -65,7 +65,7 @@ def serve(service: Service) -> None:
 
 app.command("bench")(bench)
 app.command("publish")(publish)
-app.command("rebuild")(rebuild)  # services/rebuild.py: aggregator and pages from the streams
+app.command("rebuild")(rebuild)  # tools/rebuild.py: aggregator and pages from the streams
 
 
 @docs_app.command("asyncapi")
@@ -73,7 +73,7 @@ def asyncapi(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
     """The AsyncAPI document of every subject, stream and payload, generated from the code."""
-    from services.asyncapi import asyncapi_document
+    from shared.runtime.asyncapi import asyncapi_document
 
     text = json.dumps(asyncapi_document(), ensure_ascii=False, indent=2)
     if out is None:
@@ -101,15 +101,15 @@ def subscribe(
     import asyncio
     from datetime import UTC, datetime
 
-    from services.subscribe import Subtree, follow
     from shared.filings import current_reporting_year
+    from tools.subscribe import Subtree, follow
 
     if registry is None:
         from shared.registry.demo import demo_registry
 
         loaded = demo_registry()
     else:
-        from shared.registry.io import load_registry
+        from shared.runtime.registry_files import load_registry
 
         loaded = load_registry(registry)
     subtree = Subtree.of(loaded, node, year or current_reporting_year(datetime.now(UTC)))

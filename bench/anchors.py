@@ -28,7 +28,9 @@ from shared.contracts import ReportSubmitted, StreamSpec
 from shared.deadlines import DeadlinePolicy
 from shared.filings import FiledVersion, standing
 from shared.forms import count_paths, load_form, yes_no_paths
-from shared.messaging import (
+from shared.registry import Registry
+from shared.rollup import SiteState, full_rollups
+from shared.runtime.messaging import (
     BatchStage,
     ConsumerSpec,
     DeadLetters,
@@ -37,8 +39,6 @@ from shared.messaging import (
     ensure_streams,
     publish_all,
 )
-from shared.registry import Registry
-from shared.rollup import SiteState, full_rollups
 
 ANCHOR_STREAM = StreamSpec(
     name="NIANBAO_BENCH_ANCHOR",
@@ -126,7 +126,7 @@ async def recompute_from_store(registry: Registry, year: int, database_url: str)
     """What a rebuild costs: read every version the aggregator stored, find each site's standing,
     compute every node's roll-up from scratch (``full_rollups``)."""
     from services.aggregator.store import VersionStore
-    from shared.db import make_engine
+    from shared.runtime.db import make_engine
 
     store = VersionStore(make_engine(database_url))
     try:

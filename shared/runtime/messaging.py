@@ -36,7 +36,7 @@ from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec, dead_letter
 
 log = logging.getLogger(__name__)
 
-# Every durable consumer is measured here, by its durable name (services/metrics.py serves them).
+# Every durable consumer is measured here, by its durable name (served by runtime.metrics).
 RECEIVED = Counter("nianbao_messages_received", "Messages delivered to a consumer", ["consumer"])
 REDELIVERED = Counter(
     "nianbao_messages_redelivered", "Deliveries after the first of a message", ["consumer"]

@@ -87,8 +87,8 @@ def subject_pattern(template: str) -> str:
 
 def service_broker(service: str) -> NatsBroker:
     """The service's broker with its subscribers and publishers declared (nothing connects)."""
-    from services.runtime import make_broker
-    from shared.settings import CommonSettings
+    from shared.runtime.service import make_broker
+    from shared.runtime.settings import CommonSettings
 
     memory = "sqlite+aiosqlite://"
     broker = make_broker(CommonSettings(), service)
@@ -258,7 +258,7 @@ def nats_users(
     """Write the cluster's users: the operator, the four services, and the offices."""
     users = service_users()
     if registry is not None:
-        from shared.registry.io import load_registry
+        from shared.runtime.registry_files import load_registry
 
         known: dict[str, str] = {}
         if passwords.exists():
@@ -274,8 +274,8 @@ def nats_users(
 async def _drop_consumers(services: Sequence[str]) -> list[tuple[str, str, bool]]:
     from nats.js.errors import NotFoundError
 
-    from services.runtime import make_broker
-    from shared.settings import CommonSettings
+    from shared.runtime.service import make_broker
+    from shared.runtime.settings import CommonSettings
 
     broker = make_broker(CommonSettings(), "deploy")
     await broker.connect()
@@ -312,8 +312,8 @@ async def _issue_tokens() -> dict[str, str]:
     from services.intake.main import IntakeSettings
     from services.intake.store import IntakeStore
     from services.intake.tokens import demo_tokens
-    from services.runtime import load_registry
-    from shared.db import make_engine
+    from shared.runtime.db import make_engine
+    from shared.runtime.service import load_registry
 
     settings = IntakeSettings()
     issued = demo_tokens(load_registry(settings))

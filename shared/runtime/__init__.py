@@ -1,0 +1,4 @@
+"""What every service needs to run.
+
+JetStream plumbing, database, settings, health and metrics, registry files, the AsyncAPI document.
+"""
