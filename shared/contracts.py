@@ -12,7 +12,9 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.filings import Outcome, Status
 
 PREFIX = "nianbao"
 
@@ -208,9 +210,10 @@ class ReportSubmitted(Event):
 
 
 class ReportJudged(Event):
-    """Fields shared by the validator's two outcomes."""
+    """Fields shared by the validator's two outcomes; ``outcome`` says which one it is."""
 
     schema_version: Literal[1] = 1
+    outcome: Outcome
     receipt_id: str
     content_hash: str
     form: str
@@ -223,13 +226,30 @@ class ReportJudged(Event):
     report: dict[str, Any]
     issues: list[IssueOut]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_of_earlier_verdicts(cls, data: Any) -> Any:
+        """Verdicts written before ``outcome`` was carried: rejected exactly when an error."""
+        if isinstance(data, dict) and "outcome" not in data and "issues" in data:
+            errors = any(_severity(issue) == "error" for issue in data["issues"])
+            data = {**data, "outcome": "rejected" if errors else "accepted"}
+        return data
+
+
+def _severity(issue: Any) -> Any:
+    return issue.get("severity") if isinstance(issue, dict) else getattr(issue, "severity", None)
+
 
 class ReportAccepted(ReportJudged):
     """validator → aggregator, publisher: no error; warnings may be present."""
 
+    outcome: Literal["accepted"] = "accepted"
+
 
 class ReportRejected(ReportJudged):
     """validator → aggregator, publisher, intake: at least one error."""
+
+    outcome: Literal["rejected"] = "rejected"
 
 
 class SiteStatus(Event):
@@ -238,7 +258,7 @@ class SiteStatus(Event):
     code: str
     form: str
     year: int
-    status: Literal["on_time", "late", "rejected", "returned", "missing"]
+    status: Status
     counted_receipt: str | None = None
     counted_version: int | None = None
     received_at: datetime | None = None
@@ -255,7 +275,6 @@ class ReportAggregated(ReportJudged):
     one stream, in the order the aggregator counted the versions.
     """
 
-    outcome: Literal["accepted", "rejected"]
     aggregated_at: datetime
     status: SiteStatus
     nodes: list[str]

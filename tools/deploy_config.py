@@ -313,10 +313,10 @@ async def _issue_tokens() -> dict[str, str]:
     from services.intake.store import IntakeStore
     from services.intake.tokens import demo_tokens
     from shared.runtime.db import make_engine
-    from shared.runtime.service import load_registry
+    from shared.runtime.service import configured_registry
 
     settings = IntakeSettings()
-    issued = demo_tokens(load_registry(settings))
+    issued = demo_tokens(configured_registry(settings))
     url = settings.database_url_for("intake", settings.intake_database_url)
     store = IntakeStore(make_engine(url))
     try:

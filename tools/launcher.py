@@ -189,7 +189,7 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
     from services.intake.store import IntakeStore
     from services.intake.tokens import demo_tokens
     from shared.runtime.db import make_engine
-    from shared.runtime.service import load_registry
+    from shared.runtime.service import configured_registry
 
     path = system.data_dir / "demo-tokens.json"
     settings = IntakeSettings(
@@ -201,7 +201,7 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
     )
     if path.exists():
         return dict(json.loads(path.read_text(encoding="utf-8")))
-    tokens = demo_tokens(load_registry(settings))
+    tokens = demo_tokens(configured_registry(settings))
 
     async def store_them() -> None:
         url = settings.database_url_for("intake", settings.intake_database_url)

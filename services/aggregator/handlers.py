@@ -301,7 +301,7 @@ class Aggregator:
         key = (verdict.code, verdict.form, verdict.year)
         in_tree = verdict.form == WORK_REPORT and verdict.code in self.registry.sites
         event = ReportAggregated(
-            **verdict.model_dump(exclude={"schema_version"}),
+            **verdict.model_dump(exclude={"schema_version", "outcome"}),
             outcome="accepted" if outcome == "accepted" else "rejected",
             aggregated_at=datetime.now(UTC),
             status=self.site_status(key),

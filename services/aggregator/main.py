@@ -45,8 +45,8 @@ from shared.runtime.messaging import (
 )
 from shared.runtime.metrics import Health, count_published, with_health
 from shared.runtime.service import (
+    configured_registry,
     freeze_startup_state,
-    load_registry,
     make_broker,
     prepare_topology,
     serve_until_stopped,
@@ -113,7 +113,7 @@ class Aggregation:
 
 
 def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
-    registry = load_registry(settings)
+    registry = configured_registry(settings)
     url = settings.database_url_for("aggregator", settings.aggregator_database_url)
     engine = make_engine(url)
     versions, supervision = VersionStore(engine), SupervisionStore(engine)

@@ -41,6 +41,7 @@ def as_verdict(row: CountedVersion) -> tuple[ReportJudged, str]:
     """A stored version back as the verdict it came from, with its outcome."""
     verdict = ReportJudged(
         receipt_id=row.receipt_id,
+        outcome="accepted" if row.outcome == "accepted" else "rejected",
         content_hash=row.content_hash,
         form=row.form,
         form_version=row.form_version,

@@ -46,8 +46,8 @@ from shared.runtime.messaging import (
 )
 from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
 from shared.runtime.service import (
+    configured_registry,
     freeze_startup_state,
-    load_registry,
     make_broker,
     prepare_topology,
     registry_path,
@@ -91,7 +91,7 @@ CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER]
 
 
 def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake]:
-    registry = load_registry(settings)
+    registry = configured_registry(settings)
     url = settings.database_url_for("intake", settings.intake_database_url)
     store = IntakeStore(make_engine(url))
     base_url = settings.intake_public_url or f"http://{settings.intake_host}:{settings.intake_port}"

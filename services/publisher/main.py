@@ -47,8 +47,8 @@ from shared.runtime.metrics import (
     with_health,
 )
 from shared.runtime.service import (
+    configured_registry,
     freeze_startup_state,
-    load_registry,
     make_broker,
     prepare_topology,
     registry_path,
@@ -101,7 +101,7 @@ CONSUMERS = [AGGREGATED_CONSUMER, ROLLUP_CONSUMER, REVIEW_CONSUMER]
 
 
 def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, PublisherStore]:
-    registry = load_registry(settings)
+    registry = configured_registry(settings)
     url = settings.database_url_for("publisher", settings.publisher_database_url)
     store = PublisherStore(make_engine(url))
 

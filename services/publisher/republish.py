@@ -85,7 +85,7 @@ async def republish_all(
     from services.publisher.store import PublisherStore
     from services.publisher.writer import write_atomically
     from shared.runtime.db import make_engine
-    from shared.runtime.service import load_registry
+    from shared.runtime.service import configured_registry
 
     started = time.monotonic()
     root = settings.pages_dir
@@ -106,7 +106,7 @@ async def republish_all(
     try:
         await store.create()
         publisher = Publisher(
-            registry or load_registry(settings),
+            registry or configured_registry(settings),
             store,
             write,
             publish_nothing,

@@ -13,8 +13,8 @@ from shared.contracts import SUBMISSIONS, VERDICTS, ReportJudged, ReportSubmitte
 from shared.runtime.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all, stop_broker
 from shared.runtime.metrics import Health, count_published, with_health
 from shared.runtime.service import (
+    configured_registry,
     freeze_startup_state,
-    load_registry,
     make_broker,
     prepare_topology,
     serve_until_stopped,
@@ -31,7 +31,7 @@ CONSUMER = ConsumerSpec(
 
 
 def build(settings: CommonSettings, broker: NatsBroker) -> BatchStage[ReportSubmitted]:
-    registry = load_registry(settings)
+    registry = configured_registry(settings)
 
     async def publish(items: Sequence[tuple[str, ReportJudged, str]]) -> None:
         await publish_all(broker, VERDICTS, items)

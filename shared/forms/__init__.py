@@ -1,7 +1,10 @@
 """Forms as data: definitions, wire models, layouts, and the rules of FORMS.md §4."""
 
 from .catalog import (
+    SUPERVISION_REPORT,
+    WORK_REPORT,
     DefinitionError,
+    FormId,
     UnknownForm,
     latest_version,
     list_forms,
@@ -18,10 +21,13 @@ from .rules import rule_check
 from .wire import json_schema, wire_model
 
 __all__ = [
+    "SUPERVISION_REPORT",
+    "WORK_REPORT",
     "CheckContext",
     "CheckResult",
     "DefinitionError",
     "FormDefinition",
+    "FormId",
     "Issue",
     "LayoutRow",
     "ParseResult",

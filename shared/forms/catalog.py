@@ -6,13 +6,18 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import ValidationError
 
 from .definition import FormDefinition
 from .paths import get_path
+
+#: the two forms of the notice, by id (the ``form`` of a report and of every event)
+WORK_REPORT: Final = "work-report"
+SUPERVISION_REPORT: Final = "supervision-report"
+FormId = Literal["work-report", "supervision-report"]
 
 
 class UnknownForm(KeyError):

@@ -97,7 +97,7 @@ def registry_path(settings: CommonSettings) -> Path:
     return settings.registry_file or settings.data_dir / "registry.json"
 
 
-def load_registry(settings: CommonSettings) -> Registry:
+def configured_registry(settings: CommonSettings) -> Registry:
     path = registry_path(settings)
     if settings.registry_file is None and not path.exists():
         from shared.registry.demo import demo_registry
