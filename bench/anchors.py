@@ -27,18 +27,18 @@ from pydantic import BaseModel
 from shared.contracts import ReportSubmitted, StreamSpec
 from shared.deadlines import DeadlinePolicy
 from shared.filings import FiledVersion, standing
-from shared.forms import count_paths, load_form, yes_no_paths
+from shared.forms import WORK_REPORT, count_paths, load_form, yes_no_paths
 from shared.registry import Registry
 from shared.rollup import SiteState, full_rollups
 from shared.runtime.messaging import (
     BatchStage,
-    ConsumerSpec,
     DeadLetters,
     Envelope,
     ensure_consumer,
     ensure_streams,
     publish_all,
 )
+from shared.topology import ConsumerSpec
 
 ANCHOR_STREAM = StreamSpec(
     name="NIANBAO_BENCH_ANCHOR",
@@ -114,7 +114,7 @@ def recompute_from_states(
     registry: Registry, year: int, states: Mapping[str, SiteState]
 ) -> dict[str, Any]:
     """The roll-up arithmetic alone: every node from the sites' states."""
-    definition = load_form("work-report")
+    definition = load_form(WORK_REPORT)
     started = time.monotonic()
     rollups = full_rollups(
         registry, year, states, count_paths(definition), yes_no_paths(definition)
@@ -125,24 +125,19 @@ def recompute_from_states(
 async def recompute_from_store(registry: Registry, year: int, database_url: str) -> dict[str, Any]:
     """What a rebuild costs: read every version the aggregator stored, find each site's standing,
     compute every node's roll-up from scratch (``full_rollups``)."""
-    from services.aggregator.store import VersionStore
-    from shared.runtime.db import make_engine
+    from services.aggregator.main import stored_versions
 
-    store = VersionStore(make_engine(database_url))
-    try:
-        started = time.monotonic()
-        rows = await store.all()
-        read = time.monotonic()
-    finally:
-        await store.engine.dispose()
+    started = time.monotonic()
+    rows = await stored_versions(database_url)
+    read = time.monotonic()
     filed: dict[str, list[FiledVersion]] = defaultdict(list)
     for row in rows:
-        if row.year == year and row.form == "work-report" and row.code in registry.sites:
+        if row.year == year and row.form == WORK_REPORT and row.code in registry.sites:
             filed[row.code].append(
                 FiledVersion(
                     receipt_id=row.receipt_id,
                     version=row.version,
-                    outcome="accepted" if row.outcome == "accepted" else "rejected",
+                    outcome=row.outcome,
                     received_at=row.received_at,
                     content_hash=row.content_hash,
                     report=row.report if row.outcome == "accepted" else None,

@@ -7,171 +7,37 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import sqlite3
-import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.amendments import amend
 from bench.anchors import (
-    pages_size,
     recompute_from_states,
     recompute_from_store,
     submitted_like,
     transport_ceiling,
 )
-from bench.load import Burst, Connection, Posted, encode_post
-from bench.measure import (
-    best_seconds,
-    cpu_seconds,
-    family_cpu_seconds,
-    family_peak_rss_mb,
-    load_average,
-    peak_rss_mb,
-    steal_seconds,
-    summary_ms,
+from bench.figures import (
+    TARGETS,
+    cpu_spent,
+    intake_figures,
+    memory_figures,
+    per_report_ms,
+    targets,
 )
-from bench.oracle import AcceptedVersion, compare, postgres_oracle, sqlite_oracle
-from bench.reports import amended, work_report
-from bench.watch import EventWatch, NationalSeen, wait_for
-from shared.deadlines import national_deadline
+from bench.load import Burst, encode_post
+from bench.measure import best_seconds, load_average, steal_seconds
+from bench.oracle import AcceptedVersion
+from bench.reports import work_report
+from bench.rollup_check import rollup_check, system_rollups
+from bench.system_under_test import REPORTS_PATH, Options, Target
+from bench.watch import EventWatch, wait_for
 from shared.filings import current_reporting_year
-from shared.forms import check_report, count_paths, load_form, yes_no_paths
+from shared.forms import check_report
 from shared.registry import Registry
 from shared.rollup import SiteState
-
-REPORTS_PATH = "/v1/reports"
-#: (name, measured key, limit, unit, applies from this many sites)
-TARGETS = (
-    ("burst end to end", "end_to_end_seconds", 60.0, "s", 14_474),
-    ("amendment → national roll-up p99", "amend_rollup_p99_ms", 250.0, "ms", 0),
-    ("amendment → site page published p99", "amend_page_p99_ms", 1000.0, "ms", 0),
-    ("all services' peak memory", "services_memory_mb", 1024.0, "MiB", 0),
-)
-
-
-@dataclass
-class Options:
-    sites: int = 14_474
-    seed: int = 0
-    report_seed: int | None = None
-    year: int | None = None
-    processes: int = 2
-    concurrency: int = 64
-    amendments: int = 50
-    data_dir: Path | None = None
-    keep: bool = False
-    registry_file: Path | None = None
-    url: str | None = None
-    nats_url: str | None = None
-    tokens_file: Path | None = None
-    oracle_url: str | None = None
-    timeout: float = 900
-    anchors: bool = True
-
-
-class Target:
-    """Where the system under test is: started here (local) or already running (remote)."""
-
-    def __init__(self, options: Options, registry: Registry) -> None:
-        self.options = options
-        self.registry = registry
-        self.system: Any = None
-        self.own_dir: Path | None = None
-        self.startup_seconds: float | None = None
-
-    @property
-    def local(self) -> bool:
-        return self.system is not None
-
-    def start(self) -> None:
-        options = self.options
-        if options.url is not None:
-            if options.nats_url is None or options.tokens_file is None:
-                raise ValueError("--url needs --nats-url and --tokens")
-            return
-        from shared.runtime.registry_files import dump_registry
-        from tools.launcher import start_system
-
-        data_dir = options.data_dir
-        if data_dir is None:
-            data_dir = self.own_dir = Path(tempfile.mkdtemp(prefix="nianbao-bench-"))
-        elif data_dir.exists() and any(data_dir.iterdir()):
-            raise ValueError(f"{data_dir} is not empty: the benchmark starts from a fresh system")
-        data_dir.mkdir(parents=True, exist_ok=True)
-        registry_file = data_dir / "registry.json"
-        dump_registry(self.registry, registry_file)
-        started = time.monotonic()
-        self.system = start_system(
-            data_dir, registry_file, intake_port=0, pages_port=0, nats_port=0
-        )
-        self.startup_seconds = time.monotonic() - started
-
-    @property
-    def intake_url(self) -> str:
-        return self.system.intake_url if self.local else str(self.options.url)
-
-    @property
-    def nats_url(self) -> str:
-        return self.system.nats.url if self.local else str(self.options.nats_url)
-
-    def tokens(self) -> dict[str, str]:
-        path = self.system.data_dir / "demo-tokens.json" if self.local else self.options.tokens_file
-        assert path is not None
-        loaded: dict[str, str] = json.loads(Path(path).read_text(encoding="utf-8"))
-        return loaded
-
-    def dirty_pages(self) -> int | None:
-        """Pages the publisher still has to render (local SQLite only), else None."""
-        if not self.local:
-            return None
-        path = self.system.data_dir / "publisher.db"
-        if not path.exists():
-            return None
-        try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-                return int(db.execute("SELECT COUNT(*) FROM publisher_dirty").fetchone()[0])
-        except sqlite3.Error:
-            return None
-
-    def memory(self) -> dict[str, float | None]:
-        if not self.local:
-            return {}
-        # a service's worker processes (the publisher's site page worker) count as its own
-        out = {name: family_peak_rss_mb(p.pid) for name, p in self.system.processes.items()}
-        out["nats-server"] = peak_rss_mb(self.system.nats.process.pid)
-        return out
-
-    def cpu(self) -> dict[str, float | None]:
-        """CPU seconds used so far by each process of the system (and this benchmark)."""
-        import os
-
-        if not self.local:
-            return {}
-        out = {name: family_cpu_seconds(p.pid) for name, p in self.system.processes.items()}
-        out["nats-server"] = cpu_seconds(self.system.nats.process.pid)
-        out["bench (this process)"] = cpu_seconds(os.getpid())
-        return out
-
-    def pages(self) -> dict[str, Any]:
-        return pages_size(self.system.data_dir / "pages") if self.local else {}
-
-    def aggregator_database(self) -> str | None:
-        if not self.local:
-            return None
-        path = self.system.data_dir / "aggregator.db"
-        return f"sqlite+aiosqlite:///{path}" if path.exists() else None
-
-    def stop(self) -> None:
-        if self.system is not None:
-            self.system.stop()
-        if self.own_dir is not None and not self.options.keep:
-            shutil.rmtree(self.own_dir, ignore_errors=True)
 
 
 async def settle(target: Target, watch: EventWatch, within: float) -> float:
@@ -212,143 +78,6 @@ def machine_speed(registry: Registry, reports: dict[str, dict[str, Any]]) -> flo
             check_report(report, registry)
 
     return round(best_seconds(work) / REFERENCE_CHECKS * 1000, 3)
-
-
-async def amend(
-    target: Target,
-    watch: EventWatch,
-    tokens: dict[str, str],
-    reports: dict[str, dict[str, Any]],
-    count: int,
-    national_sum: int,
-    within: float = 60,
-) -> tuple[dict[str, Any], list[AcceptedVersion]]:
-    """Correct ``count`` sites' reports one after another; time each to the national roll-up
-    event that includes it and to its site's published event, both from the 202."""
-    codes = sorted(reports)
-    chosen = [codes[i * len(codes) // count] for i in range(count)] if count else []
-    parts = urlsplit(target.intake_url)
-    connection = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
-    to_rollup: list[float] = []
-    to_page: list[float] = []
-    posts: list[float] = []
-    timeouts = 0
-    versions: list[AcceptedVersion] = []
-    for step, code in enumerate(chosen, start=1):
-        report = amended(reports[code], step)
-        body = json.dumps(report, ensure_ascii=False).encode()
-        host = f"{parts.hostname}:{parts.port}"
-        sent = time.monotonic()
-        status, raw = await connection.exchange(encode_post(host, REPORTS_PATH, tokens[code], body))
-        answered = time.monotonic()
-        if status != 202:
-            raise RuntimeError(f"amendment of {code} answered {status}: {raw[:300]!r}")
-        receipt = json.loads(raw)
-        reports[code] = report
-        national_sum += step
-        posts.append(answered - sent)
-        expected, receipt_id = national_sum, str(receipt["receipt_id"])
-
-        def counted(seen: NationalSeen, expected: int = expected) -> bool:
-            return seen.tracked_sum == expected
-
-        def in_national(sent: float = sent) -> float | None:
-            return watch.national_since(sent, counted)
-
-        def published(receipt_id: str = receipt_id) -> float | None:
-            return watch.published.get(receipt_id)
-
-        seen = await wait_for(in_national, within)
-        page = await wait_for(published, within)
-        if seen is None or page is None:
-            timeouts += 1
-        if seen is not None:
-            to_rollup.append(max(0.0, seen - answered))
-        if page is not None:
-            to_page.append(max(0.0, page - answered))
-        versions.append(
-            AcceptedVersion(
-                code, receipt["version"], datetime.fromisoformat(receipt["received_at"]), report
-            )
-        )
-    await connection.close()
-    return {
-        "count": len(chosen),
-        "timeouts": timeouts,
-        "http_ms": summary_ms(posts),
-        "to_national_rollup_ms": summary_ms(to_rollup),
-        "to_site_page_ms": summary_ms(to_page),
-    }, versions
-
-
-async def system_rollups(nats_url: str, year: int) -> dict[str, dict[str, Any]]:
-    """Every node's current roll-up as NIANBAO_ROLLUPS keeps it (last message per subject)."""
-    import nats
-    from nats.js import api
-
-    client = await nats.connect(nats_url, name="nianbao-bench-rollups")
-    try:
-        js = client.jetstream()
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT,
-            ack_policy=api.AckPolicy.NONE,
-            inactive_threshold=60,
-        )
-        sub = await js.pull_subscribe(
-            f"nianbao.rollup.{year}.>", stream="NIANBAO_ROLLUPS", config=config
-        )
-        out: dict[str, dict[str, Any]] = {}
-        while True:
-            try:
-                msgs = await sub.fetch(500, timeout=2)
-            except TimeoutError:
-                break
-            for msg in msgs:
-                event = json.loads(msg.data)
-                out[event["node"]] = event["rollup"]["tally"]
-            if msgs and msgs[-1].metadata.num_pending == 0:
-                break
-        await sub.unsubscribe()
-        return out
-    finally:
-        await client.close()
-
-
-async def rollup_check(
-    registry: Registry,
-    year: int,
-    nats_url: str,
-    versions: list[AcceptedVersion],
-    oracle_url: str | None,
-) -> dict[str, Any]:
-    definition = load_form("work-report")
-    counts, yes_no = count_paths(definition), yes_no_paths(definition)
-    deadline = national_deadline(year)
-    system = await system_rollups(nats_url, year)
-    engine = "sqlite"
-    started = time.monotonic()
-    oracle = None
-    if oracle_url:
-        try:
-            oracle = await postgres_oracle(
-                oracle_url, registry, year, versions, counts, yes_no, deadline
-            )
-            engine = "postgresql"
-        except (TimeoutError, OSError, ImportError) as exc:
-            engine = f"sqlite (PostgreSQL unreachable: {exc.__class__.__name__})"
-    if oracle is None:
-        oracle = sqlite_oracle(registry, year, versions, counts, yes_no, deadline)
-    seconds = time.monotonic() - started
-    differences = compare(registry, system, oracle)
-    return {
-        "engine": engine,
-        "nodes": len(registry.nodes),
-        "nodes_with_sites": len(oracle),
-        "oracle_seconds": round(seconds, 3),
-        "differences": len(differences),
-        "first_differences": differences[:10],
-        "ok": not differences,
-    }
 
 
 async def run_bench(options: Options) -> dict[str, Any]:
@@ -496,48 +225,6 @@ async def run_bench(options: Options) -> dict[str, Any]:
         target.stop()
 
 
-def intake_figures(posted: list[Posted], fired: float) -> dict[str, Any]:
-    last = max((p.done for p in posted), default=fired)
-    statuses = Counter(str(p.status) for p in posted)
-    return {
-        "requests": len(posted),
-        "statuses": dict(sorted(statuses.items())),
-        "seconds": round(last - fired, 2),
-        "rate_per_s": round(len(posted) / (last - fired), 1) if posted else 0.0,
-        "latency_ms": summary_ms([p.done - p.sent for p in posted]),
-    }
-
-
-def cpu_spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
-    """CPU seconds each process spent between two readings (first POST → last published)."""
-    spent = {
-        name: round(value - start, 1)
-        for name, value in after.items()
-        if value is not None and (start := before.get(name)) is not None
-    }
-    if spent:
-        spent["all"] = round(sum(spent.values()), 1)
-    return spent
-
-
-def per_report_ms(spent: dict[str, float], reports: int) -> dict[str, float]:
-    """CPU milliseconds per published report, by process: the cost that decides the burst on
-    a machine with few cores (every process shares them)."""
-    if not reports:
-        return {}
-    return {name: round(seconds * 1000 / reports, 2) for name, seconds in spent.items()}
-
-
-def memory_figures(peaks: dict[str, float | None]) -> dict[str, Any]:
-    services = ("intake", "validator", "aggregator", "publisher")
-    known = {name: value for name, value in peaks.items() if value is not None}
-    return {
-        "peak_by_process": peaks,
-        "services_total": round(sum(known.get(s, 0.0) for s in services), 1) if known else None,
-        "all_total": round(sum(known.values()), 1) if known else None,
-    }
-
-
 async def anchors(
     options: Options,
     target: Target,
@@ -562,38 +249,23 @@ async def anchors(
     return out
 
 
-def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    measured = {
-        "end_to_end_seconds": result.get("end_to_end", {}).get("seconds"),
-        "amend_rollup_p99_ms": result["amendments"]["to_national_rollup_ms"]["p99"],
-        "amend_page_p99_ms": result["amendments"]["to_site_page_ms"]["p99"],
-        "services_memory_mb": result.get("memory_mb", {}).get("services_total"),
-    }
-    transport = result.get("anchors", {}).get("transport")
-    if transport:
-        result["anchors"]["pipeline_fraction_of_transport"] = round(
-            result["end_to_end"]["rate_per_s"] / transport["rate_per_s"], 3
-        )
-    recompute = result.get("anchors", {}).get("recompute_from_store") or result.get(
-        "anchors", {}
-    ).get("recompute_arithmetic")
-    p50 = result["amendments"]["to_national_rollup_ms"]["p50"]
-    if recompute and p50:
-        result["anchors"]["amendment_vs_full_recompute"] = round(
-            p50 / (recompute["seconds"] * 1000), 4
-        )
-    out = []
-    for name, key, limit, unit, applies_from in TARGETS:
-        value = measured[key]
-        applies = result["sites"] >= applies_from
-        out.append(
-            {
-                "target": name,
-                "limit": limit,
-                "unit": unit,
-                "measured": value,
-                "applies": applies,
-                "met": None if value is None or not applies else value < limit,
-            }
-        )
-    return out
+__all__ = [
+    "REFERENCE_CHECKS",
+    "REPORTS_PATH",
+    "TARGETS",
+    "Options",
+    "Target",
+    "amend",
+    "anchors",
+    "cpu_spent",
+    "intake_figures",
+    "machine_speed",
+    "memory_figures",
+    "per_report_ms",
+    "rollup_check",
+    "run_bench",
+    "sample_checked",
+    "settle",
+    "system_rollups",
+    "targets",
+]

@@ -10,6 +10,8 @@ from shared.registry import Level, Registry
 
 Kind = Literal["site", "office", "operator"]
 SUPERVISION_LEVELS = {Level.PROVINCE, Level.DEPARTMENT}
+#: the levels whose node has a supervisory office (a token, a NATS user)
+OFFICE_LEVELS = frozenset({Level.NATIONAL, Level.PROVINCE, Level.CITY, Level.DEPARTMENT})
 
 
 class Caller(BaseModel):

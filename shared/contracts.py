@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,8 +19,9 @@ from shared.filings import Outcome, Status
 
 PREFIX = "nianbao"
 
-#: a subject token made from user input must match this (codes, forms, years)
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: a code, receipt id or form id as it may appear in a subject token, a URL path or a file name
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TOKEN_RE = re.compile(CODE_PATTERN)
 
 
 def safe_token(value: str) -> str:
@@ -32,51 +34,89 @@ def safe_token(value: str) -> str:
 # ---------------------------------------------------------------- subjects
 
 
+@dataclass(frozen=True)
+class SubjectFamily:
+    """One kind of subject: ``nianbao.{kind}.{token}...``. A last ``path`` token spans the node's
+    path from its root (several tokens), so a subtree is a wildcard."""
+
+    kind: str
+    tokens: tuple[str, ...]
+
+    @property
+    def template(self) -> str:
+        """``nianbao.rollup.{year}.{tree}.{path}``: how the family is documented."""
+        return ".".join([PREFIX, self.kind, *(f"{{{t}}}" for t in self.tokens)])
+
+    @property
+    def everything(self) -> str:
+        """``nianbao.rollup.>``: every subject of the family."""
+        return f"{PREFIX}.{self.kind}.>"
+
+    def in_tree(self, tree: str) -> str:
+        """``nianbao.review.*.admin.>``: all of one tree (families keyed by year and tree)."""
+        assert self.tokens[:2] == ("year", "tree"), self
+        return f"{PREFIX}.{self.kind}.*.{safe_token(tree)}.>"
+
+    def subject(self, *values: object) -> str:
+        """The subject of these token values; a ``path`` is a sequence of node codes."""
+        parts: list[str] = []
+        for name, value in zip(self.tokens, values, strict=True):
+            if name == "path":
+                assert not isinstance(value, str), "a path is a sequence of codes"
+                parts += [safe_token(str(v)) for v in value]  # type: ignore[attr-defined]
+            else:
+                parts.append(str(value) if name == "year" else safe_token(str(value)))
+        return ".".join([PREFIX, self.kind, *parts])
+
+
+SUBMITTED = SubjectFamily("submitted", ("form", "code"))
+ACCEPTED = SubjectFamily("accepted", ("form", "code"))
+REJECTED = SubjectFamily("rejected", ("form", "code"))
+AGGREGATED = SubjectFamily("aggregated", ("form", "code"))
+PUBLISHED = SubjectFamily("published", ("code",))
+ROLLUP = SubjectFamily("rollup", ("year", "tree", "path"))
+REVIEW = SubjectFamily("review", ("year", "tree", "path"))
+REMINDER = SubjectFamily("reminder", ("year", "tree", "path"))
+DEADLINE = SubjectFamily("deadline", ("year", "node"))
+DEAD_LETTER = SubjectFamily("dlq", ("stage",))
+
+
 def submitted_subject(form: str, code: str) -> str:
-    return f"{PREFIX}.submitted.{safe_token(form)}.{safe_token(code)}"
+    return SUBMITTED.subject(form, code)
 
 
 def accepted_subject(form: str, code: str) -> str:
-    return f"{PREFIX}.accepted.{safe_token(form)}.{safe_token(code)}"
+    return ACCEPTED.subject(form, code)
 
 
 def rejected_subject(form: str, code: str) -> str:
-    return f"{PREFIX}.rejected.{safe_token(form)}.{safe_token(code)}"
+    return REJECTED.subject(form, code)
 
 
 def aggregated_subject(form: str, code: str) -> str:
-    return f"{PREFIX}.aggregated.{safe_token(form)}.{safe_token(code)}"
+    return AGGREGATED.subject(form, code)
 
 
 def published_subject(code: str) -> str:
-    return f"{PREFIX}.published.{safe_token(code)}"
+    return PUBLISHED.subject(code)
 
 
 def rollup_subject(year: int, tree: str, path: list[str]) -> str:
     """``nianbao.rollup.2025.admin.CN.130000.130100``: root first, so a subtree is a wildcard."""
-    tokens = ".".join(safe_token(p) for p in path)
-    return f"{PREFIX}.rollup.{year}.{safe_token(tree)}.{tokens}"
-
-
-def rollup_subtree_subjects(year: int | str, tree: str, path: list[str]) -> list[str]:
-    """The two subjects a supervisor subscribes to for a node and everything below it."""
-    base = f"{PREFIX}.rollup.{year}.{safe_token(tree)}." + ".".join(safe_token(p) for p in path)
-    return [base, base + ".>"]
+    return ROLLUP.subject(year, tree, path)
 
 
 def review_subject(year: int, tree: str, path: list[str], code: str) -> str:
     """``nianbao.review.2026.admin.CN.510000.510900.510903.5109030001``: under the site's node."""
-    tokens = ".".join(safe_token(p) for p in [*path, code])
-    return f"{PREFIX}.review.{year}.{safe_token(tree)}.{tokens}"
+    return REVIEW.subject(year, tree, [*path, code])
 
 
 def reminder_subject(year: int, tree: str, path: list[str]) -> str:
-    tokens = ".".join(safe_token(p) for p in path)
-    return f"{PREFIX}.reminder.{year}.{safe_token(tree)}.{tokens}"
+    return REMINDER.subject(year, tree, path)
 
 
 def deadline_subject(year: int, node: str) -> str:
-    return f"{PREFIX}.deadline.{year}.{safe_token(node)}"
+    return DEADLINE.subject(year, node)
 
 
 def subtree_subjects(kind: str, year: int | str, tree: str, path: list[str]) -> list[str]:
@@ -85,8 +125,13 @@ def subtree_subjects(kind: str, year: int | str, tree: str, path: list[str]) -> 
     return [base, base + ".>"]
 
 
+def rollup_subtree_subjects(year: int | str, tree: str, path: list[str]) -> list[str]:
+    """The two subjects a supervisor subscribes to for a node and everything below it."""
+    return subtree_subjects(ROLLUP.kind, year, tree, path)
+
+
 def dead_letter_subject(stage: str) -> str:
-    return f"{PREFIX}.dlq.{safe_token(stage)}"
+    return DEAD_LETTER.subject(stage)
 
 
 # ---------------------------------------------------------------- streams
@@ -109,36 +154,36 @@ class StreamSpec(BaseModel):
 
 SUBMISSIONS = StreamSpec(
     name="NIANBAO_SUBMISSIONS",
-    subjects=(f"{PREFIX}.submitted.>",),
+    subjects=(SUBMITTED.everything,),
     description="Every submission that got a 202: the audit log. Kept forever, never purged.",
     deny_delete=True,
     deny_purge=True,
 )
 VERDICTS = StreamSpec(
     name="NIANBAO_VERDICTS",
-    subjects=(f"{PREFIX}.accepted.>", f"{PREFIX}.rejected.>"),
+    subjects=(ACCEPTED.everything, REJECTED.everything),
     description="The validator's judgement of each submission. Kept forever.",
 )
 PROGRESS = StreamSpec(
     name="NIANBAO_PROGRESS",
-    subjects=(f"{PREFIX}.aggregated.>", f"{PREFIX}.published.>"),
+    subjects=(AGGREGATED.everything, PUBLISHED.everything),
     description="Aggregated and published stages, for receipts. Kept 400 days.",
     max_age_seconds=400 * 86400,
 )
 ROLLUPS = StreamSpec(
     name="NIANBAO_ROLLUPS",
-    subjects=(f"{PREFIX}.rollup.>",),
+    subjects=(ROLLUP.everything,),
     description="The current roll-up of every node: the last message per subject.",
     max_msgs_per_subject=1,
 )
 DEAD_LETTERS = StreamSpec(
     name="NIANBAO_DLQ",
-    subjects=(f"{PREFIX}.dlq.>",),
+    subjects=(DEAD_LETTER.everything,),
     description="Messages no handler could take, with the reason. Inspect and re-drive.",
 )
 REVIEWS = StreamSpec(
     name="NIANBAO_REVIEWS",
-    subjects=(f"{PREFIX}.review.>",),
+    subjects=(REVIEW.everything,),
     description="Every review action of a supervisory office (return, approve, unlock). Kept "
     "forever; each action is published under the site's node in each of its trees.",
     deny_delete=True,
@@ -146,13 +191,13 @@ REVIEWS = StreamSpec(
 )
 REMINDERS = StreamSpec(
     name="NIANBAO_REMINDERS",
-    subjects=(f"{PREFIX}.reminder.>",),
+    subjects=(REMINDER.everything,),
     description="Deadline reminders per supervisory node: sites still missing or returned.",
     max_age_seconds=400 * 86400,
 )
 DEADLINES = StreamSpec(
     name="NIANBAO_DEADLINES",
-    subjects=(f"{PREFIX}.deadline.>",),
+    subjects=(DEADLINE.everything,),
     description="Internal deadlines set by provinces and departments: the last per node and year.",
     max_msgs_per_subject=1,
 )

@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 
 from bench.cli import bench
-from services.publisher.republish import publish
 from tools.client import register as register_client_commands
 from tools.deadletters import app as dlq_app
 from tools.deploy_config import app as deploy_app
 from tools.forms_cli import app as forms_app
+from tools.publish_cli import publish
 from tools.rebuild import rebuild
 
 app = typer.Typer(

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from faststream.nats import NatsBroker
 
-from services.intake.tokens import SUPERVISORY  # offices get a NATS user as they get a token
-from shared.contracts import ROLLUPS, STREAMS, subtree_subjects
+from shared.access import OFFICE_LEVELS  # offices get a NATS user as they get a token
+from shared.contracts import ROLLUPS, STREAMS, dead_letter_subject, subtree_subjects
 from shared.registry import Registry
+from shared.topology import SERVICES
 
-SERVICES = ("intake", "validator", "aggregator", "publisher")
 #: event kinds an office follows for its subtree
 OFFICE_SUBJECT_KINDS = ("rollup", "review", "reminder")
 ADMIN = "admin"
@@ -85,45 +84,12 @@ def subject_pattern(template: str) -> str:
     return ".".join(tokens)
 
 
-def service_broker(service: str) -> NatsBroker:
-    """The service's broker with its subscribers and publishers declared (nothing connects)."""
-    from shared.runtime.service import make_broker
-    from shared.runtime.settings import CommonSettings
-
-    memory = "sqlite+aiosqlite://"
-    broker = make_broker(CommonSettings(), service)
-    if service == "intake":
-        from services.intake.main import IntakeSettings
-        from services.intake.main import build as build_intake
-
-        build_intake(IntakeSettings(intake_database_url=memory), broker)
-    elif service == "validator":
-        from services.validator.main import build as build_validator
-
-        build_validator(CommonSettings(), broker)
-    elif service == "aggregator":
-        from services.aggregator.main import AggregatorSettings
-        from services.aggregator.main import build as build_aggregator
-
-        build_aggregator(AggregatorSettings(aggregator_database_url=memory), broker)
-    elif service == "publisher":
-        from services.publisher.main import PublisherSettings
-        from services.publisher.main import build as build_publisher
-
-        build_publisher(PublisherSettings(publisher_database_url=memory), broker)
-    else:
-        raise ValueError(f"unknown service {service!r}")
-    return broker
-
-
 def service_interface(service: str) -> ServiceInterface:
-    broker = service_broker(service)
-    consumers = set()
-    for subscriber in broker.subscribers:
-        stream, config = getattr(subscriber, "stream", None), getattr(subscriber, "config", None)
-        if stream is not None and config is not None:
-            consumers.add((str(stream.name), str(config.durable_name)))
-    publishes = {subject_pattern(getattr(p, "subject").template) for p in broker.publishers}  # noqa: B009
+    """What the service reads and writes on NATS, from the topology (shared.topology)."""
+    topology = SERVICES[service]
+    consumers = {(c.stream.name, c.durable) for c in topology.consumers}
+    publishes = {subject_pattern(p.family.template) for p in topology.publications}
+    publishes.add(dead_letter_subject(service))
     return ServiceInterface(tuple(sorted(consumers)), tuple(sorted(publishes)))
 
 
@@ -165,7 +131,7 @@ def offices(registry: Registry) -> list[tuple[str, str, list[str], str]]:
     """(user, tree, path, label) of every supervisory office of the registry."""
     out = []
     for code, node in sorted(registry.nodes.items()):
-        if node.level in SUPERVISORY:
+        if node.level in OFFICE_LEVELS:
             out.append((office_user_name(code), node.tree.value, registry.path(code), node.name))
     return out
 
@@ -309,22 +275,9 @@ def drop_consumers(
 
 
 async def _issue_tokens() -> dict[str, str]:
-    from services.intake.main import IntakeSettings
-    from services.intake.store import IntakeStore
-    from services.intake.tokens import demo_tokens
-    from shared.runtime.db import make_engine
-    from shared.runtime.service import configured_registry
+    from services.intake.main import IntakeSettings, issue_tokens
 
-    settings = IntakeSettings()
-    issued = demo_tokens(configured_registry(settings))
-    url = settings.database_url_for("intake", settings.intake_database_url)
-    store = IntakeStore(make_engine(url))
-    try:
-        await store.create()
-        await store.add_tokens(list(issued.values()))
-    finally:
-        await store.engine.dispose()
-    return {code: token for code, (token, _kind, _code, _label) in issued.items()}
+    return await issue_tokens(IntakeSettings())
 
 
 @app.command("tokens")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import httpx
 
+from shared.topology import SERVICES as TOPOLOGY
 from tools.natsserver import NatsServer, start_nats_server
 
-SERVICES = ("intake", "validator", "aggregator", "publisher")
+SERVICES = tuple(TOPOLOGY)
 #: services that serve /healthz, /readyz and /metrics on a health port of their own
 HEALTH_SERVED = ("validator", "aggregator", "publisher")
 
@@ -185,13 +186,11 @@ def start_system(
 
 def issue_demo_tokens(system: System) -> dict[str, str]:
     """One token per site and supervisory office, plus an operator; kept in the data dir."""
-    from services.intake.main import IntakeSettings
-    from services.intake.store import IntakeStore
-    from services.intake.tokens import demo_tokens
-    from shared.runtime.db import make_engine
-    from shared.runtime.service import configured_registry
+    from services.intake.main import IntakeSettings, issue_tokens
 
     path = system.data_dir / "demo-tokens.json"
+    if path.exists():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
     settings = IntakeSettings(
         data_dir=system.data_dir,
         registry_file=Path(system.env["NIANBAO_REGISTRY_FILE"])
@@ -199,19 +198,7 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
         else None,
         intake_database_url=system.env.get("NIANBAO_INTAKE_DATABASE_URL"),
     )
-    if path.exists():
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    tokens = demo_tokens(configured_registry(settings))
-
-    async def store_them() -> None:
-        url = settings.database_url_for("intake", settings.intake_database_url)
-        store = IntakeStore(make_engine(url))
-        await store.create()
-        await store.add_tokens(list(tokens.values()))
-        await store.engine.dispose()
-
-    asyncio.run(store_them())
-    plain = {code: token for code, (token, _kind, _code, _label) in tokens.items()}
+    plain = asyncio.run(issue_tokens(settings))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(plain, ensure_ascii=False, indent=1), encoding="utf-8")
     os.chmod(tmp, 0o600)

@@ -26,8 +26,8 @@ from sqlalchemy import Table
 
 from shared.contracts import REMINDERS, ReminderDue
 from shared.reminders import skipped_thresholds
-from shared.runtime.messaging import ConsumerSpec
 from shared.runtime.settings import CommonSettings
+from shared.topology import ConsumerSpec
 
 
 class Target(StrEnum):
@@ -134,16 +134,9 @@ async def sent_reminders(js: Any) -> list[dict[str, int | str]]:
 async def restore_reminders(settings: Any, marks: list[dict[str, Any]], echo: Echo) -> None:
     if not marks:
         return
-    from services.aggregator.store import SupervisionStore
-    from shared.runtime.db import make_engine
+    from services.aggregator.main import mark_reminders_sent
 
-    engine = make_engine(settings.database_url_for("aggregator", settings.aggregator_database_url))
-    try:
-        store = SupervisionStore(engine)
-        await store.create()
-        await store.mark_reminded(marks)
-    finally:
-        await engine.dispose()
+    await mark_reminders_sent(settings, marks)
     echo(f"aggregator: {len(marks)} reminder thresholds restored from {REMINDERS.name}")
 
 

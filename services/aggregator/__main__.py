@@ -1,3 +1,5 @@
+"""Runs the aggregator: `python -m services.aggregator`."""
+
 from services.aggregator.main import main
 
 main()

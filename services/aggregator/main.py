@@ -15,21 +15,17 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
-from services.aggregator.handlers import Aggregator, Ports, Publish
+from services.aggregator.handlers import Aggregator
+from services.aggregator.ports import Outlets, Ports, Publish
+from services.aggregator.reminders import Reminders
 from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
 from shared.contracts import (
-    DEADLINES,
     PROGRESS,
     REMINDERS,
-    REVIEWS,
     ROLLUPS,
-    VERDICTS,
     DeadlineSet,
-    ReminderDue,
-    ReportAggregated,
     ReportJudged,
     ReviewRecorded,
-    RollupUpdated,
     StreamSpec,
 )
 from shared.deadlines import DeadlinePolicy, national_deadline
@@ -38,7 +34,6 @@ from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     BatchStage,
-    ConsumerSpec,
     DeadLetters,
     publish_all,
     stop_broker,
@@ -46,6 +41,7 @@ from shared.runtime.messaging import (
 from shared.runtime.metrics import Health, count_published, with_health
 from shared.runtime.service import (
     configured_registry,
+    declare_publications,
     freeze_startup_state,
     make_broker,
     prepare_topology,
@@ -53,8 +49,20 @@ from shared.runtime.service import (
     setup_logging,
 )
 from shared.runtime.settings import CommonSettings
+from shared.topology import AGGREGATOR
 
 log = logging.getLogger(__name__)
+
+#: the entry points: what tools (`nianbao run`, `rebuild`, the benchmark) may use
+__all__ = [
+    "CONSUMERS",
+    "AggregatorSettings",
+    "build",
+    "main",
+    "mark_reminders_sent",
+    "serve",
+    "stored_versions",
+]
 
 
 class AggregatorSettings(CommonSettings):
@@ -65,24 +73,9 @@ class AggregatorSettings(CommonSettings):
     reminder_interval_seconds: float = 60
 
 
-CONSUMER = ConsumerSpec(
-    durable="aggregator",
-    stream=VERDICTS,
-    filter_subjects=("nianbao.accepted.>", "nianbao.rejected.>"),
-    description="aggregator: counts every verdict in the roll-ups",
-)
-REVIEW_CONSUMER = ConsumerSpec(
-    durable="aggregator-reviews",
-    stream=REVIEWS,
-    filter_subjects=("nianbao.review.*.admin.>",),
-    description="aggregator: returned reports and locks (each action once, by its admin copy)",
-)
-DEADLINE_CONSUMER = ConsumerSpec(
-    durable="aggregator-deadlines",
-    stream=DEADLINES,
-    filter_subjects=("nianbao.deadline.>",),
-    description="aggregator: internal deadlines of provinces and departments",
-)
+CONSUMER = AGGREGATOR.consumer("aggregator")
+REVIEW_CONSUMER = AGGREGATOR.consumer("aggregator-reviews")
+DEADLINE_CONSUMER = AGGREGATOR.consumer("aggregator-deadlines")
 CONSUMERS = [CONSUMER, REVIEW_CONSUMER, DEADLINE_CONSUMER]
 
 
@@ -125,39 +118,21 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
 
         return publish
 
-    async def load_verdicts(receipt_ids: Sequence[str]) -> list[tuple[ReportJudged, str]]:
-        return [as_verdict(row) for row in await versions.get(receipt_ids)]
-
     journal = Journal(engine)
-
-    async def load_reviews(review_ids: Sequence[str]) -> list[ReviewRecorded]:
-        rows = await supervision.reviews_by_id(review_ids)
-        return [ReviewRecorded(**r.model_dump()) for r in rows]
-
-    async def load_deadlines() -> list[tuple[int, str, datetime, datetime]]:
-        return [(d.year, d.node, d.deadline, d.at) for d in await supervision.deadlines()]
-
+    outlets = Outlets(
+        rollups=publisher_to(ROLLUPS),
+        progress=publisher_to(PROGRESS),
+        reminders=publisher_to(REMINDERS),
+    )
     ports = Ports(
-        save_verdicts=versions.add,
-        load_verdicts=load_verdicts,
-        save_reviews=supervision.add_reviews,
-        save_deadlines=supervision.set_deadlines,
-        mark_reminded=supervision.mark_reminded,
-        publish_rollups=publisher_to(ROLLUPS),
-        publish_progress=publisher_to(PROGRESS),
-        publish_reminders=publisher_to(REMINDERS),
-        exclusive=journal.exclusive,
-        journal_since=journal.since,
-        load_reviews=load_reviews,
-        load_deadlines=load_deadlines,
-        load_reminded=supervision.reminded,
+        versions=versions,
+        supervision=supervision,
+        reminders=supervision,
+        journal=journal,
+        outlets=outlets,
     )
     aggregator = Aggregator(registry, deadline_policies(settings), ports)
-    broker.publisher("nianbao.rollup.{year}.{tree}.{path}", title="roll-up", schema=RollupUpdated)
-    broker.publisher(
-        "nianbao.aggregated.{form}.{code}", title="aggregated", schema=ReportAggregated
-    )
-    broker.publisher("nianbao.reminder.{year}.{tree}.{path}", title="reminder", schema=ReminderDue)
+    declare_publications(broker, AGGREGATOR)
     dead = DeadLetters(broker, "aggregator")
     # a burst is counted in batches: one roll-up event per node per linger, not per verdict
     BatchStage(
@@ -174,10 +149,10 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     return Aggregation(aggregator, versions, supervision, journal)
 
 
-async def reminder_clock(aggregator: Aggregator, interval: float) -> None:
+async def reminder_clock(reminders: Reminders, interval: float) -> None:
     while True:
         try:
-            sent = await aggregator.remind(datetime.now(UTC))
+            sent = await reminders.remind(datetime.now(UTC))
             if sent:
                 log.info("sent %d reminders", sent)
         except Exception:
@@ -197,20 +172,20 @@ async def serve(settings: AggregatorSettings) -> None:
         await parts.supervision.create()
         async with parts.journal.exclusive():
             synced = await parts.journal.last()
-            aggregator.load(
+            aggregator.books.load(
                 [as_verdict(row) for row in await parts.versions.all()],
-                [ReviewRecorded(**r.model_dump()) for r in await parts.supervision.reviews()],
-                [(d.year, d.node, d.deadline, d.at) for d in await parts.supervision.deadlines()],
-                await parts.supervision.reminded(),
+                await parts.supervision.reviews(),
+                await parts.supervision.deadlines(),
             )
-            aggregator.synced = synced
+            aggregator.catch_up.synced = synced
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
         async with parts.journal.exclusive():
             await aggregator.republish([current_reporting_year(datetime.now(UTC))])
         freeze_startup_state()
         await broker.start()
-        clock = asyncio.create_task(reminder_clock(aggregator, settings.reminder_interval_seconds))
+        interval = settings.reminder_interval_seconds
+        clock = asyncio.create_task(reminder_clock(aggregator.reminders, interval))
 
     async def stop() -> None:
         if clock is not None:
@@ -228,3 +203,24 @@ def main() -> None:
     settings = AggregatorSettings()
     setup_logging("aggregator", settings.log_level)
     asyncio.run(serve(settings))
+
+
+async def mark_reminders_sent(settings: AggregatorSettings, marks: list[dict[str, object]]) -> None:
+    """Record reminder thresholds as already sent (a rebuild restores them from the stream)."""
+    url = settings.database_url_for("aggregator", settings.aggregator_database_url)
+    engine = make_engine(url)
+    try:
+        store = SupervisionStore(engine)
+        await store.create()
+        await store.mark_reminded(marks)
+    finally:
+        await engine.dispose()
+
+
+async def stored_versions(database_url: str) -> list[ReportJudged]:
+    """Every version the aggregator stored, as the verdicts they came from."""
+    engine = make_engine(database_url)
+    try:
+        return [as_verdict(row) for row in await VersionStore(engine).all()]
+    finally:
+        await engine.dispose()

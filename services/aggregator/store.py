@@ -1,4 +1,4 @@
-"""The aggregator's own state: every judged version it has counted (SQLModel tables)."""
+"""The aggregator's tables: versions counted, reviews, deadlines, reminders sent, the journal."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from shared.contracts import IssueOut, ReportJudged
+from services.aggregator.deadlines import DeadlineSetting
+from shared.contracts import DeadlineSet, IssueOut, ReportJudged, ReviewRecorded
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
@@ -37,9 +38,9 @@ class CountedVersion(SQLModel, table=True):
     issues: list[dict[str, Any]] = Field(sa_column=Column(JsonDocument, nullable=False))
 
 
-def as_verdict(row: CountedVersion) -> tuple[ReportJudged, str]:
-    """A stored version back as the verdict it came from, with its outcome."""
-    verdict = ReportJudged(
+def as_verdict(row: CountedVersion) -> ReportJudged:
+    """A stored version back as the verdict it came from."""
+    return ReportJudged(
         receipt_id=row.receipt_id,
         outcome="accepted" if row.outcome == "accepted" else "rejected",
         content_hash=row.content_hash,
@@ -53,7 +54,6 @@ def as_verdict(row: CountedVersion) -> tuple[ReportJudged, str]:
         report=row.report,
         issues=[IssueOut(**i) for i in row.issues],
     )
-    return verdict, row.outcome
 
 
 class JournalEntry(SQLModel, table=True):
@@ -86,7 +86,7 @@ class VersionStore:
     async def create(self) -> None:
         await create_schema(self.engine, [CountedVersion, JournalEntry])
 
-    async def add(self, verdicts: Sequence[tuple[ReportJudged, str]]) -> None:
+    async def add(self, verdicts: Sequence[ReportJudged]) -> None:
         if not verdicts:
             return
         rows = [
@@ -97,27 +97,30 @@ class VersionStore:
                 "form_version": v.form_version,
                 "year": v.year,
                 "version": v.version,
-                "outcome": outcome,
+                "outcome": v.outcome,
                 "content_hash": v.content_hash,
                 "received_at": v.received_at,
                 "judged_at": v.judged_at,
                 "report": v.report,
                 "issues": [i.model_dump() for i in v.issues],
             }
-            for v, outcome in verdicts
+            for v in verdicts
         ]
         table = sql_table(CountedVersion)
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(table).on_conflict_do_nothing(index_elements=["receipt_id"])
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
-            await _journal(conn, "verdict", [v.receipt_id for v, _outcome in verdicts])
+            await _journal(conn, "verdict", [v.receipt_id for v in verdicts])
 
     async def get(self, receipt_ids: Sequence[str]) -> list[CountedVersion]:
         table = sql_table(CountedVersion)
         async with self.engine.connect() as conn:
             result = await conn.execute(select(table).where(table.c.receipt_id.in_(receipt_ids)))
             return [CountedVersion.model_validate(dict(row._mapping)) for row in result]
+
+    async def verdicts(self, receipt_ids: Sequence[str]) -> list[ReportJudged]:
+        return [as_verdict(row) for row in await self.get(receipt_ids)]
 
     async def all(self) -> list[CountedVersion]:
         async with self.engine.connect() as conn:
@@ -139,6 +142,11 @@ class ReviewRow(SQLModel, table=True):
     office: str
     reason: str = ""
     at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
+def as_review(row: ReviewRow) -> ReviewRecorded:
+    """A stored review back as the event it came from (its action checked on the way)."""
+    return ReviewRecorded(**row.model_dump())
 
 
 class DeadlineRow(SQLModel, table=True):
@@ -172,7 +180,8 @@ class SupervisionStore:
     async def create(self) -> None:
         await create_schema(self.engine, [ReviewRow, DeadlineRow, ReminderSent])
 
-    async def add_reviews(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def add_reviews(self, events: Sequence[ReviewRecorded]) -> None:
+        rows = [e.model_dump(exclude={"schema_version", "paths"}) for e in events]
         if rows:
             statement = self._insert()(sql_table(ReviewRow)).on_conflict_do_nothing(
                 index_elements=["review_id"]
@@ -181,8 +190,9 @@ class SupervisionStore:
                 await conn.execute(statement, list(rows))
                 await _journal(conn, "review", [r["review_id"] for r in rows])
 
-    async def set_deadlines(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def set_deadlines(self, events: Sequence[DeadlineSet]) -> None:
         """Keep the latest deadline per (year, node), by the time it was set."""
+        rows = [DeadlineSetting.of(e)._asdict() for e in events]
         table = sql_table(DeadlineRow)
         async with self.engine.begin() as conn:
             for row in rows:
@@ -203,21 +213,24 @@ class SupervisionStore:
             async with self.engine.begin() as conn:
                 await conn.execute(statement, list(rows))
 
-    async def reviews_by_id(self, review_ids: Sequence[str]) -> list[ReviewRow]:
+    async def reviews_by_id(self, review_ids: Sequence[str]) -> list[ReviewRecorded]:
         table = sql_table(ReviewRow)
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(table).where(table.c.review_id.in_(review_ids)))
-            return [ReviewRow.model_validate(dict(r._mapping)) for r in rows]
+            return [as_review(ReviewRow.model_validate(dict(r._mapping))) for r in rows]
 
-    async def reviews(self) -> list[ReviewRow]:
+    async def reviews(self) -> list[ReviewRecorded]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(sql_table(ReviewRow)))
-            return [ReviewRow.model_validate(dict(r._mapping)) for r in rows]
+            return [as_review(ReviewRow.model_validate(dict(r._mapping))) for r in rows]
 
-    async def deadlines(self) -> list[DeadlineRow]:
+    async def deadlines(self) -> list[DeadlineSetting]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(sql_table(DeadlineRow)))
-            return [DeadlineRow.model_validate(dict(r._mapping)) for r in rows]
+            return [
+                DeadlineSetting(d.year, d.node, d.deadline, d.at)
+                for d in (DeadlineRow.model_validate(dict(r._mapping)) for r in rows)
+            ]
 
     async def reminded(self) -> set[tuple[int, str, int]]:
         async with self.engine.connect() as conn:

@@ -1,9 +1,4 @@
-"""Offline documentation pages: Swagger UI and ReDoc from packaged assets, and the AsyncAPI page.
-
-Nothing is loaded from another host: the Swagger UI and ReDoc bundles ship in the
-``fastapi-offline`` wheel and are served by the intake under ``/docs/static``; the AsyncAPI page
-is one self-contained HTML rendering (Jinja2, inline CSS) of ``asyncapi_document()``.
-"""
+"""Offline documentation pages: Swagger UI and ReDoc from packaged assets, and the AsyncAPI page."""
 
 from __future__ import annotations
 
@@ -29,6 +24,10 @@ TEMPLATE = "docs_asyncapi.html"
 
 def install_docs(app: FastAPI) -> None:
     """Serve /docs (Swagger UI), /redoc, /asyncapi and /asyncapi.json from this process only.
+
+    Nothing is loaded from another host: the Swagger UI and ReDoc bundles ship in the
+    ``fastapi-offline`` wheel and are served by the intake under ``/docs/static``; the AsyncAPI
+    page is one self-contained HTML rendering (Jinja2, inline CSS) of ``asyncapi_document()``.
 
     The app must be created with ``docs_url=None, redoc_url=None`` (FastAPI's own pages load
     their scripts from a CDN).

@@ -1,9 +1,8 @@
-"""The intake's use cases: authenticate, parse, version, store in the outbox, publish, receipt."""
+"""Filing a report: parse, check the caller, version, store in the outbox, publish, receipt."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.intake.batching import Batcher
-from services.intake.schemas import ApiError, ReceiptOut, StageReached
+from services.intake.errors import Invalid, Locked, NotAllowed, NotFound, Unavailable
+from services.intake.schemas import ReceiptOut, StageReached
 from services.intake.store import IntakeStore, Receipt
 from shared.access import Caller, may_file, may_read
 from shared.contracts import IssueOut, ReportSubmitted, content_hash
-from shared.forms import parse_report, report_code
+from shared.forms import UnknownForm, load_form, parse_report, report_code
 from shared.registry import Registry
 
 Publish = Callable[[ReportSubmitted], Awaitable[None]]
@@ -35,33 +35,9 @@ class FilingState:
 ReadFiling = Callable[[str, str, int], Awaitable[FilingState]]
 
 
-def decode_json(body: bytes) -> Any:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            400,
-            "invalid_encoding",
-            "请求体不是有效的 UTF-8 编码",
-            f"body is not valid UTF-8: {exc.reason} at byte {exc.start}",
-        ) from exc
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        where = (
-            f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        )
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"请求体不是有效的 JSON（{where}）",
-            f"body is not valid JSON ({where}): {exc}",
-        ) from exc
-
-
 def to_receipt(row: Receipt, base_url: str, duplicate: bool = False) -> ReceiptOut:
     stages = [StageReached(stage="submitted", at=row.received_at)]
-    if row.judged_at is not None and row.outcome in ("accepted", "rejected"):
+    if row.judged_at is not None and row.outcome is not None:
         stages.append(StageReached(stage=row.outcome, at=row.judged_at))
     if row.aggregated_at is not None:
         stages.append(StageReached(stage="aggregated", at=row.aggregated_at))
@@ -119,55 +95,31 @@ class Intake:
     async def _latest_unreviewed(self, code: str, form: str, year: int) -> FilingState:
         return FilingState(await self.store.latest(code, form, year))
 
-    async def authenticate(self, authorization: str | None) -> Caller:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(
-                401,
-                "unauthenticated",
-                "缺少访问令牌（Authorization: Bearer …）",
-                "missing bearer token (Authorization: Bearer ...)",
-            )
-        caller = await self.store.caller(token.strip(), datetime.now(UTC))
-        if caller is None:
-            raise ApiError(
-                401,
-                "unauthenticated",
-                "访问令牌无效或已过期",
-                "the bearer token is invalid or expired",
-            )
-        return caller
-
     async def file(self, caller: Caller, raw: Any) -> tuple[ReceiptOut, bool]:
         """File one report; returns the receipt and whether it is a new version."""
         parsed = parse_report(raw)
         if parsed.report is None:
             issues = [IssueOut(**i.model_dump()) for i in parsed.issues]
-            raise ApiError(
-                422,
-                "invalid_report",
+            raise Invalid(
                 "报表格式不符合要求，请按字段修改后重新提交",
                 "the report does not match its form; see the field issues",
                 issues,
+                error="invalid_report",
             )
         report = parsed.report
         form, year = str(report["form"]), int(report["year"])
         code = report_code(report) or ""
         known = code in self.registry.sites or code in self.registry.nodes
         if not known:
-            path = "site.site_code" if form == "work-report" else "office.code"
-            issue = IssueOut(
-                rule_id="registry.unknown_code",
-                severity="error",
-                paths=[path],
-                message_zh=f"标识码 {code} 不在网站登记名录中",
-                message_en=f"code {code} is not in the registry",
+            raise Invalid.field(
+                "unknown_code",
+                "registry.unknown_code",
+                load_form(form, str(report["form_version"])).code_field,
+                f"标识码 {code} 不在网站登记名录中",
+                f"code {code} is not in the registry",
             )
-            raise ApiError(422, "unknown_code", issue.message_zh, issue.message_en, [issue])
         if not may_file(caller, self.registry, form, code):
-            raise ApiError(
-                403,
-                "forbidden",
+            raise NotAllowed(
                 f"当前令牌无权报送 {code} 的{form_label(form)}",
                 f"this token may not file the {form} of {code}",
             )
@@ -176,9 +128,7 @@ class Intake:
         async with self._filing_lock(key):
             filing = await self.read_filing(code, form, year)
             if filing.locked:
-                raise ApiError(
-                    409,
-                    "locked",
+                raise Locked(
                     "该报表已由监管单位审核锁定，不能再提交新版本；如需修改，请联系审核单位解除锁定",
                     "the filing was approved and locked by its supervisory office; "
                     "ask it to unlock",
@@ -221,18 +171,16 @@ class Intake:
                 del self._locks[key]
 
     async def _publish_or_keep(self, row: Receipt) -> None:
-        """Publish, or keep the row in the outbox and answer 503. A lost PubAck does not mean a
-        lost message: the stream may hold it already, so the row stays and the same message id
-        goes out again (the client's retry of the same body, the next filing, or the next start);
-        deleting it would leave a judged version without a receipt and let the retry file the
-        same content again under a new receipt."""
+        """Publish, or keep the row in the outbox and raise Unavailable. A lost PubAck does not
+        mean a lost message: the stream may hold it already, so the row stays and the same
+        message id goes out again (the client's retry of the same body, the next filing, or the
+        next start); deleting it would leave a judged version without a receipt and let the
+        retry file the same content again under a new receipt."""
         try:
             await self._publish(row)
         except Exception as exc:
             self._outbox_pending = True
-            raise ApiError(
-                503,
-                "unavailable",
+            raise Unavailable(
                 "消息服务暂未确认，报表已暂存并将自动重发；请稍后用相同内容重试（不会重复计入）",
                 "the stream did not acknowledge; the report is kept and will be sent again: "
                 f"retry the same body later (same receipt, never counted twice): {exc!r}",
@@ -273,12 +221,13 @@ class Intake:
     async def receipt(self, caller: Caller, receipt_id: str) -> ReceiptOut:
         row = await self.store.get(receipt_id)
         if row is None or not may_read(caller, self.registry, row.code):
-            raise ApiError(404, "not_found", "未找到该回执", "no such receipt")
+            raise NotFound("未找到该回执", "no such receipt")
         return to_receipt(row, self.base_url)
 
 
 def form_label(form: str) -> str:
-    return {
-        "work-report": "政府网站工作年度报表",
-        "supervision-report": "政府网站监管年度报表",
-    }.get(form, form)
+    """A form's title (政府网站工作年度报表), as its definition gives it."""
+    try:
+        return load_form(form).title
+    except UnknownForm:
+        return form

@@ -21,12 +21,11 @@ from services.intake.review_api import build_review_router
 from services.intake.review_store import ReviewStore
 from services.intake.store import IntakeStore
 from services.intake.templates_api import build_templates_router
+from services.intake.tokens import demo_tokens
 from shared.contracts import (
     DEADLINES,
-    PROGRESS,
     REVIEWS,
     SUBMISSIONS,
-    VERDICTS,
     DeadlineSet,
     PagesPublished,
     ReportSubmitted,
@@ -39,7 +38,6 @@ from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     PUBLISH_TIMEOUT_SECONDS,
     BatchStage,
-    ConsumerSpec,
     DeadLetters,
     publish_all,
     stop_broker,
@@ -47,6 +45,7 @@ from shared.runtime.messaging import (
 from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
 from shared.runtime.service import (
     configured_registry,
+    declare_publications,
     freeze_startup_state,
     make_broker,
     prepare_topology,
@@ -54,8 +53,12 @@ from shared.runtime.service import (
     setup_logging,
 )
 from shared.runtime.settings import CommonSettings
+from shared.topology import INTAKE
 
 log = logging.getLogger(__name__)
+
+#: the entry points: what tools (`nianbao run`, `deploy tokens`) may use
+__all__ = ["CONSUMERS", "IntakeSettings", "build", "issue_tokens", "main"]
 
 
 class IntakeSettings(CommonSettings):
@@ -69,24 +72,9 @@ class IntakeSettings(CommonSettings):
     max_body_bytes: int = 256 * 1024
 
 
-VERDICT_CONSUMER = ConsumerSpec(
-    durable="intake-verdicts",
-    stream=VERDICTS,
-    filter_subjects=("nianbao.accepted.>", "nianbao.rejected.>"),
-    description="intake: receipts learn their verdict",
-)
-AGGREGATED_CONSUMER = ConsumerSpec(
-    durable="intake-aggregated",
-    stream=PROGRESS,
-    filter_subjects=("nianbao.aggregated.>",),
-    description="intake: receipts learn they are counted",
-)
-PUBLISHED_CONSUMER = ConsumerSpec(
-    durable="intake-published",
-    stream=PROGRESS,
-    filter_subjects=("nianbao.published.>",),
-    description="intake: receipts learn their page URLs",
-)
+VERDICT_CONSUMER = INTAKE.consumer("intake-verdicts")
+AGGREGATED_CONSUMER = INTAKE.consumer("intake-aggregated")
+PUBLISHED_CONSUMER = INTAKE.consumer("intake-published")
 CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER]
 
 
@@ -95,10 +83,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     url = settings.database_url_for("intake", settings.intake_database_url)
     store = IntakeStore(make_engine(url))
     base_url = settings.intake_public_url or f"http://{settings.intake_host}:{settings.intake_port}"
-    submissions = broker.publisher(
-        "nianbao.submitted.{form}.{code}", title="submitted", schema=ReportSubmitted
-    )
-    del submissions  # declared for the AsyncAPI document; publishes go through broker.publish
+    declare_publications(broker, INTAKE)
 
     async def publish(event: ReportSubmitted) -> None:
         await broker.publish(
@@ -122,8 +107,6 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
 
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
-    broker.publisher("nianbao.review.{year}.{tree}.{path}", title="review", schema=ReviewRecorded)
-    broker.publisher("nianbao.deadline.{year}.{node}", title="deadline", schema=DeadlineSet)
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     # receipts follow a burst in batches (one transaction per linger, not per small fetch)
@@ -178,3 +161,17 @@ def main() -> None:
         timeout_graceful_shutdown=10,
     )
     asyncio.run(uvicorn.Server(config).serve())
+
+
+async def issue_tokens(settings: IntakeSettings) -> dict[str, str]:
+    """Issue a bearer token to every site and supervisory office of the registry and one to the
+    operator; store their hashes. ``{code: token}`` (the operator's under ``operator``)."""
+    issued = demo_tokens(configured_registry(settings))
+    url = settings.database_url_for("intake", settings.intake_database_url)
+    store = IntakeStore(make_engine(url))
+    try:
+        await store.create()
+        await store.add_tokens(list(issued.values()))
+    finally:
+        await store.engine.dispose()
+    return {code: token for code, (token, _kind, _code, _label) in issued.items()}

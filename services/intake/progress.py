@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.store import IntakeStore
 from shared.contracts import IssueOut, PagesPublished, SiteStatus
+from shared.filings import Outcome
 from shared.runtime.messaging import Envelope
 
 
@@ -22,8 +23,18 @@ class ProgressView(BaseModel):
 
 
 class VerdictSeen(ProgressView):
+    #: the verdict's outcome as carried; None in verdicts written before it was
+    carried: Outcome | None = Field(default=None, alias="outcome")
     judged_at: datetime
     issues: list[IssueOut]
+
+    @property
+    def outcome(self) -> Outcome:
+        """As carried, or derived as the contract derives it for earlier verdicts: rejected
+        exactly when an error (not with a "before" validator: that would decode the report)."""
+        if self.carried is not None:
+            return self.carried
+        return "rejected" if any(i.severity == "error" for i in self.issues) else "accepted"
 
 
 class AggregatedSeen(ProgressView):
@@ -42,7 +53,7 @@ class ReceiptProgress:
             [
                 {
                     "rid": e.event.receipt_id,
-                    "outcome": e.msg.subject.split(".")[1],
+                    "outcome": e.event.outcome,
                     "judged_at": e.event.judged_at,
                     "issues": [i.model_dump() for i in e.event.issues],
                 }

@@ -1,15 +1,17 @@
-"""Review by supervisory offices: return for correction (退回), approve (lock), unlock, and
-internal deadlines. Each action is stored, then published as an event, or not kept at all."""
+"""Review by supervisory offices: return (退回), approve (lock), unlock, internal deadlines."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
 from services.intake.batching import Batcher
+from services.intake.errors import Conflict, Invalid, Locked, NotAllowed, NotFound, Unavailable
 from services.intake.filing import FilingState
 from services.intake.review_store import (
     FilingHead,
@@ -19,15 +21,24 @@ from services.intake.review_store import (
     ReviewStore,
     as_review,
 )
-from services.intake.schemas import ApiError
-from services.intake.store import IntakeStore
+from services.intake.store import IntakeStore, Receipt
 from shared.access import Caller, may_read, may_review, may_set_deadline, may_unlock
 from shared.contracts import DeadlineSet, ReviewRecorded, review_subject
 from shared.deadlines import national_deadline
-from shared.filings import standing
+from shared.filings import Action, standing
+from shared.forms import WORK_REPORT
 from shared.registry import Registry
 
 PublishReview = Callable[[ReviewRecorded], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Filing:
+    """A filing's versions and every review action on it, oldest first, and whether locked."""
+
+    versions: list[Receipt]
+    reviews: list[ReviewAction]
+    locked: bool
 
 
 def review_messages(registry: Registry, event: ReviewRecorded) -> list[tuple[str, BaseModel, str]]:
@@ -43,16 +54,17 @@ def review_messages(registry: Registry, event: ReviewRecorded) -> list[tuple[str
 PublishDeadline = Callable[[DeadlineSet], Awaitable[None]]
 
 
-def unavailable(exc: Exception) -> ApiError:
-    return ApiError(
-        503,
-        "unavailable",
+def unavailable(exc: Exception) -> Unavailable:
+    return Unavailable(
         "消息服务暂不可用，操作未被记录，请稍后重试",
         f"the stream did not acknowledge; nothing was kept: {exc!r}",
     )
 
 
 class Reviews:
+    """The review use cases. Each action is stored, then published as an event, or not kept
+    at all."""
+
     def __init__(
         self,
         registry: Registry,
@@ -83,38 +95,37 @@ class Reviews:
         return FilingState(head.latest, locked)
 
     async def act_on_receipt(
-        self, caller: Caller, receipt_id: str, action: str, reason: str, paths: list[str]
+        self,
+        caller: Caller,
+        receipt_id: str,
+        action: Literal["return", "approve"],
+        reason: str,
+        paths: list[str],
     ) -> ReviewRecorded:
         receipt = await self.receipts.get(receipt_id)
         if receipt is None or not may_read(caller, self.registry, receipt.code):
-            raise ApiError(404, "not_found", "未找到该回执", "no such receipt")
-        if receipt.form != "work-report" or not may_review(caller, self.registry, receipt.code):
-            raise ApiError(
-                403,
-                "forbidden",
+            raise NotFound("未找到该回执", "no such receipt")
+        if receipt.form != WORK_REPORT or not may_review(caller, self.registry, receipt.code):
+            raise NotAllowed(
                 "只有上级监管单位可以退回或审核网站的工作年度报表",
                 "only a supervisory office above the site may return or approve its work report",
             )
         if receipt.outcome != "accepted":
-            raise ApiError(
-                409,
-                "not_accepted",
+            raise Conflict(
                 "只能退回或审核已通过校验的报表",
                 "only an accepted report can be returned or approved",
+                error="not_accepted",
             )
         latest = await self.receipts.latest(receipt.code, receipt.form, receipt.year)
         if latest is not None and latest.version != receipt.version:
-            raise ApiError(
-                409,
-                "superseded",
+            raise Conflict(
                 f"该版本已被第 {latest.version} 版取代，请对最新版本操作",
                 f"version {receipt.version} was superseded by version {latest.version}",
+                error="superseded",
             )
         locked = await self.is_locked(receipt.code, receipt.form, receipt.year)
         if locked:
-            raise ApiError(
-                409,
-                "locked",
+            raise Locked(
                 "该报表已审核锁定，如需退回请先解除锁定",
                 "the report is approved and locked; unlock it first",
             )
@@ -128,11 +139,9 @@ class Reviews:
         actions = await self.store.of_filing(code, form, year)
         approvals = [a for a in actions if a.action == "approve"]
         if not approvals or not await self.is_locked(code, form, year):
-            raise ApiError(409, "not_locked", "该报表未被锁定", "the filing is not locked")
+            raise Conflict("该报表未被锁定", "the filing is not locked", error="not_locked")
         if not may_unlock(caller, self.registry, code, approvals[-1].office):
-            raise ApiError(
-                403,
-                "forbidden",
+            raise NotAllowed(
                 "只有审核单位或其上级单位可以解除锁定",
                 "only the approving office or one above it may unlock",
             )
@@ -141,7 +150,7 @@ class Reviews:
     async def _record(
         self,
         caller: Caller,
-        action: str,
+        action: Action,
         code: str,
         form: str,
         year: int,
@@ -172,32 +181,34 @@ class Reviews:
 
     async def history(self, caller: Caller, code: str, form: str, year: int) -> list[ReviewAction]:
         if not may_read(caller, self.registry, code):
-            raise ApiError(404, "not_found", "未找到该报表", "no such filing")
+            raise NotFound("未找到该报表", "no such filing")
         return await self.store.of_filing(code, form, year)
+
+    async def filing(self, caller: Caller, code: str, form: str, year: int) -> Filing:
+        """A filing's versions, its review actions and its lock, for a caller who may read it."""
+        actions = await self.history(caller, code, form, year)
+        versions = await self.receipts.history(code, form, year)
+        return Filing(versions, actions, await self.is_locked(code, form, year))
 
     async def set_deadline(
         self, caller: Caller, year: int, node: str, deadline: datetime
     ) -> DeadlineSet:
         if not may_set_deadline(caller, self.registry, node):
-            raise ApiError(
-                403,
-                "forbidden",
+            raise NotAllowed(
                 "只有省级或部门监管单位可以为其所辖网站设定内部截止时间",
                 "only the province or department office may set its internal deadline",
             )
         if deadline.tzinfo is None:
-            raise ApiError(
-                422,
-                "invalid_deadline",
+            raise Invalid(
                 "截止时间须带时区，如 2027-01-29T23:59:59+08:00",
                 "the deadline needs a time zone offset",
+                error="invalid_deadline",
             )
         if deadline > national_deadline(year):
-            raise ApiError(
-                422,
-                "invalid_deadline",
+            raise Invalid(
                 "内部截止时间不得晚于全国截止时间（次年1月31日23:59:59）",
                 "an internal deadline cannot be later than the national one",
+                error="invalid_deadline",
             )
         now = datetime.now(UTC)
         setter = caller.code if caller.kind == "office" and caller.code else "operator"

@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.intake.auth import Authenticated
+from services.intake.edge import CODE, FORM
 from services.intake.filing import Intake, to_receipt
 from services.intake.review import Reviews
 from services.intake.schemas import ReceiptOut
 from shared.contracts import DeadlineSet, ReviewRecorded
-
-CODE = r"^[A-Za-z0-9_-]{1,64}$"
-FORM = r"^(work-report|supervision-report)$"
 
 
 class ReturnRequest(BaseModel):
@@ -51,7 +50,9 @@ class FilingOut(BaseModel):
     reviews: list[ReviewRecorded]
 
 
-Auth = Annotated[str | None, Header()]
+Code = Annotated[str, Path(pattern=CODE)]
+Form = Annotated[str, Path(pattern=FORM)]
+Year = Annotated[int, Path(ge=2000, le=2100)]
 
 
 def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
@@ -64,11 +65,8 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         summary="Return a report for correction (退回)",
     )
     async def return_report(
-        receipt_id: Annotated[str, Path(pattern=CODE)],
-        body: ReturnRequest,
-        authorization: Auth = None,
+        receipt_id: Code, body: ReturnRequest, caller: Authenticated
     ) -> ReviewRecorded:
-        caller = await intake.authenticate(authorization)
         return await reviews.act_on_receipt(caller, receipt_id, "return", body.reason, body.paths)
 
     @router.post(
@@ -78,11 +76,8 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         summary="Approve a report, locking it (审核通过并锁定)",
     )
     async def approve_report(
-        receipt_id: Annotated[str, Path(pattern=CODE)],
-        body: NoteRequest | None = None,
-        authorization: Auth = None,
+        receipt_id: Code, caller: Authenticated, body: NoteRequest | None = None
     ) -> ReviewRecorded:
-        caller = await intake.authenticate(authorization)
         reason = body.reason if body else ""
         return await reviews.act_on_receipt(caller, receipt_id, "approve", reason, [])
 
@@ -93,13 +88,8 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         summary="Unlock an approved filing (解除锁定)",
     )
     async def unlock_filing(
-        code: Annotated[str, Path(pattern=CODE)],
-        form: Annotated[str, Path(pattern=FORM)],
-        year: Annotated[int, Path(ge=2000, le=2100)],
-        body: NoteRequest | None = None,
-        authorization: Auth = None,
+        code: Code, form: Form, year: Year, caller: Authenticated, body: NoteRequest | None = None
     ) -> ReviewRecorded:
-        caller = await intake.authenticate(authorization)
         return await reviews.unlock(caller, code, form, year, body.reason if body else "")
 
     @router.get(
@@ -108,21 +98,16 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         summary="A filing's versions and review history (版本与审核记录)",
     )
     async def filing_history(
-        code: Annotated[str, Path(pattern=CODE)],
-        form: Annotated[str, Path(pattern=FORM)],
-        year: Annotated[int, Path(ge=2000, le=2100)],
-        authorization: Auth = None,
+        code: Code, form: Form, year: Year, caller: Authenticated
     ) -> FilingOut:
-        caller = await intake.authenticate(authorization)
-        actions = await reviews.history(caller, code, form, year)
-        versions = await intake.store.history(code, form, year)
+        filing = await reviews.filing(caller, code, form, year)
         return FilingOut(
             code=code,
             form=form,
             year=year,
-            locked=await reviews.is_locked(code, form, year),
-            versions=[to_receipt(v, intake.base_url) for v in versions],
-            reviews=[ReviewRecorded(**a.model_dump()) for a in actions],
+            locked=filing.locked,
+            versions=[to_receipt(v, intake.base_url) for v in filing.versions],
+            reviews=[ReviewRecorded(**a.model_dump()) for a in filing.reviews],
         )
 
     @router.put(
@@ -132,12 +117,8 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         summary="Set an internal deadline for the sites below a province or department",
     )
     async def set_deadline(
-        year: Annotated[int, Path(ge=2000, le=2100)],
-        node: Annotated[str, Path(pattern=CODE)],
-        body: DeadlineRequest,
-        authorization: Auth = None,
+        year: Year, node: Code, body: DeadlineRequest, caller: Authenticated
     ) -> DeadlineSet:
-        caller = await intake.authenticate(authorization)
         return await reviews.set_deadline(caller, year, node, body.deadline)
 
     return router

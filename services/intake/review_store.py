@@ -8,10 +8,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from services.intake.store import Receipt
-from shared.filings import Review
+from shared.filings import Action, Review
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
@@ -21,7 +21,7 @@ class ReviewAction(SQLModel, table=True):
     __tablename__ = "intake_reviews"
 
     review_id: str = Field(primary_key=True)
-    action: str
+    action: Action = Field(sa_column=Column(AutoString, nullable=False))
     receipt_id: str | None = Field(default=None, index=True)
     code: str = Field(index=True)
     form: str

@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.contracts import IssueOut
+from shared.filings import Outcome
 
+#: a receipt's stages: submitted, then the verdict (an Outcome), aggregated, published
 Stage = Literal["submitted", "accepted", "rejected", "aggregated", "published"]
 
 
@@ -41,7 +43,7 @@ class ReceiptOut(BaseModel):
     stage: Stage
     stages: list[StageReached]
     duplicate: bool = False
-    outcome: Literal["accepted", "rejected"] | None = None
+    outcome: Outcome | None = None
     errors: list[IssueOut] = Field(default_factory=list)
     warnings: list[IssueOut] = Field(default_factory=list)
     standing: dict[str, Any] | None = None
@@ -70,21 +72,3 @@ class NodeOut(BaseModel):
     path: list[str]
     children: list[dict[str, str]]
     sites: list[dict[str, str]]
-
-
-class ApiError(Exception):
-    """Raised by the intake's use cases; rendered as a Problem with its status code."""
-
-    def __init__(
-        self,
-        status: int,
-        error: str,
-        message_zh: str,
-        message_en: str,
-        issues: list[IssueOut] | None = None,
-    ) -> None:
-        super().__init__(message_en)
-        self.status = status
-        self.problem = Problem(
-            error=error, message_zh=message_zh, message_en=message_en, issues=issues or []
-        )

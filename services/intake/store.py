@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import Column, UniqueConstraint, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from services.intake.batching import Batcher
 from shared.access import Caller, Kind
+from shared.filings import Outcome
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
 
@@ -37,7 +38,7 @@ class Receipt(SQLModel, table=True):
     report: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
     #: false while the submission is only in the outbox (not yet acknowledged by JetStream)
     in_stream: bool = False
-    outcome: str | None = None
+    outcome: Outcome | None = Field(default=None, sa_column=Column(AutoString))
     judged_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     issues: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JsonDocument))
     aggregated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from services.intake.store import new_token
-from shared.access import Kind
-from shared.registry import Level, Registry
-
-SUPERVISORY = {Level.NATIONAL, Level.PROVINCE, Level.CITY, Level.DEPARTMENT}
+from shared.access import OFFICE_LEVELS, Kind
+from shared.registry import Registry
 
 
 def demo_tokens(registry: Registry) -> dict[str, tuple[str, Kind, str | None, str]]:
@@ -15,7 +13,7 @@ def demo_tokens(registry: Registry) -> dict[str, tuple[str, Kind, str | None, st
     for code, site in sorted(registry.sites.items()):
         out[code] = (new_token(), "site", code, site.name)
     for code, node in sorted(registry.nodes.items()):
-        if node.level in SUPERVISORY:
+        if node.level in OFFICE_LEVELS:
             out[code] = (new_token(), "office", code, node.name)
     out["operator"] = (new_token(), "operator", None, "operator")
     return out

@@ -1,17 +1,20 @@
-"""Filled workbooks at the intake: the header a caller's registry entry gives, filing an upload
-exactly as its JSON would be filed, and errors that name the cells they concern."""
+"""Excel workbooks at the intake: templates with a prefilled header, filled ones filed as JSON."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from services.intake.errors import IntakeError, Invalid, Malformed, NotFound
 from services.intake.filing import Intake
-from services.intake.schemas import ApiError, ReceiptOut
+from services.intake.schemas import ReceiptOut
 from shared.access import Caller
 from shared.contracts import IssueOut
-from shared.excel import FilledWorkbook, WorkbookError, read_workbook
-from shared.forms import FormDefinition
+from shared.excel import FilledWorkbook, WorkbookError, build_template, read_workbook
+from shared.filings import current_reporting_year
+from shared.forms import SUPERVISION_REPORT, WORK_REPORT, FormDefinition, UnknownForm, load_form
 from shared.registry import Level, Registry
 
 OFFICE_KINDS = {Level.PROVINCE: "province", Level.DEPARTMENT: "department"}
@@ -20,7 +23,7 @@ OFFICE_KINDS = {Level.PROVINCE: "province", Level.DEPARTMENT: "department"}
 def header_values(defn: FormDefinition, registry: Registry, caller: Caller) -> dict[str, Any]:
     """The header block a caller's registry entry fills in (site identity, or the office)."""
     code = caller.code
-    if defn.form == "work-report" and caller.kind == "site" and code in registry.sites:
+    if defn.form == WORK_REPORT and caller.kind == "site" and code in registry.sites:
         site = registry.sites[code]
         return {
             "site": {
@@ -32,7 +35,7 @@ def header_values(defn: FormDefinition, registry: Registry, caller: Caller) -> d
             }
         }
     node = registry.nodes.get(code or "")
-    if defn.form == "supervision-report" and caller.kind == "office" and node is not None:
+    if defn.form == SUPERVISION_REPORT and caller.kind == "office" and node is not None:
         kind = OFFICE_KINDS.get(node.level)
         if kind is None:
             return {}
@@ -41,10 +44,36 @@ def header_values(defn: FormDefinition, registry: Registry, caller: Caller) -> d
     return {}
 
 
-def with_cells(exc: ApiError, filled: FilledWorkbook) -> ApiError:
+@dataclass(frozen=True)
+class Template:
+    """A form's workbook, ready to download."""
+
+    filename: str
+    data: bytes
+
+
+async def template_workbook(
+    registry: Registry, form: str, year: int | None, records: int, caller: Caller | None
+) -> Template:
+    """The latest version of a form as a workbook; with a site or office caller, its header
+    block prefilled from the registry."""
+    try:
+        defn = load_form(form)
+    except UnknownForm as exc:
+        raise NotFound(f"未知表单：{form}", str(exc)) from exc
+    values: dict[str, Any] = {"year": year or current_reporting_year(datetime.now(UTC))}
+    suffix = ""
+    if caller is not None:
+        values.update(header_values(defn, registry, caller))
+        suffix = f"-{caller.code}" if caller.code and len(values) > 1 else ""
+    data = await asyncio.to_thread(build_template, defn, values, records)
+    return Template(f"{defn.form}-{defn.version}-{values['year']}{suffix}.xlsx", data)
+
+
+def with_cells(exc: IntakeError, filled: FilledWorkbook) -> IntakeError:
     """The same error, each issue naming the cells of its paths in the uploaded workbook."""
     issues = []
-    for issue in exc.problem.issues:
+    for issue in exc.issues:
         cells = [c for path in issue.paths for c in filled.cells_of(path)]
         where = "、".join(cells)
         issues.append(
@@ -57,8 +86,7 @@ def with_cells(exc: ApiError, filled: FilledWorkbook) -> ApiError:
                 else issue.message_en,
             )
         )
-    problem = exc.problem
-    return ApiError(exc.status, problem.error, problem.message_zh, problem.message_en, issues)
+    return exc.with_issues(issues)
 
 
 async def file_workbook(intake: Intake, caller: Caller, body: bytes) -> ReceiptOut:
@@ -66,11 +94,11 @@ async def file_workbook(intake: Intake, caller: Caller, body: bytes) -> ReceiptO
     try:
         filled = await asyncio.to_thread(read_workbook, body)
     except WorkbookError as exc:
-        status = 400 if exc.kind == "unreadable" else 422
-        error = "invalid_workbook" if exc.kind == "unreadable" else "not_a_template"
-        raise ApiError(status, error, exc.message_zh, exc.message_en) from exc
+        if exc.kind == "unreadable":
+            raise Malformed(exc.message_zh, exc.message_en, error="invalid_workbook") from exc
+        raise Invalid(exc.message_zh, exc.message_en, error="not_a_template") from exc
     try:
         receipt, _new = await intake.file(caller, filled.report)
-    except ApiError as exc:
+    except IntakeError as exc:
         raise with_cells(exc, filled) from None
     return receipt

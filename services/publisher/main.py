@@ -12,20 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from faststream.nats import NatsBroker
-from nats.js import api as js_api
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
 from services.publisher.handlers import Publisher
 from services.publisher.render import static_files
+from services.publisher.republish import republish_all
 from services.publisher.sites_worker import SiteRenderer
 from services.publisher.store import PublisherStore
 from services.publisher.writer import PageWriter, write_atomically
 from shared.contracts import (
     PROGRESS,
-    REVIEWS,
-    ROLLUPS,
-    PagesPublished,
     ReportAggregated,
     ReviewRecorded,
     RollupUpdated,
@@ -34,7 +31,6 @@ from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     BatchStage,
-    ConsumerSpec,
     DeadLetters,
     publish_all,
     stop_broker,
@@ -48,6 +44,7 @@ from shared.runtime.metrics import (
 )
 from shared.runtime.service import (
     configured_registry,
+    declare_publications,
     freeze_startup_state,
     make_broker,
     prepare_topology,
@@ -56,6 +53,7 @@ from shared.runtime.service import (
     setup_logging,
 )
 from shared.runtime.settings import CommonSettings
+from shared.topology import PUBLISHER
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +62,9 @@ WORKER_THREADS = 16
 #: pause between node page passes that rendered nothing (a node page is never urgent)
 NODE_IDLE_SECONDS = 0.5
 GIL_SWITCH_SECONDS = 0.0005
+
+#: the entry points: what tools (`nianbao run`, `publish --all`, `rebuild`) may use
+__all__ = ["CONSUMERS", "PublisherSettings", "build", "main", "republish_all", "serve"]
 
 
 class PublisherSettings(CommonSettings):
@@ -78,25 +79,9 @@ class PublisherSettings(CommonSettings):
     site_worker: bool = True
 
 
-AGGREGATED_CONSUMER = ConsumerSpec(
-    durable="publisher-aggregated",
-    stream=PROGRESS,
-    filter_subjects=("nianbao.aggregated.>",),
-    description="publisher: versions and standings of every filing",
-)
-ROLLUP_CONSUMER = ConsumerSpec(
-    durable="publisher-rollups",
-    stream=ROLLUPS,
-    filter_subjects=("nianbao.rollup.>",),
-    deliver_policy=js_api.DeliverPolicy.ALL,
-    description="publisher: every node's roll-up",
-)
-REVIEW_CONSUMER = ConsumerSpec(
-    durable="publisher-reviews",
-    stream=REVIEWS,
-    filter_subjects=("nianbao.review.*.admin.>",),
-    description="publisher: review actions for the sites' version history",
-)
+AGGREGATED_CONSUMER = PUBLISHER.consumer("publisher-aggregated")
+ROLLUP_CONSUMER = PUBLISHER.consumer("publisher-rollups")
+REVIEW_CONSUMER = PUBLISHER.consumer("publisher-reviews")
 CONSUMERS = [AGGREGATED_CONSUMER, ROLLUP_CONSUMER, REVIEW_CONSUMER]
 
 
@@ -120,7 +105,7 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
     publisher = Publisher(
         registry, store, PageWriter(settings.pages_dir), publish, base_url, renderer
     )
-    broker.publisher("nianbao.published.{code}", title="published", schema=PagesPublished)
+    declare_publications(broker, PUBLISHER)
     dead = DeadLetters(broker, "publisher")
     # a burst is stored in batches: one transaction per linger, not per small fetch
     linger = BURST_LINGER_SECONDS

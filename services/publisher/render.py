@@ -19,24 +19,20 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from services.publisher.pages import (
-    BADGE_FONT_SIZE,
-    BADGE_PADDING,
-    GENERATOR_NOTE,
+from services.publisher.pages.column import ColumnPageData
+from services.publisher.pages.embed import BADGE_FONT_SIZE, BADGE_PADDING, Badge
+from services.publisher.pages.formatting import format_pct
+from services.publisher.pages.index import IndexData
+from services.publisher.pages.paths import (
     STATIC_FILES,
-    Badge,
-    ChartBar,
-    ColumnPageData,
-    IndexData,
-    Link,
     PagePaths,
-    RollupPageData,
-    SitePageData,
-    format_pct,
     site_badge_path,
     supervision_badge_path,
 )
-from services.publisher.supervision import SupervisionPageData
+from services.publisher.pages.rollup import RollupPageData
+from services.publisher.pages.site import SitePageData
+from services.publisher.pages.supervision import SupervisionPageData
+from services.publisher.pages.views import GENERATOR_NOTE, ChartBar, Link
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"

@@ -1,4 +1,4 @@
-"""`nianbao publish --all`: re-render every page from the publisher's store into the pages dir.
+"""A full re-render (`nianbao publish --all`): every page from the publisher's store.
 
 Uses the publisher's own state (versions, standings, roll-ups in its database) and the same
 planning and rendering as the running service, so when nothing changed every file comes out
@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-
-import typer
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from services.publisher.handlers import Publisher
     from services.publisher.main import PublisherSettings
-    from services.publisher.pages import PageRef
+    from services.publisher.pages.paths import PageRef
     from shared.registry import Registry
 
 
@@ -37,27 +35,27 @@ class Republished:
 def every_page(publisher: Publisher) -> list[PageRef]:
     """Every page the service renders from this state: sites that filed, every node with a
     roll-up (column, roll-up, supervision), offices that filed, and the index."""
-    from services.publisher.pages import PageRef, has_supervision_page
+    from services.publisher.pages.paths import PageKind, PageRef, has_supervision_page
 
-    registry = publisher.registry
+    registry, state = publisher.registry, publisher.state
     refs: dict[tuple[str, int, str], PageRef] = {}
 
-    def add(kind: str, year: int, code: str = "") -> None:
-        refs.setdefault((kind, year, code), PageRef(kind, year, code))  # type: ignore[arg-type]
+    def add(kind: PageKind, year: int, code: str = "") -> None:
+        refs.setdefault((kind, year, code), PageRef(kind, year, code))
 
-    for code, year in sorted(publisher.standings):
+    for code, year in sorted(state.statuses):
         if code in registry.sites:
             add("site", year, code)
-    for year, node in sorted(publisher.rollups):
+    for year, node in sorted(state.rollups):
         if node in registry.nodes:
             add("column", year, node)
             add("rollup", year, node)
             if has_supervision_page(registry, node):
                 add("supervision", year, node)
-    for code, year in sorted(publisher.office_standings):
+    for code, year in sorted(state.office_statuses):
         if has_supervision_page(registry, code):
             add("supervision", year, code)
-    years = {year for (year, _node) in publisher.rollups} or {y for (_k, y, _c) in refs}
+    years = {year for (year, _node) in state.rollups} or {y for (_k, y, _c) in refs}
     if years:
         add("index", max(years))  # the index shows the latest year with roll-ups
     order = {"site": 0, "rollup": 1, "column": 2, "supervision": 3, "index": 4}
@@ -123,43 +121,3 @@ async def republish_all(
         await store.engine.dispose()
     done.seconds = time.monotonic() - started
     return done
-
-
-def publish(
-    all_pages: Annotated[
-        bool, typer.Option("--all", help="re-render every page from the publisher's store")
-    ] = False,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="where the publisher's database lives (NIANBAO_DATA_DIR)")
-    ] = None,
-    pages_dir: Annotated[
-        Path | None, typer.Option(help="the published tree to write (NIANBAO_PAGES_DIR)")
-    ] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="where the tree is served (NIANBAO_PAGES_BASE_URL)")
-    ] = None,
-    registry: Annotated[
-        Path | None, typer.Option(help="registry file (NIANBAO_REGISTRY_FILE; default: demo)")
-    ] = None,
-) -> None:
-    """Re-render the published pages from the publisher's store (byte-identical when unchanged)."""
-    if not all_pages:
-        raise typer.BadParameter("only a full re-render is supported", param_hint="--all")
-    from services.publisher.main import PublisherSettings
-
-    overrides: dict[str, object] = {
-        key: value
-        for key, value in (
-            ("data_dir", data_dir),
-            ("pages_dir", pages_dir),
-            ("pages_base_url", base_url),
-            ("registry_file", registry),
-        )
-        if value is not None
-    }
-    settings = PublisherSettings(**overrides)  # type: ignore[arg-type]
-    done = asyncio.run(republish_all(settings))
-    typer.echo(
-        f"rendered {done.pages} pages ({done.files} files, {done.changed} changed) "
-        f"into {settings.pages_dir} in {done.seconds:.1f} s"
-    )

@@ -17,8 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.publisher.pages import ReviewRecord, VersionRecord, plan_site_page
+from services.publisher.pages.records import ReviewRecord, VersionRecord
+from services.publisher.pages.site import plan_site_page
 from services.publisher.render import site_page_files
+from shared.filings import Status
 from shared.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ class SiteJob:
     year: int
     versions: tuple[VersionRecord, ...]
     counted_receipt: str | None
-    status: str
+    status: Status
     reviews: tuple[ReviewRecord, ...]
 
 

@@ -1,3 +1,5 @@
+"""Runs the validator: `python -m services.validator`."""
+
 from services.validator.main import main
 
 main()

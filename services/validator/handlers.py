@@ -31,9 +31,9 @@ def judge(submitted: ReportSubmitted, registry: Registry, now: datetime) -> Repo
 
 
 def verdict_subject(verdict: ReportJudged) -> str:
-    if isinstance(verdict, ReportAccepted):
-        return accepted_subject(verdict.form, verdict.code)
-    return rejected_subject(verdict.form, verdict.code)
+    """``nianbao.accepted.…`` or ``nianbao.rejected.…``, by the verdict's outcome."""
+    subject = accepted_subject if verdict.outcome == "accepted" else rejected_subject
+    return subject(verdict.form, verdict.code)
 
 
 class Validator:

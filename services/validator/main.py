@@ -9,11 +9,12 @@ from functools import partial
 from faststream.nats import NatsBroker
 
 from services.validator.handlers import Validator
-from shared.contracts import SUBMISSIONS, VERDICTS, ReportJudged, ReportSubmitted
-from shared.runtime.messaging import BatchStage, ConsumerSpec, DeadLetters, publish_all, stop_broker
+from shared.contracts import VERDICTS, ReportJudged, ReportSubmitted
+from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
 from shared.runtime.metrics import Health, count_published, with_health
 from shared.runtime.service import (
     configured_registry,
+    declare_publications,
     freeze_startup_state,
     make_broker,
     prepare_topology,
@@ -21,13 +22,13 @@ from shared.runtime.service import (
     setup_logging,
 )
 from shared.runtime.settings import CommonSettings
+from shared.topology import VALIDATOR
 
-CONSUMER = ConsumerSpec(
-    durable="validator",
-    stream=SUBMISSIONS,
-    filter_subjects=("nianbao.submitted.>",),
-    description="validator: judges every submission",
-)
+CONSUMER = VALIDATOR.consumer("validator")
+
+
+#: the entry points: what tools (`nianbao run`) may use
+__all__ = ["CONSUMER", "build", "main", "serve"]
 
 
 def build(settings: CommonSettings, broker: NatsBroker) -> BatchStage[ReportSubmitted]:
@@ -38,11 +39,7 @@ def build(settings: CommonSettings, broker: NatsBroker) -> BatchStage[ReportSubm
         count_published(VERDICTS.name, items)
 
     validator = Validator(registry, publish)
-    for subject, schema in (
-        ("nianbao.accepted.{form}.{code}", "accepted"),
-        ("nianbao.rejected.{form}.{code}", "rejected"),
-    ):
-        broker.publisher(subject, title=f"verdict {schema}", schema=ReportJudged)
+    declare_publications(broker, VALIDATOR)
     return BatchStage(
         broker, CONSUMER, ReportSubmitted, validator.on_submitted, DeadLetters(broker, "validator")
     )

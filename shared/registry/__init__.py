@@ -9,6 +9,7 @@ from shared.registry.model import (
     Site,
     SiteType,
     Tree,
+    registry_document,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "Site",
     "SiteType",
     "Tree",
+    "registry_document",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -162,3 +163,11 @@ class Registry:
 
     def tree_of(self, node: str) -> Tree:
         return self.nodes[node].tree
+
+
+def registry_document(registry: Registry) -> dict[str, Any]:
+    """A registry as a registry JSON file holds it: nodes and sites, codes sorted."""
+    return {
+        "nodes": [registry.nodes[c].model_dump(mode="json") for c in sorted(registry.nodes)],
+        "sites": [registry.sites[c].model_dump(mode="json") for c in sorted(registry.sites)],
+    }

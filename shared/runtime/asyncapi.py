@@ -1,4 +1,4 @@
-"""The AsyncAPI document of the whole system, generated from the services' own brokers."""
+"""The AsyncAPI document of the whole system, generated from the topology (shared.topology)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,24 @@ from typing import Any
 from faststream.specification import AsyncAPI
 
 from shared.contracts import STREAMS
+from shared.runtime.messaging import DeadLetters, durable_subscriber
+from shared.runtime.service import declare_publications, make_broker
+from shared.runtime.settings import CommonSettings
+from shared.topology import SERVICES
+
+
+async def _documented(msgs: Any) -> None:
+    """Stands for a service's handler: the document needs subscribers, not their work."""
 
 
 def asyncapi_document() -> dict[str, Any]:
-    """Declare every service's subscribers and publishers on one broker and describe them."""
-    from services.aggregator.main import AggregatorSettings
-    from services.aggregator.main import build as build_aggregator
-    from services.intake.main import IntakeSettings
-    from services.intake.main import build as build_intake
-    from services.publisher.main import PublisherSettings
-    from services.publisher.main import build as build_publisher
-    from services.validator.main import build as build_validator
-    from shared.runtime.service import make_broker
-    from shared.runtime.settings import CommonSettings
-
+    """Declare every service's consumers and publications on one broker and describe them."""
     broker = make_broker(CommonSettings(), "docs")
-    build_intake(IntakeSettings(intake_database_url="sqlite+aiosqlite://"), broker)
-    build_validator(CommonSettings(), broker)
-    build_aggregator(AggregatorSettings(aggregator_database_url="sqlite+aiosqlite://"), broker)
-    build_publisher(PublisherSettings(publisher_database_url="sqlite+aiosqlite://"), broker)
+    for service in SERVICES.values():
+        for consumer in service.consumers:
+            durable_subscriber(broker, consumer)(_documented)
+        declare_publications(broker, service)
+        DeadLetters(broker, service.name)
     streams = "; ".join(f"{s.name} ({', '.join(s.subjects)}): {s.description}" for s in STREAMS)
     spec = AsyncAPI(
         broker,

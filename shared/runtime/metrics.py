@@ -27,7 +27,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.runtime.messaging import ConsumerSpec
+from shared.topology import ConsumerSpec
 
 log = logging.getLogger(__name__)
 

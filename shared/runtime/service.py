@@ -18,8 +18,9 @@ from faststream.nats import NatsBroker, NatsUserPassword
 
 from shared.contracts import STREAMS
 from shared.registry import Registry
-from shared.runtime.messaging import ConsumerSpec, ensure_consumer, ensure_streams
+from shared.runtime.messaging import ensure_consumer, ensure_streams, patch_faststream_pull_timeout
 from shared.runtime.settings import CommonSettings
+from shared.topology import ConsumerSpec, ServiceTopology
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def make_broker(settings: CommonSettings, name: str) -> NatsBroker:
     """A broker that logs per-message only at DEBUG: per-message INFO halves throughput."""
     broker_log = logging.getLogger(f"faststream.{name}")
     broker_log.setLevel(logging.WARNING)
+    patch_faststream_pull_timeout()
     user, password = settings.nats_user, settings.nats_password
     return NatsBroker(
         [url.strip() for url in settings.nats_url.split(",") if url.strip()],
@@ -140,3 +142,12 @@ async def serve_until_stopped(
         except TimeoutError:
             # e.g. NATS unreachable: what was not acknowledged is redelivered after ack_wait
             log.error("graceful stop took over %.0f s; exiting without it", STOP_SECONDS)
+
+
+def declare_publications(broker: NatsBroker, service: ServiceTopology) -> None:
+    """Declare what the service publishes (for the AsyncAPI document and the NATS permissions);
+    the events themselves go out through confirmed publishes."""
+    for publication in service.publications:
+        broker.publisher(
+            publication.family.template, title=publication.title, schema=publication.event
+        )

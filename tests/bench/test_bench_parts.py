@@ -15,7 +15,7 @@ from shared.deadlines import national_deadline
 from shared.forms import check_report, count_paths, load_form, yes_no_paths
 from shared.registry.national import national_registry
 from shared.rollup import SiteState, full_rollups
-from tests.conftest import postgres_url
+from tests.support.databases import postgres_url
 
 YEAR = 2026
 REGISTRY = national_registry(600, seed=3)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
 from shared.runtime.registry_files import dump_registry
-from tests.conftest import postgres_url
-from tests.support import wait_until
+from tests.support.databases import postgres_url
+from tests.support.waiting import wait_until
 from tools.cli import app
 
 pytestmark = pytest.mark.e2e

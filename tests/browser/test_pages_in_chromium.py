@@ -20,9 +20,10 @@ import pytest
 
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
-from tests.reports import DATA, work_report_for
-from tests.support import wait_until
-from tools.launcher import System, start_system
+from tests.support.reports import DATA, work_report_for
+from tests.support.system import running_system, tokens_of
+from tests.support.waiting import wait_until
+from tools.launcher import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -67,11 +68,8 @@ def get_json(system: System, path: str) -> dict[str, Any] | None:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """A running system where sites and the province have filed, every page rendered."""
-    running = start_system(
-        tmp_path_factory.mktemp("browser"), intake_port=0, pages_port=0, nats_port=0
-    )
-    try:
-        tokens = json.loads((running.data_dir / "demo-tokens.json").read_text(encoding="utf-8"))
+    with running_system(tmp_path_factory.mktemp("browser")) as running:
+        tokens = tokens_of(running)
 
         def post(code: str, report: dict[str, Any]) -> str:
             response = httpx.post(
@@ -112,8 +110,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
         wait_until(settled, timeout=90, interval=0.25)
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

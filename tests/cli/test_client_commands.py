@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 from shared.excel import build_template
 from shared.forms import load_form
 from shared.registry.demo import demo_registry
-from tests.excel.excel_support import fill_template, meta_rows
-from tests.reports import work_report_for
+from tests.support.excel import fill_template, meta_rows
+from tests.support.reports import work_report_for
 from tools.cli import app
 from tools.launcher import System
 

@@ -10,8 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from pydantic_settings import BaseSettings
 
 from shared.contracts import ROLLUPS
 from shared.runtime.messaging import ensure_streams
-from tests.deploy.compose_local import (
+from tests.support.compose import (
     COMPOSE_FILE,
     DEPLOY,
     LISTENS,
@@ -33,7 +31,7 @@ from tests.deploy.compose_local import (
     load_compose,
     read_env_file,
 )
-from tests.support import eventually
+from tests.support.waiting import eventually
 from tools.deploy_config import (
     SERVICES,
     office_permissions,
@@ -41,7 +39,7 @@ from tools.deploy_config import (
     service_users,
     subject_pattern,
 )
-from tools.natsserver import NatsServer, _read_ports, nats_server_binary
+from tools.natsserver import NatsServer, nats_server_binary
 
 pytestmark = pytest.mark.deploy
 
@@ -219,55 +217,6 @@ def test_users_file_matches_the_code() -> None:
 
 
 # ------------------------------------------------------------------ office permissions
-
-
-@pytest.fixture
-def secured_nats(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
-    """A nats-server with the users `nianbao deploy nats-users --registry` writes."""
-    users, passwords = tmp_path / "users.conf", tmp_path / "passwords.json"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "nianbao"),
-            *("deploy", "nats-users", "--registry", "tests/data/registry-mini.json"),
-            *("--out", str(users), "--passwords", str(passwords), "--bcrypt-cost", "4"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    known: dict[str, str] = json.loads(passwords.read_text(encoding="utf-8"))
-    assert passwords.stat().st_mode & 0o077 == 0
-    conf = tmp_path / "nats.conf"
-    conf.write_text(
-        f'listen: "127.0.0.1:-1"\nhttp: "127.0.0.1:-1"\n'
-        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
-        'authorization { include "users.conf" }\n',
-        encoding="utf-8",
-    )
-    env = {f"NATS_{u.upper()}_PASSWORD": "pw-" + u for u in ("admin", *SERVICES)}
-    ports = tmp_path / "ports"
-    ports.mkdir()
-    process = subprocess.Popen(
-        [nats_server_binary(), "-c", str(conf), "--ports_file_dir", str(ports)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client, monitor = _read_ports(ports, process.pid, time.monotonic() + 15)
-    server = NatsServer(process, client, monitor, tmp_path)
-    try:
-        yield server, known | {"admin": "pw-admin"}
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def admin(secured_nats: tuple[NatsServer, dict[str, str]]) -> AsyncIterator[Client]:
-    server, passwords = secured_nats
-    nc = await nats.connect(server.url, user="admin", password=passwords["admin"])
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 async def connect_office(

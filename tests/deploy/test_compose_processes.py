@@ -18,11 +18,10 @@ import pytest
 
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
-from tests.deploy.compose_local import Deployment
-from tests.deploy.conftest import NATS_NODES, start
-from tests.deploy.databases import execute
-from tests.reports import work_report_for
-from tests.support import wait_until
+from tests.support.compose import NATS_NODES, Deployment, start
+from tests.support.databases import execute
+from tests.support.reports import work_report_for
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.deploy
 

@@ -68,10 +68,8 @@ async def test_aggregator_versions_are_inserted_once_and_read_back_exactly(
     await store.create()
     await store.create()  # idempotent: every start creates what is missing
     first = verdict("r1")
-    await store.add([(first, "accepted")])
-    await store.add(
-        [(verdict("r1", report={"changed": 1}), "rejected"), (verdict("r2"), "accepted")]
-    )
+    await store.add([first])
+    await store.add([verdict("r1", report={"changed": 1}, outcome="rejected"), verdict("r2")])
 
     rows = {row.receipt_id: row for row in await store.all()}
     assert sorted(rows) == ["r1", "r2"]
@@ -88,7 +86,7 @@ async def test_schema_creation_by_replicas_starting_together(database_url: str) 
     engines = [make_engine(database_url) for _ in range(3)]
     try:
         await asyncio.gather(*(VersionStore(e).create() for e in engines))
-        await VersionStore(engines[0]).add([(verdict("r1"), "accepted")])
+        await VersionStore(engines[0]).add([verdict("r1")])
         assert len(await VersionStore(engines[1]).all()) == 1
     finally:
         await asyncio.gather(*(e.dispose() for e in engines))

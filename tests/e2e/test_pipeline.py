@@ -10,8 +10,8 @@ import pytest
 
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
-from tests.reports import work_report_for
-from tests.support import wait_until
+from tests.support.reports import work_report_for
+from tests.support.waiting import wait_until
 from tools.launcher import System
 
 pytestmark = pytest.mark.e2e

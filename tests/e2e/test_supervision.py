@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ import pytest
 
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
-from tests.reports import DATA, work_report_for
-from tests.support import wait_until
-from tools.launcher import System, start_system
+from tests.support.reports import DATA, work_report_for
+from tests.support.system import system_fixture
+from tests.support.waiting import wait_until
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 
@@ -28,19 +28,12 @@ CITY = "510900"  # 遂宁市
 ON_TIME, LATE, RETURNED, APPROVED = "5109030001", "5109040001", "5109210001", "5109220001"
 
 
-@pytest.fixture(scope="module")
-def office_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    running = start_system(
-        tmp_path_factory.mktemp("supervision"),
-        intake_port=0,
-        pages_port=0,
-        nats_port=0,
-        extra_env={"NIANBAO_REMINDER_INTERVAL_SECONDS": "0.3"},
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
+office_system = system_fixture(
+    scope="module",
+    name="office_system",
+    data_dir="supervision",
+    env={"NIANBAO_REMINDER_INTERVAL_SECONDS": "0.3"},
+)
 
 
 class Api:

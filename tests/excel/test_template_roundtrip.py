@@ -18,7 +18,7 @@ from shared.excel import (
 )
 from shared.forms import load_form, parse_report
 from shared.forms.definition import leaves
-from tests.excel.excel_support import (
+from tests.support.excel import (
     FORMS,
     clean_report,
     distinct_report,

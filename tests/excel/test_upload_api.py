@@ -21,7 +21,7 @@ from shared.excel import XLSX_MEDIA_TYPE, build_template, sheet_title
 from shared.forms import load_form, parse_report
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
-from tests.excel.excel_support import clean_report, fill_template, meta_rows
+from tests.support.excel import clean_report, fill_template, meta_rows
 
 SITE, OFFICE = "1100000088", "110000"
 TOKENS = {SITE: "nb_site_token", OFFICE: "nb_office_token"}

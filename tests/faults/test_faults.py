@@ -28,7 +28,7 @@ from shared.contracts import DEAD_LETTERS, SUBMISSIONS, VERDICTS, content_hash
 from shared.deadlines import national_deadline
 from shared.forms import count_paths, load_form, parse_report, yes_no_paths
 from shared.registry.demo import demo_registry
-from tests.faults.chaos import (
+from tests.support.chaos import (
     TARGETS,
     Chaos,
     Clients,
@@ -39,15 +39,15 @@ from tests.faults.chaos import (
     page_tallies,
     plan_reports,
 )
-from tests.faults.conftest import FIGURES
-from tests.integration.pipeline import (
+from tests.support.figures import FAULT_FIGURES
+from tests.support.pipeline import (
     YEAR,
     jetstream,
     service_consumers,
     settled_pages,
-    tokens_of,
 )
-from tests.support import eventually
+from tests.support.system import tokens_of
+from tests.support.waiting import eventually
 from tools.launcher import SERVICES, System
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -106,7 +106,7 @@ async def test_nothing_acknowledged_is_lost_or_doubled_under_faults(
     system: System, postgres_database: str | None
 ) -> None:
     print(f"\nNIANBAO_FAULT_SEED={SEED}")
-    FIGURES["seed (NIANBAO_FAULT_SEED)"] = SEED
+    FAULT_FIGURES["seed (NIANBAO_FAULT_SEED)"] = SEED
     replay = f"replay with NIANBAO_FAULT_SEED={SEED}"
     rng = random.Random(SEED)
     registry = demo_registry()
@@ -131,7 +131,7 @@ async def test_nothing_acknowledged_is_lost_or_doubled_under_faults(
     await settled_pages(system, service_consumers(), within=180)
     settled = time.monotonic() - started
 
-    FIGURES.update(
+    FAULT_FIGURES.update(
         {
             "reports pushed (POSTs answered 202)": len(filed),
             "distinct receipts": len(receipts),
@@ -155,7 +155,7 @@ async def test_nothing_acknowledged_is_lost_or_doubled_under_faults(
     submitted = await stream_receipts(system.nats.url, SUBMISSIONS.name)
     judged = await stream_receipts(system.nats.url, VERDICTS.name)
     assert set(submitted) == set(judged) == receipts, replay
-    FIGURES["extra copies of a receipt in SUBMISSIONS/VERDICTS (server dedupe missed)"] = (
+    FAULT_FIGURES["extra copies of a receipt in SUBMISSIONS/VERDICTS (server dedupe missed)"] = (
         sum(submitted.values()) - len(submitted) + sum(judged.values()) - len(judged)
     )
     versions_per_site = Counter((r["code"], r["version"]) for r in rows.values())
@@ -204,14 +204,16 @@ async def test_nothing_acknowledged_is_lost_or_doubled_under_faults(
         for f in {f.receipt["receipt_id"]: f for f in filed if f.planned.accepted}.values()
     ]
     engine, oracle = await oracle_figures(postgres_database, accepted)
-    FIGURES["roll-up oracle"] = f"{engine}, {len(registry.nodes)} nodes"
+    FAULT_FIGURES["roll-up oracle"] = f"{engine}, {len(registry.nodes)} nodes"
     streamed = await system_rollups(system.nats.url, YEAR)
     assert compare(registry, streamed, oracle) == [], replay
     published = page_tallies(pages, YEAR, sorted(registry.nodes))
     assert compare(registry, published, oracle) == [], replay
     national = published["CN"]
     assert national["reported"] == len(latest), replay
-    FIGURES["sites counted (nation)"] = f"{national['reported']} = sites with an accepted version"
+    FAULT_FIGURES["sites counted (nation)"] = (
+        f"{national['reported']} = sites with an accepted version"
+    )
 
     # ---- handlers that failed while a peer was down were retried and succeeded: nothing is
     # dead-lettered from real traffic
@@ -222,7 +224,7 @@ async def test_nothing_acknowledged_is_lost_or_doubled_under_faults(
         p.read_text(encoding="utf-8", errors="replace")
         for p in (system.data_dir / "logs").glob("*.log")
     )
-    FIGURES["handler failures retried, then handled (logs)"] = (
+    FAULT_FIGURES["handler failures retried, then handled (logs)"] = (
         f"{logs.count('; retrying one by one')} batches, "
         f"{logs.count(' failed (delivery ')} messages; 0 dead-lettered"
     )
@@ -263,7 +265,7 @@ def test_the_aggregator_and_pages_rebuild_from_the_streams_alone(system: System)
         f"{len(changed)} changed, {Counter(p.split('/')[0] for p in changed)}; "
         + first_difference(kept, system.data_dir / "pages", (missing + extra + changed)[:1])
     )
-    FIGURES["rebuild"] = f"{len(after)} page files byte-identical, {took:.0f} s to rebuild"
+    FAULT_FIGURES["rebuild"] = f"{len(after)} page files byte-identical, {took:.0f} s to rebuild"
 
 
 async def settled_like(system: System, before: dict[str, str], within: float) -> dict[str, str]:

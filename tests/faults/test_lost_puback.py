@@ -10,16 +10,17 @@ from typing import Any
 import nats
 import pytest
 
+from services.intake.errors import Unavailable
 from services.intake.filing import Intake
-from services.intake.schemas import ApiError
+from services.intake.problems import status_of
 from services.intake.store import IntakeStore
 from shared.access import Caller
 from shared.contracts import SUBMISSIONS, ReportSubmitted, submitted_subject
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import ensure_streams
-from tests.integration.pipeline import YEAR
-from tests.reports import work_report_for
+from tests.support.pipeline import YEAR
+from tests.support.reports import work_report_for
 from tools.natsserver import NatsServer
 
 pytestmark = [pytest.mark.faults, pytest.mark.nats]
@@ -79,9 +80,9 @@ async def test_a_retry_after_a_lost_puback_gets_the_same_receipt(
     caller = Caller(kind="site", code=CODE)
     report = work_report_for(registry.sites[CODE], YEAR)
 
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Unavailable) as refused:
         await intake.file(caller, report)
-    assert refused.value.status == 503
+    assert status_of(refused.value) == 503
     kept = await store.outbox()  # the receipt stays, waiting for its PubAck
     assert [row.version for row in kept] == [1]
 
@@ -103,7 +104,7 @@ async def test_a_kept_submission_goes_out_with_the_next_filing(
     registry = demo_registry()
     intake = Intake(registry, store, FlakyStream(js, lose=1), "http://intake")
     first = work_report_for(registry.sites[CODE], YEAR)
-    with pytest.raises(ApiError):
+    with pytest.raises(Unavailable):
         await intake.file(Caller(kind="site", code=CODE), first)
     other = "5109000001"
     receipt, new = await intake.file(

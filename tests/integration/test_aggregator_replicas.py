@@ -20,10 +20,11 @@ from services.aggregator.main import CONSUMER as AGGREGATOR_CONSUMER
 from shared.contracts import VERDICTS
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
-from tests.integration.pipeline import jetstream
-from tests.reports import work_report_for
-from tests.support import wait_until
-from tools.launcher import System, start_system
+from tests.support.pipeline import jetstream
+from tests.support.reports import work_report_for
+from tests.support.system import running_system
+from tests.support.waiting import wait_until
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 
@@ -39,22 +40,21 @@ def replicated(
             "aggregator replicas share a PostgreSQL database (set NIANBAO_TEST_POSTGRES_URL)"
         )
     env = {"NIANBAO_AGGREGATOR_DATABASE_URL": database_url}
-    system = start_system(tmp_path, intake_port=0, pages_port=0, nats_port=0, extra_env=env)
-    second = subprocess.Popen(
-        [sys.executable, "-m", "services.aggregator"],
-        env={**system.env, "NIANBAO_HEALTH_PORT": "0"},
-        stdout=(tmp_path / "logs" / "aggregator-2.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        # both replicas are waiting on the durable consumer before any report is filed (a fast
-        # burst could otherwise be over before the second one has started)
-        wait_until(lambda: asyncio.run(pull_requests(system.nats.url)) >= 2, timeout=60)
-        yield system, second
-    finally:
-        second.terminate()
-        second.wait(15)
-        system.stop()
+    with running_system(tmp_path, env=env) as system:
+        second = subprocess.Popen(
+            [sys.executable, "-m", "services.aggregator"],
+            env={**system.env, "NIANBAO_HEALTH_PORT": "0"},
+            stdout=(tmp_path / "logs" / "aggregator-2.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            # both replicas are waiting on the durable consumer before any report is filed (a
+            # fast burst could otherwise be over before the second one has started)
+            wait_until(lambda: asyncio.run(pull_requests(system.nats.url)) >= 2, timeout=60)
+            yield system, second
+        finally:
+            second.terminate()
+            second.wait(15)
 
 
 async def pull_requests(url: str) -> int:

@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from shared.contracts import DEAD_LETTERS, DeadLettered, StreamSpec
 from shared.runtime.messaging import (
     BatchStage,
-    ConsumerSpec,
     DeadLetters,
     Envelope,
     deliveries,
@@ -30,8 +29,9 @@ from shared.runtime.messaging import (
     ensure_streams,
     stop_broker,
 )
-from tests.integration.pipeline import jetstream
-from tests.support import eventually
+from shared.topology import ConsumerSpec
+from tests.support.pipeline import jetstream
+from tests.support.waiting import eventually
 from tools.deadletters import list_entries
 from tools.natsserver import NatsServer
 

@@ -29,8 +29,8 @@ from shared.contracts import SUBMISSIONS, ReportSubmitted, submitted_subject
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import ensure_streams
-from tests.integration.pipeline import YEAR
-from tests.reports import work_report_for
+from tests.support.pipeline import YEAR
+from tests.support.reports import work_report_for
 from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.nats

@@ -9,7 +9,7 @@ import base64
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from shared.contracts import (
 )
 from shared.registry import Tree
 from shared.registry.demo import demo_registry
-from tests.integration.pipeline import (
+from tests.support.pipeline import (
     YEAR,
     jetstream,
     last_per_subject,
@@ -42,13 +42,13 @@ from tests.integration.pipeline import (
     service_consumers,
     settled_pages,
     takes,
-    tokens_of,
 )
-from tests.reports import DATA, work_report_for
-from tests.support import eventually
+from tests.support.reports import DATA, work_report_for
+from tests.support.system import system_fixture, tokens_of
+from tests.support.waiting import eventually
 from tools.cli import app as nianbao
 from tools.deadletters import list_entries
-from tools.launcher import System, start_system
+from tools.launcher import SERVICES, System
 
 pytestmark = pytest.mark.e2e
 
@@ -57,19 +57,7 @@ COUNTY_SITE = "5109030001"  # 船山区 portal, under 510903 遂宁市 510900
 FALLBACK_SITE = "1100000088"  # files whose code is not registered are posted with this token
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    running = start_system(
-        tmp_path_factory.mktemp("guarantees"),
-        intake_port=0,
-        pages_port=0,
-        nats_port=0,
-        services=["intake", "validator", "aggregator", "publisher"],
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
+system = system_fixture(scope="module", data_dir="guarantees", services=SERVICES)
 
 
 # ---------------------------------------------------------------- topology and subscribers

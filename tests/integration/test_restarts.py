@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,27 +15,18 @@ from shared.contracts import SUBMISSIONS, ReportSubmitted, content_hash, submitt
 from shared.forms import parse_report
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
-from tests.integration.pipeline import YEAR, jetstream, post, reaches, receipt, tokens_of
-from tests.reports import work_report_for
-from tools.launcher import System, start_system
+from tests.support.pipeline import YEAR, jetstream, post, reaches, receipt
+from tests.support.reports import work_report_for
+from tests.support.system import system_fixture, tokens_of
+from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The system started without its validator."""
-    running = start_system(
-        tmp_path_factory.mktemp("restarts"),
-        intake_port=0,
-        pages_port=0,
-        nats_port=0,
-        services=["intake", "aggregator", "publisher"],
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
+#: the system started without its validator
+system = system_fixture(
+    scope="module", data_dir="restarts", services=["intake", "aggregator", "publisher"]
+)
 
 
 def ensure_running(system: System, *names: str) -> None:

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from shared.runtime.service import STOP_SECONDS
-from tests.support import wait_until
-from tools.launcher import SERVICES, System, start_system
+from tests.support.system import running_system
+from tests.support.waiting import wait_until
+from tools.launcher import SERVICES, System
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +26,7 @@ def ready(system: System, name: str) -> bool:
 
 
 def test_every_service_exits_on_sigterm_while_nats_is_down(tmp_path: Path) -> None:
-    system = start_system(tmp_path, intake_port=0, pages_port=0, nats_port=0, services=SERVICES)
-    try:
+    with running_system(tmp_path, services=SERVICES) as system:
         system.nats.process.kill()
         system.nats.process.wait()
         # every service has noticed the outage (its broker is reconnecting: not ready)
@@ -39,8 +39,6 @@ def test_every_service_exits_on_sigterm_while_nats_is_down(tmp_path: Path) -> No
                 exits[name] = process.wait(STOP_SECONDS + 5)
             except subprocess.TimeoutExpired:
                 exits[name] = None
-    finally:
-        system.stop()
     # uvicorn re-raises the signal it caught once its graceful shutdown is done
     clean = {name: (0, -signal.SIGTERM) if name == "intake" else (0,) for name in exits}
     assert all(code in clean[name] for name, code in exits.items()), exits

@@ -11,18 +11,21 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 
-from services.validator.main import CONSUMER
 from shared.contracts import STREAMS, SUBMISSIONS
 from shared.runtime.messaging import (
     _CONSUMER_FIELDS,
     TopologyDrift,
     _differences,
+    consumer_config,
     ensure_consumer,
     ensure_streams,
     stream_config,
 )
-from tests.integration.pipeline import jetstream
+from shared.topology import VALIDATOR
+from tests.support.pipeline import jetstream
 from tools.natsserver import NatsServer
+
+CONSUMER = VALIDATOR.consumer("validator")
 
 pytestmark = pytest.mark.nats
 
@@ -50,11 +53,11 @@ async def validator_exit(server: NatsServer, log: Path) -> tuple[int, str]:
 async def test_a_consumer_that_differs_is_updated_to_the_code(nats_server: NatsServer) -> None:
     async with jetstream(nats_server.url) as js:
         await ensure_streams(js, STREAMS, replicas=1)
-        await js.add_consumer(SUBMISSIONS.name, CONSUMER.config().evolve(max_deliver=3))
+        await js.add_consumer(SUBMISSIONS.name, consumer_config(CONSUMER).evolve(max_deliver=3))
         await ensure_consumer(js, CONSUMER)
         info = await js.consumer_info(SUBMISSIONS.name, CONSUMER.durable)
         assert info.config.max_deliver == CONSUMER.max_deliver
-        assert _differences(info.config, CONSUMER.config(), _CONSUMER_FIELDS) == {}
+        assert _differences(info.config, consumer_config(CONSUMER), _CONSUMER_FIELDS) == {}
         assert info.config.ack_policy == js_api.AckPolicy.EXPLICIT
 
 
@@ -63,7 +66,7 @@ async def test_a_consumer_the_server_cannot_update_stops_the_service(
 ) -> None:
     async with jetstream(nats_server.url) as js:
         await ensure_streams(js, STREAMS, replicas=1)
-        drifted = CONSUMER.config().evolve(deliver_policy=js_api.DeliverPolicy.NEW)
+        drifted = consumer_config(CONSUMER).evolve(deliver_policy=js_api.DeliverPolicy.NEW)
         await js.add_consumer(SUBMISSIONS.name, drifted)
         with pytest.raises(TopologyDrift, match="deliver_policy") as raised:
             await ensure_consumer(js, CONSUMER)

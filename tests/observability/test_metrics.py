@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.registry.demo import demo_registry
-from tests.reports import work_report_for
-from tests.support import wait_until
+from tests.support.reports import work_report_for
+from tests.support.waiting import wait_until
 from tools.launcher import SERVICES, System
 
 pytestmark = pytest.mark.e2e

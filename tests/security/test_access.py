@@ -17,10 +17,11 @@ import pytest
 from services.intake.store import Token, hash_token, new_token
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine, sql_table
-from tests.integration.pipeline import YEAR
-from tests.reports import work_report_for
-from tests.security.conftest import FIGURES, intake_rows
-from tests.support import wait_until
+from tests.support.figures import SECURITY_FIGURES
+from tests.support.hostile import intake_rows
+from tests.support.pipeline import YEAR
+from tests.support.reports import work_report_for
+from tests.support.waiting import wait_until
 from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
@@ -216,7 +217,7 @@ def test_every_token_kind_against_every_endpoint(
     # public registry lookups need no token
     run("GET", f"/v1/sites/{SITE}", {k: 200 for k in (*HOLDERS, "none")}, kinds=(*HOLDERS, "none"))
 
-    FIGURES["access matrix"] = f"{checks} calls, {len(KINDS)} token kinds"
+    SECURITY_FIGURES["access matrix"] = f"{checks} calls, {len(KINDS)} token kinds"
     assert denied == [], denied
 
 

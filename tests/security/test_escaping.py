@@ -15,10 +15,10 @@ import pytest
 from markupsafe import escape
 
 from shared.registry.demo import demo_registry
-from tests.integration.pipeline import YEAR, service_consumers, settled_pages
-from tests.reports import DATA, work_report_for
-from tests.security.conftest import FIGURES
-from tests.support import wait_until
+from tests.support.figures import SECURITY_FIGURES
+from tests.support.pipeline import YEAR, service_consumers, settled_pages
+from tests.support.reports import DATA, work_report_for
+from tests.support.waiting import wait_until
 from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
@@ -150,6 +150,6 @@ def test_user_text_is_text_on_every_page(
     assert str(escape(PAYLOADS["office"])) in supervision_page
     scripts = sorted({m for text in html.values() for m in re.findall(r"<script[^>]*>", text)})
     assert all("alert" not in tag for tag in scripts), scripts
-    FIGURES["escaping"] = (
+    SECURITY_FIGURES["escaping"] = (
         f"{len(html)} HTML pages of {len(kinds)} kinds scanned; page scripts: {scripts or 'none'}"
     )

@@ -18,7 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from shared.excel import XLSX_MEDIA_TYPE
-from tests.security.conftest import FIGURES
+from tests.support.figures import SECURITY_FIGURES
 from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
@@ -94,7 +94,7 @@ def test_no_request_from_the_openapi_document_gets_a_5xx(
                 except Unsatisfiable:  # e.g. no invalid request exists for this operation
                     nothing_to_generate.add(f"{operation.label} ({mode.value})")
     cases = sum(statuses.values())
-    FIGURES["fuzzing (schemathesis)"] = (
+    SECURITY_FIGURES["fuzzing (schemathesis)"] = (
         f"{cases} cases over {len(operations)} operations in "
         f"{time.monotonic() - started:.0f} s ({unsent} not sendable; nothing to generate for "
         f"{len(nothing_to_generate)} operation-modes), answers "

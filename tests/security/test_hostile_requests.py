@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from shared.contracts import DEADLINES, REVIEWS, SUBMISSIONS
-from tests.integration.pipeline import YEAR, jetstream
-from tests.security.conftest import FIGURES, intake_rows
-from tests.security.hostile import OFFICE, SITE, Hostile, corpus, report, setting
+from tests.support.figures import SECURITY_FIGURES
+from tests.support.hostile import OFFICE, SITE, Hostile, corpus, intake_rows, report, setting
+from tests.support.pipeline import YEAR, jetstream
 from tools.launcher import System
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +85,7 @@ async def test_every_hostile_request_gets_a_4xx_and_leaves_nothing_behind(
                 "application/json"
             ) or not response.json().get("error" if "error" in response.json() else "detail"):
                 failures.append((request.name, "no clear problem body", response.text[:200]))
-    FIGURES["hostile requests"] = (
+    SECURITY_FIGURES["hostile requests"] = (
         f"{len(hostile)} in {time.monotonic() - started:.0f} s, answers "
         + ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items()))
     )

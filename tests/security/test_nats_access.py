@@ -1,6 +1,6 @@
 """Access control on NATS: each user `nianbao deploy nats-users` writes (offices and services)
 against each subject family, on a real nats-server with that users file (the fixture of
-tests/deploy/test_compose.py). Allowed messages arrive; refused ones are reported as permission
+tests/conftest.py). Allowed messages arrive; refused ones are reported as permission
 violations and never delivered."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from tests.deploy.test_compose import admin, secured_nats  # noqa: F401 - fixtures
-from tests.security.conftest import FIGURES
-from tests.support import eventually
+from tests.support.figures import SECURITY_FIGURES
+from tests.support.waiting import eventually
 from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.deploy
@@ -169,8 +168,8 @@ async def probe(
 
 
 async def test_each_user_against_each_subject_family(
-    secured_nats: tuple[NatsServer, dict[str, str]],  # noqa: F811
-    admin: Client,  # noqa: F811
+    secured_nats: tuple[NatsServer, dict[str, str]],
+    admin: Client,
 ) -> None:
     server, passwords = secured_nats
     services = ("intake", "validator", "aggregator", "publisher")
@@ -200,4 +199,6 @@ async def test_each_user_against_each_subject_family(
                 error_cb=quiet,
             )
     probes = sum(len(c) for c in PROBES.values())
-    FIGURES["NATS access probes"] = f"{probes} over {len(PROBES)} users, plus 3 refused logins"
+    SECURITY_FIGURES["NATS access probes"] = (
+        f"{probes} over {len(PROBES)} users, plus 3 refused logins"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.registry.model import Registry
-from tests.unit.forms.forms_helpers import REPORTS, mini_registry, read_json
+from tests.support.forms import REPORTS, mini_registry, read_json
 
 
 @pytest.fixture(scope="session")

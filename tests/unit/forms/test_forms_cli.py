@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.forms import load_form, wire_model
-from tests.unit.forms.forms_helpers import REGISTRY_MINI, REPORTS, read_json
+from tests.support.forms import REGISTRY_MINI, REPORTS, read_json
 from tools.forms_cli import app
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 
 from shared.forms import CheckContext, CheckResult, check_report, load_form
 from shared.registry.model import Node, Registry, Site
-from tests.unit.forms.forms_helpers import edited, mini_registry
+from tests.support.forms import edited, mini_registry
 
 Clean = Callable[[str], dict[str, Any]]
 WR, SR = "work-report", "supervision-report"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.forms import parse_report
-from tests.unit.forms.forms_helpers import edited
+from tests.support.forms import edited
 
 Clean = Callable[[str], dict[str, Any]]
 

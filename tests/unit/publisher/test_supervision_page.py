@@ -9,27 +9,41 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from services.publisher import pages, render, supervision
-from services.publisher.pages import SiteRow, VersionRecord
-from services.publisher.supervision import plan_supervision_page, site_changes
-from tests.unit.publisher.publisher_support import (
+from services.publisher import render
+from services.publisher.pages.column import plan_column_page
+from services.publisher.pages.embed import BADGE_FONT_SIZE, make_badge, text_width
+from services.publisher.pages.formatting import expand_row
+from services.publisher.pages.index import plan_index
+from services.publisher.pages.paths import files_supervision_report, has_supervision_page
+from services.publisher.pages.records import SiteRow, VersionRecord
+from services.publisher.pages.rollup import plan_rollup_page
+from services.publisher.pages.site import plan_site_page
+from services.publisher.pages.supervision import (
+    SupervisionPageData,
+    plan_supervision_page,
+    site_changes,
+    supervision_layout,
+)
+from services.publisher.pages.views import Figures, Link
+from tests.support.publisher import (
     YEAR,
+    assert_inert,
     at,
     changes_registry,
     check_html,
+    hostile_registry,
     registry,
     rollups,
     site_rows,
     supervision_report,
     supervision_versions,
 )
-from tests.unit.publisher.test_publisher_pages import assert_inert, hostile_registry
 
 SVG = "{http://www.w3.org/2000/svg}"
 BASE = "https://nianbao.example.gov.cn"
 
 
-def province_page(**kwargs: object) -> supervision.SupervisionPageData:
+def province_page(**kwargs: object) -> SupervisionPageData:
     reg = changes_registry()
     ups = rollups(reg)
     vs = supervision_versions()
@@ -82,7 +96,7 @@ def test_declared_changes_are_set_beside_the_registry_and_a_mismatch_is_flagged(
 
 def test_the_office_figures_follow_the_form_with_a_quarterly_table() -> None:
     data = province_page()
-    layout = supervision.supervision_layout()
+    layout = supervision_layout()
     assert [s.label for s in data.sections] == list(
         dict.fromkeys(row.section_label for row in layout)
     )
@@ -116,7 +130,7 @@ def test_the_derived_part_names_every_site_that_did_not_report() -> None:
     assert '<tr><th scope="row">成都市</th><td class="count">4</td>' in html
     [returned] = lists["returned"].sites
     assert returned.link.href == "../../../sites/2025/5101000002/index.html"
-    assert data.figures == pages.Figures.from_rollup(rollups(changes_registry())["510000"])
+    assert data.figures == Figures.from_rollup(rollups(changes_registry())["510000"])
     assert [c.link.href for c in data.children] == ["../../../supervision/2025/510100/index.html"]
     assert len(data.chart) == 1
 
@@ -158,10 +172,10 @@ def test_an_office_that_has_not_filed_still_gets_its_page_and_badge() -> None:
 def test_there_is_no_supervision_page_for_the_nation() -> None:
     with pytest.raises(ValueError):
         plan_supervision_page(registry(), "CN", YEAR, site_rows())
-    assert not pages.has_supervision_page(registry(), "CN")
-    assert pages.has_supervision_page(registry(), "510107")
-    assert pages.files_supervision_report(registry(), "bm29")
-    assert not pages.files_supervision_report(registry(), "bm29-510000")
+    assert not has_supervision_page(registry(), "CN")
+    assert has_supervision_page(registry(), "510107")
+    assert files_supervision_report(registry(), "bm29")
+    assert not files_supervision_report(registry(), "bm29-510000")
 
 
 def test_version_history_lists_what_changed() -> None:
@@ -183,7 +197,7 @@ def test_supervision_copies_are_complete() -> None:
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8")[1:], newline="")))
     assert rows[0] == ["类别", "栏目", "项目", "列", "单位", "数值", "代码或字段路径"]
     office = [r for r in rows[1:] if r[0] == "本单位填报"]
-    cells = sum(len(pages.expand_row(r)) for r in supervision.supervision_layout())
+    cells = sum(len(expand_row(r)) for r in supervision_layout())
     assert len(office) == cells
     assert office[[r[6] for r in office].index("spot_checks.year.sampled")][:6] == [
         "本单位填报",
@@ -215,7 +229,7 @@ def test_supervision_copies_are_complete() -> None:
     ],
 )
 def test_badges_say_where_the_report_stands(status: str, message: str) -> None:
-    badge = pages.make_badge("2026年度报表", status, "某网站")
+    badge = make_badge("2026年度报表", status, "某网站")
     assert badge.message == message and badge.title == f"某网站2026年度报表：{message}"
     root = ET.fromstring(render.badge_svg(badge))
     assert root.tag == SVG + "svg" and root.get("width") == str(badge.width)
@@ -225,20 +239,20 @@ def test_badges_say_where_the_report_stands(status: str, message: str) -> None:
 
 
 def test_badge_text_is_escaped_and_sized() -> None:
-    badge = pages.make_badge("2026年度报表", "on_time", "<script>&")
+    badge = make_badge("2026年度报表", "on_time", "<script>&")
     svg = render.badge_svg(badge).decode()
     assert "<script>" not in svg and "&lt;script&gt;&amp;" in svg
     ET.fromstring(svg)
-    longer = pages.make_badge("2026年度监管报表", "on_time", "")
+    longer = make_badge("2026年度监管报表", "on_time", "")
     assert longer.width > badge.width
-    assert pages.text_width("年度") == 2 * pages.BADGE_FONT_SIZE
-    assert pages.text_width("2026") < pages.text_width("年度年度")
+    assert text_width("年度") == 2 * BADGE_FONT_SIZE
+    assert text_width("2026") < text_width("年度年度")
 
 
 def test_the_site_page_documents_its_homepage_embed() -> None:
     reg = registry()
     vs = [VersionRecord("R-1", 1, "f" * 64, at(3, 4), "accepted", {}, [])]
-    data = pages.plan_site_page(reg, "5101000001", YEAR, vs, vs[0], "on_time", base_url=BASE)
+    data = plan_site_page(reg, "5101000001", YEAR, vs, vs[0], "on_time", base_url=BASE)
     embed = data.embed
     assert embed.page_url == f"{BASE}/sites/2025/5101000001/index.html"
     assert embed.badge_url == f"{BASE}/sites/2025/5101000001/badge.svg"
@@ -256,13 +270,13 @@ def test_the_site_page_documents_its_homepage_embed() -> None:
     files = render.site_page_files(data)
     assert "已发布 按时" in files["sites/2025/5101000001/badge.svg"].decode()
     assert data.json_doc["embed"]["image_snippet"] == embed.image_snippet
-    local = pages.plan_site_page(reg, "5101000001", YEAR, vs, vs[0], "on_time")
+    local = plan_site_page(reg, "5101000001", YEAR, vs, vs[0], "on_time")
     assert local.embed.page_url == "sites/2025/5101000001/index.html"
 
 
 def test_snippets_escape_what_they_quote() -> None:
     reg = hostile_registry()
-    data = pages.plan_site_page(reg, "1100000001", YEAR, [], None, "missing", base_url=BASE)
+    data = plan_site_page(reg, "1100000001", YEAR, [], None, "missing", base_url=BASE)
     snippet = data.embed.image_snippet
     assert "<script>" not in snippet and "&lt;script&gt;alert(1)&lt;/script&gt;" in snippet
     assert "未报送" in render.site_page_files(data)["sites/2025/1100000001/badge.svg"].decode()
@@ -296,21 +310,21 @@ def test_supervision_pages_show_user_text_as_text() -> None:
 def test_column_rollup_and_index_link_the_supervision_pages() -> None:
     reg = registry()
     ups = rollups(reg)
-    column = pages.plan_column_page(reg, "510000", YEAR, site_rows())
-    assert column.supervision_link == pages.Link(
+    column = plan_column_page(reg, "510000", YEAR, site_rows())
+    assert column.supervision_link == Link(
         "四川省政府网站监管年度报表", "../../../supervision/2025/510000/index.html"
     )
-    city = pages.plan_column_page(reg, "510100", YEAR, site_rows())
+    city = plan_column_page(reg, "510100", YEAR, site_rows())
     assert (
         city.supervision_link is not None and city.supervision_link.text == "成都市政府网站监管情况"
     )
-    assert pages.plan_column_page(reg, "CN", YEAR, site_rows()).supervision_link is None
-    rollup = pages.plan_rollup_page(reg, ups["bm29"], [ups["bm29-510000"]], [])
+    assert plan_column_page(reg, "CN", YEAR, site_rows()).supervision_link is None
+    rollup = plan_rollup_page(reg, ups["bm29"], [ups["bm29-510000"]], [])
     assert rollup.supervision_link is not None
     assert rollup.supervision_link.href == "../../../supervision/2025/bm29/index.html"
-    assert pages.plan_rollup_page(reg, ups["CN"], [], []).supervision_link is None
+    assert plan_rollup_page(reg, ups["CN"], [], []).supervision_link is None
 
-    index = pages.plan_index(reg, YEAR, ups, supervision={"510000": "late"})
+    index = plan_index(reg, YEAR, ups, supervision={"510000": "late"})
     by_node = {e.node: e for e in (*index.provinces, *index.departments)}
     assert by_node["510000"].supervision_href == "supervision/2025/510000/index.html"
     assert by_node["510000"].supervision_label == "已发布（逾期）"

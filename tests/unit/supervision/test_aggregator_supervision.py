@@ -1,15 +1,18 @@
-"""The aggregator's supervision handlers in memory: returns, deadlines and reminders."""
+"""The aggregator's supervision handlers on in-memory ports: returns, deadlines and reminders."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
 
-from services.aggregator.handlers import Aggregator, Ports
+from services.aggregator.deadlines import DeadlineSetting
+from services.aggregator.handlers import Aggregator
+from services.aggregator.ports import JournalLine, Outlets, Ports, ReminderMark
 from shared.contracts import (
     DeadlineSet,
     ReminderDue,
@@ -21,36 +24,58 @@ from shared.contracts import (
 from shared.deadlines import DeadlinePolicy, national_deadline
 from shared.registry.demo import demo_registry
 from shared.runtime.messaging import Envelope
-from tests.reports import work_report_for
+from tests.support.reports import work_report_for
 
 YEAR = 2026
 CITY = "510900"
 SITE = "5109030001"
 
 
-class Recorder:
-    """Hand-written fake ports: remember what was saved and published."""
+class Memory:
+    """Hand-written fakes of the small ports, one process alone: remember what was stored and
+    published."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, BaseModel, str]] = []
         self.saved: dict[str, ReportJudged] = {}
-        self.outcomes: dict[str, str] = {}
         self.marks: list[dict[str, Any]] = []
 
-    async def save_verdicts(self, verdicts: Sequence[tuple[ReportJudged, str]]) -> None:
-        for verdict, outcome in verdicts:
-            self.saved[verdict.receipt_id] = verdict
-            self.outcomes[verdict.receipt_id] = outcome
+    # versions
+    async def add(self, verdicts: Sequence[ReportJudged]) -> None:
+        self.saved.update((v.receipt_id, v) for v in verdicts)
 
-    async def load_verdicts(self, ids: Sequence[str]) -> list[tuple[ReportJudged, str]]:
-        return [(self.saved[i], self.outcomes[i]) for i in ids if i in self.saved]
+    async def verdicts(self, receipt_ids: Sequence[str]) -> list[ReportJudged]:
+        return [self.saved[i] for i in receipt_ids if i in self.saved]
 
-    async def nothing(self, _rows: Sequence[dict[str, Any]]) -> None:
+    # supervision: nothing to catch up with, alone
+    async def add_reviews(self, events: Sequence[ReviewRecorded]) -> None:
         return None
 
-    async def mark(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def reviews_by_id(self, review_ids: Sequence[str]) -> list[ReviewRecorded]:
+        return []
+
+    async def set_deadlines(self, events: Sequence[DeadlineSet]) -> None:
+        return None
+
+    async def deadlines(self) -> list[DeadlineSetting]:
+        return []
+
+    # reminders
+    async def mark_reminded(self, rows: Sequence[dict[str, Any]]) -> None:
         self.marks.extend(rows)
 
+    async def reminded(self) -> set[ReminderMark]:
+        return set()
+
+    # journal
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        yield
+
+    async def since(self, seq: int) -> Sequence[JournalLine]:
+        return []
+
+    # outlets
     async def publish(self, items: Sequence[tuple[str, BaseModel, str]]) -> None:
         self.published.extend(items)
 
@@ -58,20 +83,14 @@ class Recorder:
         return [event for _s, event, _id in self.published if isinstance(event, kind)]
 
 
-def aggregator() -> tuple[Aggregator, Recorder]:
-    recorder = Recorder()
+def aggregator() -> tuple[Aggregator, Memory]:
+    memory = Memory()
+    outlets = Outlets(rollups=memory.publish, progress=memory.publish, reminders=memory.publish)
     ports = Ports(
-        save_verdicts=recorder.save_verdicts,
-        load_verdicts=recorder.load_verdicts,
-        save_reviews=recorder.nothing,
-        save_deadlines=recorder.nothing,
-        mark_reminded=recorder.mark,
-        publish_rollups=recorder.publish,
-        publish_progress=recorder.publish,
-        publish_reminders=recorder.publish,
+        versions=memory, supervision=memory, reminders=memory, journal=memory, outlets=outlets
     )
     policy = lambda year: DeadlinePolicy(year=year, national=national_deadline(year))  # noqa: E731
-    return Aggregator(demo_registry(), policy, ports), recorder
+    return Aggregator(demo_registry(), policy, ports), memory
 
 
 def envelope(subject: str, event: BaseModel) -> Envelope[Any]:
@@ -81,6 +100,7 @@ def envelope(subject: str, event: BaseModel) -> Envelope[Any]:
 def accepted(code: str, receipt: str, at: datetime, version: int = 1) -> Envelope[Any]:
     report = work_report_for(demo_registry().sites[code], YEAR)
     verdict = ReportJudged(
+        outcome="accepted",
         receipt_id=receipt,
         content_hash=receipt,
         form="work-report",
@@ -96,17 +116,17 @@ def accepted(code: str, receipt: str, at: datetime, version: int = 1) -> Envelop
     return envelope(f"nianbao.accepted.work-report.{code}", verdict)
 
 
-def city_rollup(recorder: Recorder) -> dict[str, Any]:
-    latest = [e for e in recorder.events(RollupUpdated) if e.node == CITY]
+def city_rollup(memory: Memory) -> dict[str, Any]:
+    latest = [e for e in memory.events(RollupUpdated) if e.node == CITY]
     tally: dict[str, Any] = latest[-1].rollup["tally"]
     return tally
 
 
 async def test_a_return_counts_as_returned_and_restates_the_receipt() -> None:
-    agg, recorder = aggregator()
+    agg, memory = aggregator()
     at = datetime(2026, 12, 1, tzinfo=UTC)
     await agg.on_verdicts([accepted(SITE, "r1", at)])
-    assert city_rollup(recorder)["on_time"] == 1
+    assert city_rollup(memory)["on_time"] == 1
     review = ReviewRecorded(
         review_id="v1",
         action="return",
@@ -119,46 +139,56 @@ async def test_a_return_counts_as_returned_and_restates_the_receipt() -> None:
         at=at,
     )
     await agg.on_reviews([envelope("nianbao.review.x", review)])
-    assert city_rollup(recorder)["returned"] == 1 and city_rollup(recorder)["on_time"] == 0
-    restated = recorder.events(ReportAggregated)[-1]
+    assert city_rollup(memory)["returned"] == 1 and city_rollup(memory)["on_time"] == 0
+    restated = memory.events(ReportAggregated)[-1]
     assert restated.receipt_id == "r1" and restated.status.status == "returned"
     assert restated.status.return_reason == "请更正"
-    ids = [msg_id for _s, e, msg_id in recorder.published if isinstance(e, ReportAggregated)]
+    ids = [msg_id for _s, e, msg_id in memory.published if isinstance(e, ReportAggregated)]
     assert len(set(ids)) == len(ids)  # a restatement is not dropped as a duplicate
     await agg.on_verdicts([accepted(SITE, "r2", at + timedelta(hours=1), version=2)])
-    assert city_rollup(recorder)["returned"] == 0 and city_rollup(recorder)["on_time"] == 1
+    assert city_rollup(memory)["returned"] == 0 and city_rollup(memory)["on_time"] == 1
+
+
+async def test_the_outcome_is_read_from_the_verdict_not_its_subject() -> None:
+    agg, memory = aggregator()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    rejected = accepted(SITE, "r1", at).event.model_copy(update={"outcome": "rejected"})
+    await agg.on_verdicts([envelope(f"nianbao.accepted.work-report.{SITE}", rejected)])
+    assert city_rollup(memory)["rejected"] == 1 and city_rollup(memory)["on_time"] == 0
+    aggregated = memory.events(ReportAggregated)[-1]
+    assert aggregated.outcome == "rejected" and aggregated.status.status == "rejected"
 
 
 async def test_an_earlier_internal_deadline_makes_a_filing_late() -> None:
-    agg, recorder = aggregator()
+    agg, memory = aggregator()
     filed = datetime(2026, 12, 20, tzinfo=UTC)
     await agg.on_verdicts([accepted(SITE, "r1", filed)])
     moved = DeadlineSet(
         year=YEAR, node="510000", deadline=filed - timedelta(days=1), set_by="510000", at=filed
     )
     await agg.on_deadlines([envelope("nianbao.deadline.2026.510000", moved)])
-    assert city_rollup(recorder)["late"] == 1
-    assert recorder.events(ReportAggregated)[-1].status.status == "late"
+    assert city_rollup(memory)["late"] == 1
+    assert memory.events(ReportAggregated)[-1].status.status == "late"
     stale = moved.model_copy(
         update={"deadline": filed + timedelta(days=1), "at": filed - timedelta(days=1)}
     )
     await agg.on_deadlines([envelope("nianbao.deadline.2026.510000", stale)])
-    assert city_rollup(recorder)["late"] == 1  # an older setting does not win
+    assert city_rollup(memory)["late"] == 1  # an older setting does not win
 
 
 async def test_reminders_list_missing_sites_once_per_node_and_threshold() -> None:
-    agg, recorder = aggregator()
+    agg, memory = aggregator()
     registry = demo_registry()
     deadline = national_deadline(YEAR)
     await agg.on_verdicts([accepted(SITE, "r1", deadline - timedelta(days=20))])
-    sent = await agg.remind(deadline - timedelta(days=2))
-    reminders = {e.node: e for e in recorder.events(ReminderDue)}
+    sent = await agg.reminders.remind(deadline - timedelta(days=2))
+    reminders = {e.node: e for e in memory.events(ReminderDue)}
     assert sent == len(reminders) and CITY in reminders and "CN" in reminders
     assert reminders[CITY].threshold_days == 3
     assert {s.code for s in reminders[CITY].sites} == set(registry.sites_under(CITY, YEAR)) - {SITE}
     assert "5109030001" not in {s.code for s in reminders["510000"].sites}
-    assert await agg.remind(deadline - timedelta(days=2)) == 0
-    recorded = {(m["node"], m["threshold_days"]) for m in recorder.marks}
+    assert await agg.reminders.remind(deadline - timedelta(days=2)) == 0
+    recorded = {(m["node"], m["threshold_days"]) for m in memory.marks}
     assert {(CITY, 3), (CITY, 7)} <= recorded
-    assert await agg.remind(deadline - timedelta(hours=12)) > 0
-    assert {e.threshold_days for e in recorder.events(ReminderDue) if e.node == CITY} == {3, 1}
+    assert await agg.reminders.remind(deadline - timedelta(hours=12)) > 0
+    assert {e.threshold_days for e in memory.events(ReminderDue) if e.node == CITY} == {3, 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.publisher.pages import ReviewRecord, plan_site_page
 from services.publisher.render import render_site_page
-from tests.unit.publisher.publisher_support import at, registry, versions
+from tests.support.publisher import at, registry, versions
 
 
 def test_returns_and_locks_appear_in_the_history_escaped() -> None:

@@ -1,0 +1,147 @@
+"""The aggregator's memory: every filing's versions and reviews, one roll-up book per year."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from services.aggregator.deadlines import Deadlines, DeadlineSetting
+from shared.contracts import DeadlineSet, ReportJudged, ReviewRecorded
+from shared.filings import FiledVersion, Review, Standing, Status, standing
+from shared.forms import WORK_REPORT, count_paths, load_form, yes_no_paths
+from shared.registry import Registry
+from shared.rollup import NodeRollup, RollupBook, SiteState, rollup_view
+
+FilingKey = tuple[str, str, int]  # (code, form, year)
+
+
+class Books:
+    """Versions and reviews of every filing, deadlines, one incremental roll-up book per year."""
+
+    def __init__(self, registry: Registry, deadlines: Deadlines) -> None:
+        self.registry = registry
+        self.deadlines = deadlines
+        self.filings: dict[FilingKey, dict[str, FiledVersion]] = defaultdict(dict)
+        self.reviews: dict[FilingKey, dict[str, Review]] = defaultdict(dict)
+        #: the facts remembered, whoever stored them (this replica or another)
+        self.known_receipts: set[str] = set()
+        self.known_reviews: set[str] = set()
+        self.rollup_books: dict[int, RollupBook] = {}
+        definition = load_form(WORK_REPORT)
+        self.count_paths = count_paths(definition)
+        self.yes_no_paths = yes_no_paths(definition)
+        self.view_paths = (*self.count_paths, *self.yes_no_paths)
+
+    # ---------------------------------------------------------------- reading
+    def in_tree(self, code: str, form: str) -> bool:
+        """Whether a filing is counted in the roll-ups: a site's work report."""
+        return form == WORK_REPORT and code in self.registry.sites
+
+    def standing(self, key: FilingKey) -> Standing:
+        code, _form, year = key
+        versions = list(self.filings.get(key, {}).values())
+        reviews = list(self.reviews.get(key, {}).values())
+        return standing(versions, self.deadlines.deadline(code, year), reviews)
+
+    def site_state(self, key: FilingKey) -> SiteState:
+        current = self.standing(key)
+        report = current.counted.report if current.counted else None
+        return SiteState(site=key[0], status=current.status, report=report)
+
+    def work_reports_under(self, node: str, year: int) -> list[FilingKey]:
+        """The work-report filings of a node's sites in a year."""
+        return [(code, WORK_REPORT, year) for code in self.registry.sites_under(node, year)]
+
+    def book(self, year: int) -> RollupBook:
+        if year not in self.rollup_books:
+            book = RollupBook(self.registry, year, self.count_paths, self.yes_no_paths)
+            book.load(
+                {
+                    code: self.site_state((code, form, y))
+                    for (code, form, y) in self.filings
+                    if y == year and self.in_tree(code, form)
+                }
+            )
+            self.rollup_books[year] = book
+        return self.rollup_books[year]
+
+    def all_rollups(self, years: Iterable[int] = ()) -> list[NodeRollup]:
+        """Every node's roll-up for the given years and every year with a filing."""
+        filed = {year for (_c, form, year) in self.filings if form == WORK_REPORT}
+        return [
+            r for year in sorted(filed | set(years)) for r in self.book(year).rollups().values()
+        ]
+
+    # ---------------------------------------------------------------- remembering
+    def remember(self, verdict: ReportJudged) -> FilingKey:
+        key = (verdict.code, verdict.form, verdict.year)
+        accepted = verdict.outcome == "accepted"
+        self.known_receipts.add(verdict.receipt_id)
+        self.filings[key][verdict.receipt_id] = FiledVersion(
+            receipt_id=verdict.receipt_id,
+            version=verdict.version,
+            outcome=verdict.outcome,
+            received_at=verdict.received_at,
+            content_hash=verdict.content_hash,
+            # only what a roll-up reads: every version stays in memory, its report need not
+            report=rollup_view(verdict.report, self.view_paths) if accepted else None,
+        )
+        return key
+
+    def remember_review(self, event: ReviewRecorded) -> FilingKey:
+        key = (event.code, event.form, event.year)
+        self.known_reviews.add(event.review_id)
+        self.reviews[key][event.review_id] = Review(
+            review_id=event.review_id,
+            action=event.action,
+            receipt_id=event.receipt_id,
+            at=event.at,
+            reason=event.reason,
+        )
+        return key
+
+    def load(
+        self,
+        verdicts: Iterable[ReportJudged],
+        reviews: Iterable[ReviewRecorded] = (),
+        deadlines: Iterable[DeadlineSetting] = (),
+    ) -> None:
+        """Rebuild memory from stored facts; roll-up books are built lazily per year."""
+        for verdict in verdicts:
+            self.remember(verdict)
+        for review in reviews:
+            self.remember_review(review)
+        for setting in deadlines:
+            self.deadlines.remember(setting)
+        self.rollup_books.clear()
+
+    # ---------------------------------------------------------------- counting
+    def recount(self, keys: Iterable[FilingKey]) -> list[NodeRollup]:
+        """Re-state these filings in their year's book; the roll-ups that changed."""
+        touched: dict[int, set[str]] = defaultdict(set)
+        for code, form, year in keys:
+            if self.in_tree(code, form):
+                touched[year].add(code)
+        changed: list[NodeRollup] = []
+        for year, codes in sorted(touched.items()):
+            if year not in self.rollup_books:  # a new year's book is built from every filing
+                changed.extend(self.book(year).rollups().values())
+                continue
+            states = [self.site_state((code, WORK_REPORT, year)) for code in sorted(codes)]
+            changed.extend(self.book(year).update(states).values())
+        return changed
+
+    def move_deadline(self, event: DeadlineSet) -> tuple[list[NodeRollup], list[str]]:
+        """Take a deadline setting: the roll-ups that changed, and the counted receipts whose
+        status changed with it (nothing when a later setting is already known)."""
+        keys = self.work_reports_under(event.node, event.year)
+        before: dict[FilingKey, Status] = {key: self.standing(key).status for key in keys}
+        if not self.deadlines.remember(DeadlineSetting.of(event)):
+            return [], []
+        rollups = self.recount(keys)
+        receipts: list[str] = []
+        for key in keys:
+            now = self.standing(key)
+            if now.counted is not None and now.status != before[key]:
+                receipts.append(now.counted.receipt_id)
+        return rollups, receipts

@@ -1,0 +1,90 @@
+"""The events the aggregator publishes: roll-ups of nodes, and aggregated verdicts."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from services.aggregator.books import Books, FilingKey
+from services.aggregator.ports import Message
+from shared.contracts import (
+    ReportAggregated,
+    ReportJudged,
+    RollupUpdated,
+    SiteStatus,
+    aggregated_subject,
+    rollup_subject,
+)
+from shared.rollup import NodeRollup
+
+#: a roll-up event lists at most this many missing sites; pages list them all
+MISSING_IN_EVENT = 200
+
+
+def rollup_event(rollup: NodeRollup) -> RollupUpdated:
+    body: dict[str, Any] = rollup.model_dump(mode="json")
+    # of the whole roll-up, every missing site included; a tally's keys come in a fixed order
+    # (every tally starts from the zero tally), so equal roll-ups give equal bytes
+    digest = hashlib.sha256(rollup.model_dump_json().encode()).hexdigest()
+    missing = body["tally"]["missing_sites"]
+    body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
+    return RollupUpdated(
+        year=rollup.year,
+        tree=rollup.tree,
+        node=rollup.node,
+        path=rollup.path,
+        rollup=body,
+        missing_sites_truncated=len(missing) > MISSING_IN_EVENT,
+        digest=digest,
+    )
+
+
+def rollup_message(rollup: NodeRollup) -> Message:
+    event = rollup_event(rollup)
+    subject = rollup_subject(event.year, event.tree, event.path)
+    # a roll-up is state, kept last per subject: never deduplicated by its content, or a node
+    # that goes A -> B -> A within the duplicate window (a replay, an amendment undone) keeps B
+    return subject, event, f"rollup:{event.year}:{event.node}:{event.digest}:{uuid.uuid4().hex}"
+
+
+def rollup_messages(rollups: list[NodeRollup]) -> list[Message]:
+    return [rollup_message(r) for r in rollups]
+
+
+def site_status(books: Books, key: FilingKey) -> SiteStatus:
+    """Where a filing stands, as an event carries it."""
+    code, form, year = key
+    current = books.standing(key)
+    counted = current.counted
+    returned = current.returned
+    return SiteStatus(
+        code=code,
+        form=form,
+        year=year,
+        status=current.status,
+        counted_receipt=counted.receipt_id if counted else None,
+        counted_version=counted.version if counted else None,
+        received_at=counted.received_at if counted else None,
+        deadline=books.deadlines.deadline(code, year),
+        locked=current.locked,
+        returned_receipt=returned.receipt_id if returned else None,
+        return_reason=returned.reason if returned else None,
+    )
+
+
+def aggregated_message(books: Books, verdict: ReportJudged, cause: str = "") -> Message:
+    """The verdict counted, with its filing's standing; a ``cause`` other than the verdict itself
+    (a review, a deadline) makes it a distinct message, never dropped as a duplicate."""
+    key = (verdict.code, verdict.form, verdict.year)
+    in_tree = books.in_tree(verdict.code, verdict.form)
+    event = ReportAggregated(
+        **verdict.model_dump(exclude={"schema_version"}),
+        aggregated_at=datetime.now(UTC),
+        status=site_status(books, key),
+        nodes=books.registry.site_ancestors(verdict.code) if in_tree else [],
+    )
+    subject = aggregated_subject(verdict.form, verdict.code)
+    suffix = f":{cause}" if cause else ""
+    return subject, event, f"aggregated:{verdict.receipt_id}{suffix}"

@@ -1,0 +1,57 @@
+"""What the routes share at the HTTP edge: path patterns, bounded body reading, JSON decoding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from services.intake.errors import Malformed, TooLarge
+from shared.contracts import CODE_PATTERN
+from shared.forms import SUPERVISION_REPORT, WORK_REPORT
+
+#: a site, node or receipt code in a path
+CODE = CODE_PATTERN
+#: a form id in a path
+FORM = f"^({WORK_REPORT}|{SUPERVISION_REPORT})$"
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, or TooLarge as soon as it is declared or read past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge(f"请求体超过 {limit // 1024} KiB 上限", f"body exceeds the {limit} byte limit")
+
+
+def decode_json(body: bytes) -> Any:
+    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(
+            "请求体不是有效的 UTF-8 编码",
+            f"body is not valid UTF-8: {exc.reason} at byte {exc.start}",
+            error="invalid_encoding",
+        ) from exc
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = (
+            f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        )
+        raise Malformed(
+            f"请求体不是有效的 JSON（{where}）",
+            f"body is not valid JSON ({where}): {exc}",
+            error="invalid_json",
+        ) from exc

@@ -1,0 +1,195 @@
+"""A node's roll-up page: figures, its children and their chart, missing sites, every total."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.publisher.pages.formatting import expand_row, format_number
+from services.publisher.pages.paths import PagePaths, rollup_paths, url_for_column, url_for_rollup
+from services.publisher.pages.views import (
+    TYPE_ORDER,
+    ChartBar,
+    ChildRollupLine,
+    Figures,
+    Link,
+    name_of,
+    rank,
+    supervision_link,
+    tree_breadcrumbs,
+    type_label,
+)
+from shared.forms import LayoutRow
+from shared.registry.model import Registry
+from shared.rollup import NodeRollup
+
+BY_TYPE_KEY_LABELS = {
+    "expected": "应报",
+    "reported": "已报",
+    "on_time": "按时",
+    "late": "逾期",
+    "missing": "未报",
+    "rejected": "未通过",
+    "returned": "退回",
+}
+
+
+@dataclass(frozen=True)
+class SumLine:
+    path: str
+    section_label: str
+    label: str
+    unit: str
+    total: int
+
+    @property
+    def total_text(self) -> str:
+        return format_number(self.total)
+
+
+@dataclass(frozen=True)
+class YesLine:
+    path: str
+    section_label: str
+    label: str
+    yes: int
+
+    @property
+    def text(self) -> str:
+        return f"是 {format_number(self.yes)} 个网站"
+
+
+@dataclass(frozen=True)
+class RollupPageData:
+    year: int
+    node: str
+    paths: PagePaths
+    title: str
+    breadcrumbs: tuple[Link, ...]
+    figures: Figures
+    children: tuple[ChildRollupLine, ...]
+    chart: tuple[ChartBar, ...]
+    chart_title: str
+    missing_sites: tuple[Link, ...]
+    sums: tuple[SumLine, ...]
+    yes_counts: tuple[YesLine, ...]
+    by_type_header: tuple[str, ...]
+    by_type_rows: tuple[tuple[str, ...], ...]
+    column_link: Link
+    supervision_link: Link | None
+    json_doc: dict[str, Any]
+    csv_header: tuple[str, ...]
+    csv_rows: tuple[tuple[str, ...], ...]
+
+    @property
+    def root(self) -> str:
+        return self.paths.root
+
+
+def plan_rollup_page(
+    registry: Registry,
+    rollup: NodeRollup,
+    child_rollups: Sequence[NodeRollup],
+    layout: Sequence[LayoutRow],
+) -> RollupPageData:
+    """A node's roll-up: figures, children, a chart, missing sites, every count's total."""
+    year, node = rollup.year, rollup.node
+    paths = rollup_paths(year, node)
+    root = paths.root
+    tally = rollup.tally
+    name = rollup.name or name_of(registry, node)
+    figures = Figures.from_rollup(rollup)
+    kids = sorted(child_rollups, key=lambda r: r.node)
+    children = tuple(
+        ChildRollupLine(
+            node=r.node,
+            link=Link(r.name, root + url_for_rollup(year, r.node)),
+            expected=r.tally.expected,
+            reported=r.tally.reported,
+            on_time=r.tally.on_time,
+            completeness_pct=r.completeness_pct,
+            timeliness_pct=r.timeliness_pct,
+        )
+        for r in kids
+    )
+    chart = tuple(ChartBar(r.name, r.completeness_pct, r.timeliness_pct) for r in kids)
+    missing = tuple(
+        Link(registry.sites[c].name if c in registry.sites else c, None)
+        for c in sorted(tally.missing_sites)
+    )
+    sums: list[SumLine] = []
+    yes_lines: list[YesLine] = []
+    for row in layout:
+        if row.type == "count":
+            for path, _col, col_label in expand_row(row):
+                label = f"{row.label}（{col_label}）" if col_label else row.label
+                sums.append(
+                    SumLine(path, row.section_label, label, row.unit or "", tally.sums.get(path, 0))
+                )
+        elif row.type == "yes_no" and not row.columns:
+            yes_lines.append(
+                YesLine(row.path, row.section_label, row.label, tally.yes_counts.get(row.path, 0))
+            )
+    type_keys = sorted(
+        {k for counts in tally.by_type.values() for k in counts},
+        key=lambda k: (list(BY_TYPE_KEY_LABELS).index(k) if k in BY_TYPE_KEY_LABELS else 99, k),
+    )
+    by_type_rows = tuple(
+        (type_label(t), *(format_number(tally.by_type[t].get(k, 0)) for k in type_keys))
+        for t in sorted(tally.by_type, key=lambda t: (rank(TYPE_ORDER, t), t))
+    )
+    csv_rows: list[tuple[str, ...]] = [
+        ("报送情况", "", f.label, "%" if key.endswith("_pct") else "个", str(value), "")
+        for f, (key, value) in zip(figures.items, figures.as_json().items(), strict=True)
+    ]
+    csv_rows += [("合计", s.section_label, s.label, s.unit, str(s.total), s.path) for s in sums]
+    csv_rows += [
+        ("回答“是”的网站数", y.section_label, y.label, "个", str(y.yes), y.path) for y in yes_lines
+    ]
+    json_doc = {
+        "year": year,
+        "node": node,
+        "name": name,
+        "level": str(rollup.level),
+        "tree": str(rollup.tree),
+        "path": list(rollup.path),
+        "figures": figures.as_json(),
+        "children": [
+            {
+                "node": c.node,
+                "name": c.link.text,
+                "expected": c.expected,
+                "reported": c.reported,
+                "on_time": c.on_time,
+                "completeness_pct": round(c.completeness_pct, 4),
+                "timeliness_pct": round(c.timeliness_pct, 4),
+            }
+            for c in children
+        ],
+        "missing_sites": sorted(tally.missing_sites),
+        "sums": {s.path: s.total for s in sums},
+        "yes_counts": {y.path: y.yes for y in yes_lines},
+        "by_type": {t: dict(sorted(c.items())) for t, c in sorted(tally.by_type.items())},
+    }
+    return RollupPageData(
+        year=year,
+        node=node,
+        paths=paths,
+        title=f"{name}政府网站工作年度报表汇总（{year}年度）",
+        breadcrumbs=tree_breadcrumbs(registry, node, year, root, "rollup"),
+        figures=figures,
+        children=children,
+        chart=chart,
+        chart_title=f"{name}下级各地区、系统完整率与及时率",
+        missing_sites=missing,
+        sums=tuple(sums),
+        yes_counts=tuple(yes_lines),
+        by_type_header=("网站类型", *(BY_TYPE_KEY_LABELS.get(k, k) for k in type_keys)),
+        by_type_rows=by_type_rows,
+        column_link=Link(f"{name}专栏", root + url_for_column(year, node)),
+        supervision_link=supervision_link(registry, node, year, root, name),
+        json_doc=json_doc,
+        csv_header=("类别", "栏目", "项目", "单位", "数值", "字段路径"),
+        csv_rows=tuple(csv_rows),
+    )

@@ -1,0 +1,243 @@
+"""The site report page: status, the counted report by section, every version, reviews, embed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.publisher.pages.embed import Embed, make_badge, make_embed
+from services.publisher.pages.filing import (
+    FieldLine,
+    VersionView,
+    field_line,
+    filing_json,
+    version_history,
+    work_report_layout,
+)
+from services.publisher.pages.formatting import (
+    csv_cell,
+    expand_row,
+    format_time,
+    format_value,
+    is_web_url,
+    iso_time,
+    lookup,
+)
+from services.publisher.pages.paths import (
+    PagePaths,
+    site_badge_path,
+    site_paths,
+    url_for_column,
+    url_for_index,
+)
+from services.publisher.pages.records import ReviewRecord, VersionRecord
+from services.publisher.pages.views import SITE_STATUS_LABELS, Link, name_of, type_label
+from shared.filings import Status
+from shared.forms import WORK_REPORT, LayoutRow
+from shared.registry.model import NATIONAL, Registry, Site
+
+
+@dataclass(frozen=True)
+class SectionView:
+    key: str
+    label: str
+    lines: tuple[FieldLine, ...]
+
+
+REVIEW_LABELS = {"return": "退回修改", "approve": "审核通过（锁定）", "unlock": "解除锁定"}
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    at: str
+    at_iso: str
+    action: str
+    action_label: str
+    office: str
+    version: int | None
+    reason: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SitePageData:
+    year: int
+    code: str
+    paths: PagePaths
+    title: str
+    breadcrumbs: tuple[Link, ...]
+    name: str
+    homepage: Link
+    sponsor: str
+    type_label: str
+    admin_path: tuple[Link, ...]
+    dept_path: tuple[Link, ...]
+    status: Status
+    status_label: str
+    counted: VersionView | None
+    sections: tuple[SectionView, ...]
+    versions: tuple[VersionView, ...]
+    reviews: tuple[ReviewView, ...]
+    embed: Embed
+    json_doc: dict[str, Any]
+    csv_header: tuple[str, ...]
+    csv_rows: tuple[tuple[str, ...], ...]
+
+    @property
+    def root(self) -> str:
+        return self.paths.root
+
+
+def report_sections(
+    layout: Sequence[LayoutRow], report: Mapping[str, Any]
+) -> tuple[SectionView, ...]:
+    """A report by section of its form, a line per field, in the form's order."""
+    order: list[str] = []
+    labels: dict[str, str] = {}
+    lines: dict[str, list[FieldLine]] = {}
+    for row in layout:
+        if row.section not in lines:
+            order.append(row.section)
+            labels[row.section] = row.section_label
+            lines[row.section] = []
+        lines[row.section].append(field_line(row, report))
+    return tuple(SectionView(key, labels[key], tuple(lines[key])) for key in order)
+
+
+def _review_views(
+    registry: Registry,
+    layout: Sequence[LayoutRow],
+    versions: Sequence[VersionRecord],
+    reviews: Sequence[ReviewRecord],
+) -> tuple[ReviewView, ...]:
+    """Review actions in time order, with the office's name and the fields' labels."""
+    version_of = {v.receipt_id: v.version for v in versions}
+    labels = {row.path: row.label for row in layout}
+    return tuple(
+        ReviewView(
+            at=format_time(r.at),
+            at_iso=iso_time(r.at),
+            action=r.action,
+            action_label=REVIEW_LABELS.get(r.action, r.action),
+            office=name_of(registry, r.office) if r.office in registry.nodes else r.office,
+            version=version_of.get(r.receipt_id or ""),
+            reason=r.reason,
+            fields=tuple(labels.get(p, p) for p in r.paths),
+        )
+        for r in sorted(reviews, key=lambda r: (r.at, r.review_id))
+    )
+
+
+def _tree_links(registry: Registry, node: str | None, year: int, root: str) -> tuple[Link, ...]:
+    """The names of a node's ancestors below the national root, each linking to its column."""
+    if node is None:
+        return ()
+    return tuple(
+        Link(name_of(registry, code), root + url_for_column(year, code))
+        for code in registry.path(node)
+        if code != NATIONAL
+    )
+
+
+def _site_json(site: Site) -> dict[str, Any]:
+    return {
+        "code": site.code,
+        "name": site.name,
+        "homepage_url": site.homepage_url,
+        "sponsor": site.sponsor,
+        "type": str(site.type),
+        "admin_node": site.admin_node,
+        "dept_node": site.dept_node,
+    }
+
+
+def plan_site_page(
+    registry: Registry,
+    site_code: str,
+    year: int,
+    versions: list[VersionRecord],
+    counted: VersionRecord | None,
+    status: Status,
+    *,
+    layout: Sequence[LayoutRow] | None = None,
+    base_url: str = "",
+    reviews: Sequence[ReviewRecord] = (),
+) -> SitePageData:
+    """A site's report page: header, status, the counted report by section, every version,
+    and the badge and snippet the site puts on its homepage (``base_url`` makes their URLs
+    absolute)."""
+    paths = site_paths(year, site_code)
+    root = paths.root
+    rows = list(layout) if layout is not None else work_report_layout()
+    site = registry.sites[site_code]
+    version_views = version_history(rows, versions, counted)
+    counted_view = next((v for v in version_views if v.counted), None)
+    review_views = _review_views(registry, rows, versions, reviews)
+    report = counted.report if counted is not None else None
+    sections = report_sections(rows, report) if report is not None else ()
+    homepage = Link(site.homepage_url, site.homepage_url if is_web_url(site.homepage_url) else None)
+    admin_path = _tree_links(registry, site.admin_node, year, root)
+    dept_path = _tree_links(registry, site.dept_node, year, root)
+    crumbs = (
+        Link("首页", root + url_for_index()),
+        *(Link(link.text + "专栏", link.href) for link in (admin_path or dept_path)[:1]),
+        Link(site.name),
+    )
+    csv_rows: list[tuple[str, ...]] = []
+    if report is not None:
+        for row in rows:
+            for path, _col, col_label in expand_row(row):
+                label = f"{row.label}（{col_label}）" if col_label else row.label
+                text = format_value(row, lookup(report, path), grouping=False)
+                csv_rows.append((row.section_label, label, row.unit or "", csv_cell(text), path))
+    title = f"{site.name}工作年度报表（{year}年度）"
+    embed = make_embed(
+        base_url,
+        paths.html,
+        site_badge_path(year, site_code),
+        make_badge(f"{year}年度报表", status, site.name),
+        f"{site.name}{year}年度政府网站工作年度报表",
+    )
+    json_doc = {
+        "year": year,
+        "form": WORK_REPORT,
+        "site": _site_json(site),
+        "status": status,
+        "embed": embed.as_json(),
+        **filing_json(counted, report, version_views),
+        "reviews": [
+            {
+                "at": r.at_iso,
+                "action": r.action,
+                "office": r.office,
+                "version": r.version,
+                "reason": r.reason,
+                "fields": list(r.fields),
+            }
+            for r in review_views
+        ],
+    }
+    return SitePageData(
+        year=year,
+        code=site_code,
+        paths=paths,
+        title=title,
+        breadcrumbs=crumbs,
+        name=site.name,
+        homepage=homepage,
+        sponsor=site.sponsor,
+        type_label=type_label(site.type),
+        admin_path=admin_path,
+        dept_path=dept_path,
+        status=status,
+        status_label=SITE_STATUS_LABELS.get(status, status),
+        counted=counted_view,
+        sections=sections,
+        versions=version_views,
+        reviews=review_views,
+        embed=embed,
+        json_doc=json_doc,
+        csv_header=("栏目", "项目", "单位", "填报值", "字段路径"),
+        csv_rows=tuple(csv_rows),
+    )

@@ -1,0 +1,74 @@
+"""JetStream plumbing shared by the services: streams, durable consumers, batches, dead letters.
+
+Streams and consumers are reconciled at start (created, updated when the server allows it, or
+refused loudly). Handlers process a batch of decoded events; undecodable messages and messages
+that keep failing go to the dead-letter stream with the reason, then are terminated.
+"""
+
+from shared.runtime.messaging.publishing import (
+    PUBLISH_TIMEOUT_SECONDS,
+    PUBLISH_WINDOW,
+    publish_all,
+)
+from shared.runtime.messaging.stages import (
+    BATCH_SECONDS,
+    BURST_LINGER_SECONDS,
+    DEAD_LETTERED,
+    FAILED,
+    RECEIVED,
+    REDELIVERED,
+    STREAM_MIN_MESSAGES,
+    STREAM_WINDOW_SECONDS,
+    Arrivals,
+    BatchHandler,
+    BatchStage,
+    DeadLetters,
+    Envelope,
+    deliveries,
+    durable_subscriber,
+    patch_faststream_pull_timeout,
+    stop_broker,
+)
+from shared.runtime.messaging.streams import (
+    _CONSUMER_FIELDS,
+    _STREAM_FIELDS,
+    TopologyDrift,
+    _differences,
+    consumer_config,
+    describe,
+    ensure_consumer,
+    ensure_streams,
+    stream_config,
+)
+
+__all__ = [
+    "BATCH_SECONDS",
+    "BURST_LINGER_SECONDS",
+    "DEAD_LETTERED",
+    "FAILED",
+    "PUBLISH_TIMEOUT_SECONDS",
+    "PUBLISH_WINDOW",
+    "RECEIVED",
+    "REDELIVERED",
+    "STREAM_MIN_MESSAGES",
+    "STREAM_WINDOW_SECONDS",
+    "_CONSUMER_FIELDS",
+    "_STREAM_FIELDS",
+    "Arrivals",
+    "BatchHandler",
+    "BatchStage",
+    "DeadLetters",
+    "Envelope",
+    "TopologyDrift",
+    "_differences",
+    "consumer_config",
+    "deliveries",
+    "describe",
+    "durable_subscriber",
+    "ensure_consumer",
+    "ensure_streams",
+    "patch_faststream_pull_timeout",
+    "publish_all",
+    "stop_broker",
+    "stream_config",
+]

@@ -1,0 +1,250 @@
+"""The publisher's handlers on a real SQLite store, without NATS: which pages a change renders,
+the supervision report's wiring, and `publish --all` giving byte-identical files."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from services.aggregator.handlers import rollup_event
+from services.publisher.handlers import Publisher
+from services.publisher.main import PublisherSettings
+from services.publisher.republish import republish_all
+from services.publisher.store import PublisherStore
+from services.publisher.writer import write_atomically
+from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, SiteStatus
+from shared.forms import count_paths, load_form, yes_no_paths
+from shared.rollup import SiteState, full_rollups
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import Envelope
+from tests.support.publisher import (
+    YEAR,
+    at,
+    changes_registry,
+    supervision_report,
+)
+
+BASE = "https://nianbao.example.gov.cn"
+REG = changes_registry()
+WORK = load_form("work-report")
+
+
+def work_report(code: str, scale: int) -> dict[str, Any]:
+    site = REG.sites[code]
+    return {
+        "site": {"name": site.name, "site_code": code, "type": site.type.value},
+        "traffic": {"unique_visitors": 100 * scale, "page_views": 1000 * scale},
+    }
+
+
+class World:
+    """A publisher over a temporary store, fed events the way the aggregator emits them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pages = root / "pages"
+        self.store = PublisherStore(make_engine(f"sqlite+aiosqlite:///{root / 'publisher.db'}"))
+        self.written: list[str] = []
+        self.published: list[PagesPublished] = []
+        self.publisher = Publisher(REG, self.store, self.write, self.publish, BASE)
+        self.seq = 0
+        self.receipts = 0
+        self.states: dict[str, SiteState] = {}
+        self.versions: dict[tuple[str, str], int] = {}
+
+    async def write(self, files: dict[str, bytes]) -> None:
+        self.written.extend(files)
+        write_atomically(self.pages, files)
+
+    async def publish(self, items: Sequence[tuple[str, BaseModel, str]]) -> None:
+        self.published.extend(e for _s, e, _id in items if isinstance(e, PagesPublished))
+
+    def envelope(self, event: Any) -> Envelope[Any]:
+        self.seq += 1
+        msg = SimpleNamespace(metadata=SimpleNamespace(sequence=SimpleNamespace(stream=self.seq)))
+        return Envelope(msg, event)  # type: ignore[arg-type]
+
+    def aggregated(
+        self, code: str, form: str, report: dict[str, Any], status: str, when: datetime
+    ) -> ReportAggregated:
+        self.receipts += 1
+        version = self.versions.get((code, form), 0) + 1
+        self.versions[(code, form)] = version
+        receipt = f"R-{self.receipts:04d}"
+        digest = hashlib.sha256(repr(report).encode()).hexdigest()
+        return ReportAggregated(
+            receipt_id=receipt,
+            content_hash=digest,
+            form=form,
+            form_version="2018",
+            year=YEAR,
+            code=code,
+            version=version,
+            received_at=when,
+            judged_at=when,
+            report=report,
+            issues=[],
+            outcome="accepted",
+            aggregated_at=when,
+            status=SiteStatus(
+                code=code,
+                form=form,
+                year=YEAR,
+                status=status,  # type: ignore[arg-type]
+                counted_receipt=receipt,
+                counted_version=version,
+                received_at=when,
+            ),
+            nodes=REG.site_ancestors(code) if code in REG.sites else [],
+        )
+
+    async def file(self, code: str, scale: int, when: datetime) -> ReportAggregated:
+        """A site files (or amends): the roll-ups first, then the aggregated event."""
+        report = work_report(code, scale)
+        self.states[code] = SiteState(site=code, status="on_time", report=report)
+        rollups = full_rollups(REG, YEAR, self.states, count_paths(WORK), yes_no_paths(WORK))
+        events: list[RollupUpdated] = [rollup_event(r) for r in rollups.values()]
+        await self.publisher.on_rollups([self.envelope(e) for e in events])
+        event = self.aggregated(code, "work-report", report, "on_time", when)
+        await self.publisher.on_aggregated([self.envelope(event)])
+        return event
+
+    async def render(self) -> list[str]:
+        """Render until nothing is dirty; the files written."""
+        self.written = []
+        self.publisher.pacer.not_before.clear()
+        while await self.store.dirty():
+            await self.publisher.render_pending()
+        return sorted(self.written)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    await w.store.create()
+    yield w  # type: ignore[misc]
+    await w.store.engine.dispose()
+
+
+def page_dirs(files: list[str]) -> set[str]:
+    return {f.rsplit("/", 1)[0] if "/" in f else f for f in files}
+
+
+async def test_an_amendment_re_renders_only_the_pages_it_affects(world: World) -> None:
+    await world.file("5101070001", 1, at(10, 2))
+    await world.file("5101000001", 1, at(11, 2))
+    first = await world.render()
+    nodes = {f.split("/")[2] for f in first if f.startswith("rollups/")}
+    assert nodes == set(REG.nodes)  # every node's roll-up arrived and was rendered
+
+    await world.file("5101070001", 2, at(20, 2))  # the county portal amends its counts
+    again = await world.render()
+    assert page_dirs(again) == {
+        "sites/2025/5101070001",
+        *(f"{kind}/2025/{n}" for kind in ("columns", "rollups") for n in ("510107", "510100")),
+        *(f"{kind}/2025/{n}" for kind in ("columns", "rollups") for n in ("510000", "CN")),
+        *(f"supervision/2025/{n}" for n in ("510107", "510100", "510000")),
+        "index.html",
+        "index.json",
+        "index.csv",
+    }
+    # the site: HTML, JSON, CSV and badge; 11 node pages of three files (and the province's
+    # supervision badge); the index
+    assert len(again) == 4 + 11 * 3 + 1 + 3
+    assert "sites/2025/5101000001/index.html" not in again
+    assert not any("bm29" in f for f in again)
+    [announced] = [
+        p for p in world.published if p.code == "5101070001" and p.receipt_id == "R-0003"
+    ]
+    assert announced.urls[0] == f"{BASE}/sites/2025/5101070001/index.html"
+
+
+async def test_a_supervision_report_renders_its_page_and_the_index(world: World) -> None:
+    await world.file("5101000001", 1, at(11, 2))
+    await world.render()
+    event = world.aggregated(
+        "510000", "supervision-report", supervision_report(), "on_time", at(15, 3)
+    )
+    await world.publisher.on_aggregated([world.envelope(event)])
+    written = await world.render()
+    assert page_dirs(written) == {
+        "supervision/2025/510000",
+        "index.html",
+        "index.json",
+        "index.csv",
+    }
+    assert "supervision/2025/510000/badge.svg" in written
+    html = (world.pages / "supervision/2025/510000/index.html").read_text(encoding="utf-8")
+    assert "四川省政府网站监管年度报表（2025年度）" in html and "按时报送" in html
+    assert "“关停下线”填报 2 个，政府网站信息库推算 1 个" in html
+    index = (world.pages / "index.html").read_text(encoding="utf-8")
+    assert (
+        '四川省政府网站监管年度报表</a> <span class="badge badge-on_time">已发布（按时）' in index
+    )
+    [announced] = [p for p in world.published if p.code == "510000"]
+    assert announced.urls == [
+        f"{BASE}/supervision/2025/510000/{name}"
+        for name in ("index.html", "supervision.json", "supervision.csv")
+    ]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+async def test_publish_all_gives_the_same_bytes(world: World, tmp_path: Path) -> None:
+    await world.file("5101070001", 1, at(10, 2))
+    await world.file("bm29510001", 3, at(12, 2))
+    await world.file("5101070001", 2, at(20, 2))
+    event = world.aggregated(
+        "510000", "supervision-report", supervision_report(), "late", at(25, 4)
+    )
+    await world.publisher.on_aggregated([world.envelope(event)])
+    await world.render()
+    from services.publisher.render import static_files
+
+    write_atomically(world.pages, static_files())
+    before = tree_digest(world.pages)
+    settings = PublisherSettings(data_dir=tmp_path, pages_dir=world.pages, pages_base_url=BASE)
+    done = await republish_all(settings, REG)
+    assert tree_digest(world.pages) == before
+    assert done.changed == 0 and done.files == len(before)
+    assert done.pages == len([p for p in before if p.endswith(".html")])
+
+    fresh = tmp_path / "fresh"
+    settings = PublisherSettings(data_dir=tmp_path, pages_dir=fresh, pages_base_url=BASE)
+    await republish_all(settings, REG)
+    assert tree_digest(fresh) == before
+
+
+async def test_a_failed_announcement_is_sent_on_a_later_pass(world: World) -> None:
+    """The page was rendered but its published event could not be sent (a NATS node died):
+    the receipt is announced on the next pass, not stranded."""
+    code = sorted(REG.sites)[0]
+    failing = True
+
+    async def flaky(items: Sequence[tuple[str, BaseModel, str]]) -> None:
+        if failing:
+            raise ConnectionError("no stream response")
+        await world.publish(items)
+
+    world.publisher.announcer.publish = flaky
+    event = await world.file(code, 1, at(20, 10))
+    with pytest.raises(ConnectionError):
+        await world.publisher.render_pending()
+    assert not world.published
+    failing = False
+    await world.render()
+    await world.publisher.render_pending()
+    assert [p.receipt_id for p in world.published] == [event.receipt_id]
