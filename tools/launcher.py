@@ -1,8 +1,9 @@
 """`make run` / `nianbao run`: the whole system on one machine, no Docker, no external server.
 
-Starts a nats-server (JetStream, store under the data dir), the four services as separate
-processes, and a static web server for the published pages; prints one line per URL; stops
-everything on Ctrl-C. Data persists in the data dir between runs.
+Starts a nats-server (JetStream, store under the data dir), creates or updates its streams (the
+admin step of a deployment), starts the four services as separate processes and a static web
+server for the published pages; prints one line per URL; stops everything on Ctrl-C.
+Data persists in the data dir between runs.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def start_system(
         env["NIANBAO_REGISTRY_FILE"] = str(registry_file.resolve())
     system = System(data_dir, nats, intake_port, pages_port, env)
     try:
+        create_streams(system)
         issue_demo_tokens(system)
         for name in services:
             system.start_service(name)
@@ -182,6 +184,16 @@ def start_system(
         system.stop()
         raise
     return system
+
+
+def create_streams(system: System) -> None:
+    """The admin step (`nianbao deploy streams`) on the embedded server, which has no users:
+    services check the streams at start and refuse one that differs from the code."""
+    from shared.runtime.settings import CommonSettings
+    from tools.deploy_config import apply_streams
+
+    replicas = int(system.env.get("NIANBAO_STREAM_REPLICAS") or 1)
+    asyncio.run(apply_streams(CommonSettings(nats_url=system.nats.url), replicas))
 
 
 def issue_demo_tokens(system: System) -> dict[str, str]:

@@ -126,7 +126,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         await store.create()
         await review_store.create()
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, INTAKE, CONSUMERS)
         freeze_startup_state()
         await broker.start()
         flushed = await intake.flush_outbox()
