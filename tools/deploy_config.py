@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from shared.contracts import ROLLUPS, STREAMS, dead_letter_subject, subtree_subj
 from shared.registry import Registry
 from shared.runtime.settings import CommonSettings
 from shared.topology import SERVICES, inbox_prefix
+from tools.tokens_cli import write_private
 
 if TYPE_CHECKING:
     from shared.runtime.messaging import StreamChange
@@ -212,14 +212,6 @@ def render_users(users: Sequence[NatsUser]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 @app.command("nats-users")
 def nats_users(
     registry: Annotated[
@@ -242,7 +234,7 @@ def nats_users(
         if passwords.exists():
             known = json.loads(passwords.read_text(encoding="utf-8"))
         users += office_users(load_registry(registry), known, bcrypt_cost)
-        _write_private(passwords, json.dumps(known, ensure_ascii=False, indent=1) + "\n")
+        write_private(passwords, json.dumps(known, ensure_ascii=False, indent=1) + "\n")
         typer.echo(f"office passwords in {passwords} (hand each office its own)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_users(users), encoding="utf-8")
@@ -323,23 +315,19 @@ def drop_consumers(
         typer.echo(f"{stream}/{durable}: {'deleted' if existed else 'absent'}")
 
 
-async def _issue_tokens() -> dict[str, str]:
-    from services.intake.main import IntakeSettings, issue_tokens
-
-    return await issue_tokens(IntakeSettings())
-
-
 @app.command("tokens")
 def tokens(
     out: Annotated[Path | None, typer.Option(help="write {code: token} here (mode 600)")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="the tokens stop working then: 2027-03-01, an ISO time, 90d"),
+    ] = None,
 ) -> None:
     """Issue a bearer token to every site and supervisory office of the registry, and one to the
-    operator, into the intake's database (stored hashed); print them as JSON (or --out). Earlier
-    tokens stay valid. Uses the intake's settings (NIANBAO_INTAKE_DATABASE_URL, _REGISTRY_FILE)."""
-    issued = asyncio.run(_issue_tokens())
-    text = json.dumps(issued, ensure_ascii=False, indent=1) + "\n"
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        _write_private(out, text)
-        typer.echo(f"wrote {len(issued)} tokens to {out}", err=True)
+    operator, into the intake's database (stored hashed); print them as JSON (or --out; a file
+    stdout is redirected to is made mode 600). Earlier tokens stay valid until revoked
+    (`nianbao tokens revoke|rotate`). Uses the intake's settings (NIANBAO_INTAKE_DATABASE_URL,
+    _REGISTRY_FILE)."""
+    from tools.tokens_cli import issue_all
+
+    issue_all(expires, out)

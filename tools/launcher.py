@@ -24,6 +24,7 @@ import httpx
 
 from shared.topology import SERVICES as TOPOLOGY
 from tools.natsserver import NatsServer, start_nats_server
+from tools.tokens_cli import write_private
 
 SERVICES = tuple(TOPOLOGY)
 #: services that serve /healthz, /readyz and /metrics on a health port of their own
@@ -211,10 +212,7 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
         intake_database_url=system.env.get("NIANBAO_INTAKE_DATABASE_URL"),
     )
     plain = asyncio.run(issue_tokens(settings))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(plain, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(plain, ensure_ascii=False, indent=1))
     return plain
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,7 +20,7 @@ from services.intake.registry_api import build_registry_router
 from services.intake.review import Reviews, review_messages
 from services.intake.review_api import build_review_router
 from services.intake.review_store import ReviewStore
-from services.intake.store import IntakeStore
+from services.intake.store import IntakeStore, new_token
 from services.intake.templates_api import build_templates_router
 from services.intake.tokens import demo_tokens
 from shared.contracts import (
@@ -58,7 +59,15 @@ from shared.topology import INTAKE
 log = logging.getLogger(__name__)
 
 #: the entry points: what tools (`nianbao run`, `deploy tokens`) may use
-__all__ = ["CONSUMERS", "IntakeSettings", "build", "issue_tokens", "main"]
+__all__ = [
+    "CONSUMERS",
+    "IntakeSettings",
+    "build",
+    "issue_tokens",
+    "main",
+    "revoke_tokens",
+    "rotate_token",
+]
 
 
 class IntakeSettings(CommonSettings):
@@ -163,15 +172,39 @@ def main() -> None:
     asyncio.run(uvicorn.Server(config).serve())
 
 
-async def issue_tokens(settings: IntakeSettings) -> dict[str, str]:
+async def issue_tokens(
+    settings: IntakeSettings, expires_at: datetime | None = None
+) -> dict[str, str]:
     """Issue a bearer token to every site and supervisory office of the registry and one to the
-    operator; store their hashes. ``{code: token}`` (the operator's under ``operator``)."""
+    operator, valid until ``expires_at`` (None: until revoked); store their hashes.
+    ``{code: token}`` (the operator's under ``operator``)."""
     issued = demo_tokens(configured_registry(settings))
+    async with _token_store(settings) as store:
+        await store.add_tokens(list(issued.values()), expires_at)
+    return {code: token for code, (token, _kind, _code, _label) in issued.items()}
+
+
+async def revoke_tokens(settings: IntakeSettings, code: str) -> int:
+    """Revoke every token of a site or office (``operator``: the operator's); how many."""
+    async with _token_store(settings) as store:
+        return await store.revoke_tokens(code)
+
+
+async def rotate_token(
+    settings: IntakeSettings, code: str, expires_at: datetime | None = None
+) -> str | None:
+    """A new token for ``code``'s holder, its earlier ones revoked; None for an unknown code."""
+    token = new_token()
+    async with _token_store(settings) as store:
+        return token if await store.rotate_token(code, token, expires_at) else None
+
+
+@asynccontextmanager
+async def _token_store(settings: IntakeSettings) -> AsyncIterator[IntakeStore]:
     url = settings.database_url_for("intake", settings.intake_database_url)
     store = IntakeStore(make_engine(url))
     try:
         await store.create()
-        await store.add_tokens(list(issued.values()))
+        yield store
     finally:
         await store.engine.dispose()
-    return {code: token for code, (token, _kind, _code, _label) in issued.items()}
