@@ -14,8 +14,9 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
-from shared.contracts import STREAMS, SUBMISSIONS
+from shared.contracts import DEAD_LETTERS, STREAMS, SUBMISSIONS
 from shared.runtime.messaging import stream_config
+from tests.support.waiting import eventually
 from tools.launcher import free_port
 from tools.natsserver import NatsServer
 
@@ -91,18 +92,28 @@ async def test_a_service_runs_on_the_admins_streams_and_refuses_altered_ones(
     assert created.returncode == 0, created.stderr
     assert created.stdout.count(": created") == len(STREAMS), created.stdout
 
-    # its own user suffices to run: stream info, its durable, its inbox
+    # its own user suffices to run: stream info, its durable, pulls into its own inbox
     port = free_port()
     running = validator(server, tmp_path, port)
+    js = admin.jetstream()
     try:
         wait_ready(running, port)
+        await js.publish("nianbao.submitted.work-report.1100000088", b"not a report")
+
+        async def dead_lettered() -> bool:  # pulled, judged undecodable, dead-lettered
+            return (await js.stream_info(DEAD_LETTERS.name)).state.messages == 1
+
+        await eventually(dead_lettered, within=30)
     finally:
         running.terminate()
         running.wait(30)
-    log = (tmp_path / "validator.log").read_text(encoding="utf-8")
-    assert "Permissions Violation" not in log, log[-2000:]
+    violations = [
+        line
+        for line in (server.store_dir / "nats.log").read_text(errors="replace").splitlines()
+        if "Violation" in line
+    ]
+    assert not violations, violations
 
-    js = admin.jetstream()
     for field, change in (("max_msgs", {"max_msgs": 1}), ("sealed", {"sealed": True})):
         (tmp_path / "validator.log").unlink()
         await js.update_stream(stream_config(SUBMISSIONS, 1).evolve(**change))

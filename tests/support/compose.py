@@ -280,6 +280,8 @@ class Deployment:
         env = {"PATH": os.environ["PATH"], "HOME": str(self.root), "LANG": "C.UTF-8"}
         if spec.get("build"):
             env.update(IMAGE_ENV)
+            if os.environ.get("PYTHONPATH"):  # the image's code is this checkout's
+                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for key, value in (spec.get("environment") or {}).items():
             value = "" if value is None else str(value)
             if value.startswith("postgresql") and "@postgres:" in value:
