@@ -24,7 +24,7 @@ from services.intake.review_store import (
 from services.intake.store import IntakeStore, Receipt
 from shared.access import Caller, may_read, may_review, may_set_deadline, may_unlock
 from shared.contracts import DeadlineSet, ReviewRecorded, review_subject
-from shared.deadlines import national_deadline
+from shared.deadlines import internal_deadline_problem, national_deadline
 from shared.filings import Action, standing
 from shared.forms import WORK_REPORT
 from shared.registry import Registry
@@ -136,6 +136,14 @@ class Reviews:
     async def unlock(
         self, caller: Caller, code: str, form: str, year: int, reason: str
     ) -> ReviewRecorded:
+        # authorise before revealing anything of the filing: a caller who may not review the
+        # site is refused (403) whatever the lock's state; only then may it learn that state
+        # (409 not_locked)
+        if form != WORK_REPORT or not may_review(caller, self.registry, code):
+            raise NotAllowed(
+                "只有审核单位或其上级单位可以解除锁定",
+                "only the approving office or one above it may unlock",
+            )
         actions = await self.store.of_filing(code, form, year)
         approvals = [a for a in actions if a.action == "approve"]
         if not approvals or not await self.is_locked(code, form, year):
@@ -198,19 +206,10 @@ class Reviews:
                 "只有省级或部门监管单位可以为其所辖网站设定内部截止时间",
                 "only the province or department office may set its internal deadline",
             )
-        if deadline.tzinfo is None:
-            raise Invalid(
-                "截止时间须带时区，如 2027-01-29T23:59:59+08:00",
-                "the deadline needs a time zone offset",
-                error="invalid_deadline",
-            )
-        if deadline > national_deadline(year):
-            raise Invalid(
-                "内部截止时间不得晚于全国截止时间（次年1月31日23:59:59）",
-                "an internal deadline cannot be later than the national one",
-                error="invalid_deadline",
-            )
         now = datetime.now(UTC)
+        problem = internal_deadline_problem(year, deadline, now)
+        if problem is not None:
+            raise Invalid.field("invalid_deadline", "deadline.window", "deadline", *problem)
         setter = caller.code if caller.kind == "office" and caller.code else "operator"
         row = InternalDeadline(year=year, node=node, deadline=deadline, set_by=setter, at=now)
         old = await self.store.set_deadline(row)
