@@ -132,9 +132,13 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         flushed = await intake.flush_outbox()
         if flushed:
             log.warning("published %d submissions left in the outbox", flushed)
+        resent = await reviews.resume()
+        if resent:
+            log.warning("published %d review and deadline events left in the outbox", resent)
         health.start()
         yield
         await health.stop()
+        await reviews.stop()
         await stop_broker(broker)
         await store.engine.dispose()
 
