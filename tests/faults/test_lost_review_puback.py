@@ -78,6 +78,7 @@ async def intake(
     """The intake as `nianbao serve intake` builds it, started in this process, and its store of
     reviews (to read its outbox)."""
     monkeypatch.setattr(intake_main, "publish_all", publish)
+    monkeypatch.setenv("NIANBAO_HEALTH_PORT", "0")  # no health server: its port may be taken
     settings = IntakeSettings(data_dir=system.data_dir, nats_url=system.nats.url)
     app, built = build(settings, make_broker(settings, "intake"))
     async with app.router.lifespan_context(app):
