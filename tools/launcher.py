@@ -27,8 +27,9 @@ from tools.natsserver import NatsServer, start_nats_server
 from tools.tokens_cli import write_private
 
 SERVICES = tuple(TOPOLOGY)
-#: services that serve /healthz, /readyz and /metrics on a health port of their own
-HEALTH_SERVED = ("validator", "aggregator", "publisher")
+#: services that serve /healthz, /readyz and /metrics on a health port of their own (all four:
+#: the intake's public port does not expose them)
+HEALTH_SERVED = SERVICES
 
 
 def port_is_free(port: int) -> bool:
@@ -61,7 +62,7 @@ class System:
     pages_port: int
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    #: health/metrics port of each service without an HTTP API, kept across restarts
+    #: health/metrics port of each service, kept across restarts
     health_ports: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -70,8 +71,6 @@ class System:
 
     def health_url(self, name: str) -> str:
         """Where a service answers /healthz, /readyz and /metrics."""
-        if name == "intake":
-            return self.intake_url
         return f"http://127.0.0.1:{self.health_ports[name]}"
 
     @property
@@ -235,7 +234,7 @@ def run(
     print(f"  API docs        {system.intake_url}/docs  (ReDoc: /redoc)")
     print(f"  events docs     {system.intake_url}/asyncapi")
     print(f"  Excel templates {system.intake_url}/v1/templates/work-report.xlsx")
-    print(f"  metrics         {system.intake_url}/metrics  (/healthz and /readyz beside each)")
+    print("  metrics         (/healthz and /readyz beside each; not on the intake's API port)")
     for name in HEALTH_SERVED:
         if name in system.health_ports:
             print(f"    {name:<12} {system.health_url(name)}/metrics")

@@ -43,7 +43,7 @@ from shared.runtime.messaging import (
     publish_all,
     stop_broker,
 )
-from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
+from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics, health_port, serve_health
 from shared.runtime.service import (
     configured_registry,
     declare_publications,
@@ -80,6 +80,10 @@ class IntakeSettings(CommonSettings):
     intake_public_url: str | None = None
     max_body_bytes: int = 256 * 1024
 
+
+#: where the intake answers /healthz, /readyz and /metrics unless NIANBAO_HEALTH_PORT says
+#: otherwise (0: nowhere): apart from the public API port, like every service's
+HEALTH_PORT = 8004
 
 VERDICT_CONSUMER = INTAKE.consumer("intake-verdicts")
 AGGREGATED_CONSUMER = INTAKE.consumer("intake-aggregated")
@@ -130,8 +134,23 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
 
     health = Health("intake", broker, CONSUMERS)
 
+    health_host, health_at = health_port(HEALTH_PORT)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        server = await serve_health(health, health_host, health_at) if health_at else None
+        if server is not None:
+            log.info("health and metrics on http://%s:%d/metrics", health_host, health_at)
+        try:
+            async with running():
+                yield
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+
+    @asynccontextmanager
+    async def running() -> AsyncIterator[None]:
         await store.create()
         await review_store.create()
         await broker.connect()
@@ -141,9 +160,13 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         flushed = await intake.flush_outbox()
         if flushed:
             log.warning("published %d submissions left in the outbox", flushed)
+        resent = await reviews.resume()
+        if resent:
+            log.warning("published %d review and deadline events left in the outbox", resent)
         health.start()
         yield
         await health.stop()
+        await reviews.stop()
         await stop_broker(broker)
         await store.engine.dispose()
 
@@ -151,7 +174,6 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     app.include_router(build_review_router(intake, reviews))
     app.include_router(build_templates_router(intake))
     app.include_router(build_registry_router(intake, registry_path(settings)))
-    app.include_router(health.router())
     app.add_middleware(HttpMetrics)
     return app, intake
 

@@ -149,7 +149,8 @@ def test_every_service_has_a_health_check_and_restarts() -> None:
         for mapping in spec.get("ports", []):
             assert int(str(mapping).rsplit(":", 1)[1]) in LISTENS[kind_of(name)], (name, mapping)
     # the health ports are the ones the services are told to listen on
-    for service, port in (("validator", 8001), ("aggregator", 8002), ("publisher", 8003)):
+    health = (("validator", 8001), ("aggregator", 8002), ("publisher", 8003), ("intake", 8004))
+    for service, port in health:
         assert compose["services"][service]["environment"]["NIANBAO_HEALTH_PORT"] == str(port)
     assert compose["services"]["intake"]["environment"]["NIANBAO_INTAKE_PORT"] == "8000"
 

@@ -39,7 +39,7 @@ NIANBAO_BIN = str(Path(sys.executable).parent / "nianbao")
 #: the container ports each service listens on (checked against compose.yaml by the tests)
 LISTENS: dict[str, tuple[int, ...]] = {
     "nats": (4222, 8222, 6222),
-    "intake": (8000,),
+    "intake": (8000, 8004),
     "validator": (8001,),
     "aggregator": (8002,),
     "publisher": (8003,),
@@ -280,7 +280,7 @@ class Deployment:
         env = {"PATH": os.environ["PATH"], "HOME": str(self.root), "LANG": "C.UTF-8"}
         if spec.get("build"):
             env.update(IMAGE_ENV)
-            if os.environ.get("PYTHONPATH"):  # the image's code is this checkout's
+            if "PYTHONPATH" in os.environ:  # the code under test, not what the venv installed
                 env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for key, value in (spec.get("environment") or {}).items():
             value = "" if value is None else str(value)
