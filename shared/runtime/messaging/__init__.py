@@ -32,6 +32,7 @@ from shared.runtime.messaging.stages import (
 from shared.runtime.messaging.streams import (
     _CONSUMER_FIELDS,
     _STREAM_FIELDS,
+    SERVER_MAX_DELIVER,
     TopologyDrift,
     _differences,
     consumer_config,
@@ -50,6 +51,7 @@ __all__ = [
     "PUBLISH_WINDOW",
     "RECEIVED",
     "REDELIVERED",
+    "SERVER_MAX_DELIVER",
     "STREAM_MIN_MESSAGES",
     "STREAM_WINDOW_SECONDS",
     "_CONSUMER_FIELDS",
