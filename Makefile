@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults lint typecheck pytest clean browser-deps
+.PHONY: run test test-faults test-faults-soak test-fuzz-soak lint typecheck pytest clean browser-deps
 #: what the browser tests drive (Debian packages); CI installs them before the tests
 BROWSER_PACKAGES := chromium fonts-noto-cjk
 
@@ -34,6 +34,11 @@ pytest: $(STAMP)
 #: NIANBAO_FAULT_SEED=N replays a run
 test-faults: $(STAMP)
 	$(BIN)/pytest tests/faults -m faults
+
+#: the fault run at length: 1,000 faults (200 rounds of the four services and the nats-server)
+#: while 400 sites file, with the same figures (hours, not part of `make test`)
+test-faults-soak: $(STAMP)
+	NIANBAO_FAULT_ROUNDS=200 NIANBAO_FAULT_SITES=400 $(BIN)/pytest tests/faults/test_faults.py -m faults
 
 browser-deps:
 	@command -v apt-get >/dev/null || { echo "no apt-get: the browser tests will skip"; exit 0; }; \
