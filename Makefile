@@ -40,6 +40,11 @@ test-faults: $(STAMP)
 test-faults-soak: $(STAMP)
 	NIANBAO_FAULT_ROUNDS=200 NIANBAO_FAULT_SITES=400 $(BIN)/pytest tests/faults/test_faults.py -m faults
 
+#: the fuzzing at length: at least 10,000 schemathesis cases, none answered with a 5xx (on
+#: PostgreSQL when NIANBAO_TEST_POSTGRES_URL is set)
+test-fuzz-soak: $(STAMP)
+	NIANBAO_FUZZ_EXAMPLES=125 NIANBAO_FUZZ_MIN_CASES=10000 $(BIN)/pytest tests/security/test_fuzzing.py
+
 browser-deps:
 	@command -v apt-get >/dev/null || { echo "no apt-get: the browser tests will skip"; exit 0; }; \
 	missing=$$(for p in $(BROWSER_PACKAGES); do \
