@@ -33,10 +33,11 @@ from tests.support.reports import work_report_for
 from tests.support.system import running_system, tokens_of
 from tools.launcher import SERVICES, System
 
-pytestmark = pytest.mark.e2e
-
 #: examples per (operation, generation mode, caller); NIANBAO_FUZZ_EXAMPLES raises it
 EXAMPLES = int(os.environ.get("NIANBAO_FUZZ_EXAMPLES", "5"))
+
+#: ~100 cases per example (12 operations, 2 modes, 4 callers), up to ~0.1 s each
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300 + 12 * EXAMPLES)]
 #: the run fails with fewer cases sent (the soak's promise: `make test-fuzz-soak`)
 MIN_CASES = int(os.environ.get("NIANBAO_FUZZ_MIN_CASES", "0"))
 SITE, OTHER_SITE, OFFICE = "1100000088", "1101010001", "110000"
