@@ -337,6 +337,9 @@ class BatchStage(Generic[M]):
             )
         else:
             await asyncio.gather(*(e.msg.ack() for e in good))
+            if self._failures:  # some failed alone before: forget them
+                for e in good:
+                    self._failures.pop(_stream_seq(e.msg), None)
             self._handled(good)
             return
         for envelope in good:
