@@ -36,7 +36,7 @@ test-faults: $(STAMP)
 	$(BIN)/pytest tests/faults -m faults
 
 #: the fault run at length: 1,000 faults (200 rounds of the four services and the nats-server)
-#: while 400 sites file, with the same figures (hours, not part of `make test`)
+#: while 400 sites file, with the same figures (~2.5 h on 2 busy cores; not part of `make test`)
 test-faults-soak: $(STAMP)
 	NIANBAO_FAULT_ROUNDS=200 NIANBAO_FAULT_SITES=400 $(BIN)/pytest tests/faults/test_faults.py -m faults
 
