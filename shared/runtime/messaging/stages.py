@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -55,6 +55,8 @@ BURST_LINGER_SECONDS = 0.2
 #: another, a few per second, are not one)
 STREAM_MIN_MESSAGES = 50
 STREAM_WINDOW_SECONDS = 1.0
+#: messages whose handler failures a stage remembers (the oldest forgotten first)
+MAX_REMEMBERED_FAILURES = 10_000
 
 
 def patch_faststream_pull_timeout() -> None:
@@ -127,6 +129,11 @@ def _metadata(msg: Msg) -> Any:
         return msg.metadata
     except Exception:
         return None
+
+
+def _stream_seq(msg: Msg) -> int | None:
+    meta = _metadata(msg)
+    return int(meta.sequence.stream) if meta else None
 
 
 def deliveries(msg: Msg) -> int:
@@ -217,7 +224,13 @@ class BatchStage(Generic[M]):
     Each message is decoded into the event model; what does not decode is dead-lettered. The
     batch handler must be idempotent. When it raises, each message is retried alone so one bad
     message cannot hold the rest; a message that still fails is redelivered with backoff and
-    dead-lettered on its last delivery.
+    dead-lettered when the handler has failed on it ``consumer.max_deliver`` times.
+
+    Only the handler's failures count, not the server's deliveries: a message in flight while
+    its process was SIGKILLed is delivered again (after ``ack_wait``) though no handler failed
+    on it, so the server delivers without limit and the stage counts the failures of each
+    message by its stream sequence. The count lives in this process: a crash forgets it, which
+    gives a failing message more tries (never fewer) before it is dead-lettered.
     """
 
     def __init__(
@@ -245,6 +258,8 @@ class BatchStage(Generic[M]):
         self._flushing = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        #: handler failures of each message not yet acknowledged, by stream sequence (bounded)
+        self._failures: OrderedDict[int | None, int] = OrderedDict()
         self.subscriber = durable_subscriber(broker, consumer, batch_size, batch_timeout)
         self.subscriber(self.on_batch)
         _STAGES.setdefault(broker, []).append(self)
@@ -331,28 +346,51 @@ class BatchStage(Generic[M]):
             )
         else:
             await asyncio.gather(*(e.msg.ack() for e in good))
+            if self._failures:  # some failed alone before: forget them
+                for e in good:
+                    self._failures.pop(_stream_seq(e.msg), None)
             self._handled(good)
             return
         for envelope in good:
             await self._one(envelope)
 
     async def _one(self, envelope: Envelope[M]) -> None:
+        seq = _stream_seq(envelope.msg)
         try:
             await self.handler([envelope])
         except Exception as exc:
             FAILED.labels(self.consumer.durable).inc()
+            failures = self._failed(seq)
             count = deliveries(envelope.msg)
-            if count >= self.consumer.max_deliver:
+            if failures >= self.consumer.max_deliver:
+                self._failures.pop(seq, None)
                 await self.dead_letters.put(
-                    envelope.msg, f"failed {count} times in {self.consumer.durable}: {exc!r}"
+                    envelope.msg, f"failed {failures} times in {self.consumer.durable}: {exc!r}"
                 )
                 await envelope.msg.term()
             else:
-                log.warning("%s failed (delivery %d): %r", self.consumer.durable, count, exc)
-                await envelope.msg.nak(delay=self.consumer.delay_after(count))
+                log.warning(
+                    "%s failed (delivery %d, failure %d): %r",
+                    self.consumer.durable,
+                    count,
+                    failures,
+                    exc,
+                )
+                await envelope.msg.nak(delay=self.consumer.delay_after(failures))
         else:
+            self._failures.pop(seq, None)
             await envelope.msg.ack()
             self._handled([envelope])
+
+    def _failed(self, seq: int | None) -> int:
+        """Count one more failure of the message at ``seq``; its failures so far."""
+        if seq is None:  # no metadata (not from JetStream): nothing to remember it by
+            return self.consumer.max_deliver
+        failures = self._failures.pop(seq, 0) + 1
+        self._failures[seq] = failures
+        while len(self._failures) > MAX_REMEMBERED_FAILURES:
+            self._failures.popitem(last=False)  # the oldest: taken by another replica, or gone
+        return failures
 
     def _handled(self, batch: list[Envelope[M]]) -> None:
         """One INFO line per handled batch with its receipt ids (per message it would halve

@@ -18,6 +18,11 @@ from shared.topology import ConsumerSpec
 log = logging.getLogger(__name__)
 
 
+#: deliveries the server makes of one message: no limit (``ConsumerSpec.max_deliver`` bounds the
+#: handler's failures instead, counted by the stage; the server cannot tell them from crashes)
+SERVER_MAX_DELIVER = -1
+
+
 class TopologyDrift(RuntimeError):
     """The server's stream or consumer differs from the code (and this process may not, or the
     server cannot, bring it in line)."""
@@ -31,7 +36,9 @@ def consumer_config(spec: ConsumerSpec) -> js_api.ConsumerConfig:
         description=spec.description or None,
         ack_policy=js_api.AckPolicy.EXPLICIT,
         deliver_policy=js_api.DeliverPolicy(spec.deliver_policy),
-        max_deliver=spec.max_deliver,
+        # unlimited on the server: a delivery to a process that was killed is no failure; the
+        # stage dead-letters after ``spec.max_deliver`` failures of its handler (BatchStage)
+        max_deliver=SERVER_MAX_DELIVER,
         ack_wait=spec.ack_wait_seconds,
         max_ack_pending=spec.max_ack_pending,
         filter_subjects=list(spec.filter_subjects),
