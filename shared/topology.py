@@ -56,7 +56,11 @@ class ConsumerSpec(BaseModel):
     durable: str
     stream: StreamSpec
     filter_subjects: tuple[str, ...]
+    #: the handler's failures after which a message is dead-lettered
     max_deliver: int = 8
+    #: deliveries after which a message that was never answered (every process handling it was
+    #: killed or stalled past ``ack_wait``) is dead-lettered before the handler sees it again
+    crash_deliveries: int = 50
     ack_wait_seconds: float = 60
     #: delays (s) before redelivery after the 1st, 2nd, ... failure; the last repeats
     backoff_seconds: tuple[float, ...] = (0.5, 2, 5, 15, 30)

@@ -155,17 +155,20 @@ async def test_a_handler_that_always_fails_ends_in_the_dead_letters_once(
 
 #: redelivered one second after its process was killed
 CRASHY = CONSUMER.model_copy(update={"durable": "crashy", "ack_wait_seconds": 1.0})
+#: dead-letters what was delivered twice without an answer
+POISONED = CRASHY.model_copy(update={"durable": "poisoned", "crash_deliveries": 2})
 
 
-async def hang_on_every_job(url: str) -> None:
+async def hang_on_every_job(url: str, durable: str = CRASHY.durable) -> None:
     """In a process of its own (the test SIGKILLs it): take jobs and never finish one."""
+    consumer = {c.durable: c for c in (CRASHY, POISONED)}[durable]
 
     async def handle(batch: list[Envelope[Job]]) -> None:
         print(f"in flight {deliveries(batch[0].msg)}", flush=True)
         await asyncio.Event().wait()
 
     broker = NatsBroker(url)
-    BatchStage(broker, CRASHY, Job, handle, DeadLetters(broker, "crashy"))
+    BatchStage(broker, consumer, Job, handle, DeadLetters(broker, consumer.durable))
     await broker.start()
     await asyncio.Event().wait()
 
@@ -217,6 +220,52 @@ async def test_deliveries_to_killed_processes_do_not_count_toward_dead_lettering
         async with jetstream(nats_server.url) as js:
             await eventually(lambda: _acked(js, CRASHY), within=10)
             assert (await js.stream_info(DEAD_LETTERS.name)).state.messages == 0
+    finally:
+        await broker.stop()
+
+
+async def kill_while_in_flight(url: str, durable: str, kills: int) -> None:
+    """Start a worker process on the durable ``kills`` times; SIGKILL it while it holds the job."""
+    code = (
+        "import asyncio, sys; from tests.integration.test_batch_stage import hang_on_every_job"
+        " as run; asyncio.run(run(sys.argv[1], sys.argv[2]))"
+    )
+    for kill in range(1, kills + 1):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, url, durable, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(in_flight(process.stdout), 30)
+            assert line == f"in flight {kill}", line
+        finally:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_message_that_kills_every_handler_ends_in_the_dead_letters(
+    nats_server: NatsServer,
+) -> None:
+    """No poison loop: a message whose every delivery ended with its process killed is
+    dead-lettered, with the reason, once it has been delivered ``crash_deliveries`` times."""
+    async with jetstream(nats_server.url) as js:
+        await ensure_streams(js, [WORK, DEAD_LETTERS], replicas=1)
+        await ensure_consumer(js, POISONED)
+    broker = NatsBroker(nats_server.url)
+    await broker.connect()
+    await submit(broker, "poison")
+    await kill_while_in_flight(nats_server.url, POISONED.durable, POISONED.crash_deliveries)
+    worker = Worker()
+    BatchStage(broker, POISONED, Job, worker.handle, DeadLetters(broker, POISONED.durable))
+    await broker.start()
+    try:
+        async with jetstream(nats_server.url) as js:
+            entries = await eventually(lambda: list_entries(js, POISONED.durable), within=30)
+            letters = [e.letter for e in entries if e.letter is not None]
+            assert [(x.subject, x.deliveries) for x in letters] == [("test.work.poison", 3)]
+            assert "without an answer" in letters[0].reason
+            await eventually(lambda: _acked(js, POISONED), within=10)
+        assert worker.seen.get("poison") is None  # the handler never saw it again
     finally:
         await broker.stop()
 

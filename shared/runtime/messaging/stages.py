@@ -230,7 +230,9 @@ class BatchStage(Generic[M]):
     its process was SIGKILLed is delivered again (after ``ack_wait``) though no handler failed
     on it, so the server delivers without limit and the stage counts the failures of each
     message by its stream sequence. The count lives in this process: a crash forgets it, which
-    gives a failing message more tries (never fewer) before it is dead-lettered.
+    gives a failing message more tries (never fewer) before it is dead-lettered. A message that
+    was delivered ``consumer.crash_deliveries`` times and never answered (it kills whatever
+    process handles it) is dead-lettered before its next delivery reaches the handler.
     """
 
     def __init__(
@@ -331,6 +333,16 @@ class BatchStage(Generic[M]):
     async def _on_batch(self, msgs: list[Any]) -> None:
         good: list[Envelope[M]] = []
         for msg in msgs:
+            if (count := deliveries(msg)) > self.consumer.crash_deliveries:
+                # no handler failed on it, but no process ever finished with it: a poison that
+                # kills its handler's process, not a message caught in a few crashes
+                await self.dead_letters.put(
+                    msg,
+                    f"delivered {count} times in {self.consumer.durable} without an answer: "
+                    "every process handling it stopped (killed, or stalled past ack_wait)",
+                )
+                await msg.term()
+                continue
             try:
                 good.append(Envelope(msg, self.model.model_validate_json(msg.data)))
             except ValidationError as exc:
