@@ -19,6 +19,9 @@ from shared.contracts import (
     DEADLINES,
     PROGRESS,
     PUBLISHED,
+    REGISTRY,
+    REGISTRY_CHANGES,
+    REGISTRY_IMPORTED_SUBJECT,
     REJECTED,
     REMINDER,
     REMINDERS,
@@ -32,6 +35,7 @@ from shared.contracts import (
     DeadlineSet,
     Event,
     PagesPublished,
+    RegistryImported,
     ReminderDue,
     ReportAccepted,
     ReportAggregated,
@@ -78,12 +82,27 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class Followed:
+    """A subject whose last message every process of a service reads by direct get (no durable:
+    each replica follows it on its own)."""
+
+    subject: str
+    stream: StreamSpec
+    event: type[Event]
+
+
+#: registry imports: every process of every service switches to the registry the last one names
+REGISTRY_FOLLOWED = Followed(REGISTRY_IMPORTED_SUBJECT, REGISTRY_CHANGES, RegistryImported)
+
+
+@dataclass(frozen=True)
 class ServiceTopology:
-    """What one service reads (durables) and writes (subject families) on NATS."""
+    """What one service reads (durables, followed subjects) and writes (subject families)."""
 
     name: str
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
+    follows: tuple[Followed, ...] = (REGISTRY_FOLLOWED,)
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
@@ -115,6 +134,7 @@ INTAKE = ServiceTopology(
         Publication(SUBMITTED, SUBMISSIONS, ReportSubmitted, "submitted"),
         Publication(REVIEW, REVIEWS, ReviewRecorded, "review"),
         Publication(DEADLINE, DEADLINES, DeadlineSet, "deadline"),
+        Publication(REGISTRY, REGISTRY_CHANGES, RegistryImported, "registry imported"),
     ),
 )
 

@@ -1,9 +1,10 @@
 """`nianbao deploy`: NATS users and permissions for the production cluster, and operator chores.
 
 Each service gets one NATS user allowed only what its code declares: publishing its subjects,
-reconciling the streams, creating, reading and acknowledging its own durable consumers, and
-receiving replies and pulled messages in ``_INBOX.>`` (FastStream's pull subscriptions always
-use that prefix). Each supervisory office gets a user allowed only its subtree: subscribing to
+reconciling the streams, creating, reading and acknowledging its own durable consumers, reading
+the last message of the subjects it follows (registry imports) by direct get, and receiving
+replies and pulled messages in ``_INBOX.>`` (FastStream's pull subscriptions always use that
+prefix). Each supervisory office gets a user allowed only its subtree: subscribing to
 the roll-up, review and reminder subjects of its node and below, and reading its nodes' current
 roll-ups by JetStream direct get, with replies in its own inbox ``_INBOX_<user>.>`` (so an office
 reads no one else's replies, and no service reads an office's). The operator user (``admin``)
@@ -62,6 +63,7 @@ class ServiceInterface:
 
     consumers: tuple[tuple[str, str], ...]  # (stream, durable)
     publishes: tuple[str, ...]
+    follows: tuple[tuple[str, str], ...] = ()  # (stream, subject) read by direct get
 
 
 def inbox(user: str) -> str:
@@ -90,7 +92,10 @@ def service_interface(service: str) -> ServiceInterface:
     consumers = {(c.stream.name, c.durable) for c in topology.consumers}
     publishes = {subject_pattern(p.family.template) for p in topology.publications}
     publishes.add(dead_letter_subject(service))
-    return ServiceInterface(tuple(sorted(consumers)), tuple(sorted(publishes)))
+    follows = {(f.stream.name, f.subject) for f in topology.follows}
+    return ServiceInterface(
+        tuple(sorted(consumers)), tuple(sorted(publishes)), tuple(sorted(follows))
+    )
 
 
 def service_permissions(interface: ServiceInterface) -> Permissions:
@@ -108,6 +113,7 @@ def service_permissions(interface: ServiceInterface) -> Permissions:
             f"{api}.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
+    publish += [f"$JS.API.DIRECT.GET.{stream}.{subject}" for stream, subject in interface.follows]
     return Permissions(publish=tuple(publish), subscribe=("_INBOX.>",))
 
 

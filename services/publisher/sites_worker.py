@@ -64,9 +64,11 @@ _registry: Registry | None = None
 _base_url = ""
 
 
-def _start_worker(registry_file: str | None, base_url: str) -> None:
+def _start_worker(registry_file: str | None, base_url: str, given: Registry | None = None) -> None:
     global _registry, _base_url
-    if registry_file is None:
+    if given is not None:
+        _registry = given
+    elif registry_file is None:
         from shared.registry.demo import demo_registry
 
         _registry = demo_registry()
@@ -103,6 +105,8 @@ class SiteRenderer:
         self.registry_file = None if registry_file is None else str(registry_file)
         self.worker = worker
         self._pool: Executor | None = None
+        #: a registry switched to since start: handed to the next worker whole
+        self._switched: Registry | None = None
 
     def _executor(self) -> Executor:
         if self._pool is None:
@@ -112,7 +116,7 @@ class SiteRenderer:
                 # (one more process to keep): a fresh interpreter that imports what it needs
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.registry_file, self.base_url),
+                initargs=(self.registry_file, self.base_url, self._switched),
             )
         return self._pool
 
@@ -134,6 +138,13 @@ class SiteRenderer:
             log.error("the site page worker died; rendering here, a new worker next time")
             self.close()
             return render_site_jobs(self.registry, self.base_url, jobs)
+
+    def switch(self, registry: Registry) -> None:
+        """Render with ``registry`` from now on: the worker is replaced by one holding it."""
+        self._switched = registry
+        if self._pool is not None:
+            self.close()
+            self.start()
 
     def close(self) -> None:
         if self._pool is not None:
