@@ -59,6 +59,7 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "intake": [
         ("pub", "nianbao.submitted.work-report.1100000088", True),
+        ("pub", "nianbao.registry.imported", True),
         ("pub", "nianbao.accepted.work-report.1100000088", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "$JS.API.STREAM.DELETE.NIANBAO_SUBMISSIONS", False),
@@ -68,18 +69,21 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
         ("pub", "nianbao.accepted.work-report.1100000088", True),
         ("pub", "nianbao.rejected.work-report.1100000088", True),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", "nianbao.registry.imported", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "$JS.API.STREAM.PURGE.NIANBAO_SUBMISSIONS", False),
         ("sub", "nianbao.submitted.>", False),
     ],
     "aggregator": [
         ("pub", f"nianbao.rollup.{Y}.admin.CN", True),
+        ("pub", "nianbao.registry.imported", False),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
         ("pub", "nianbao.accepted.work-report.1100000088", False),
         ("sub", "nianbao.>", False),
     ],
     "publisher": [
         ("pub", "nianbao.published.1100000088", True),
+        ("pub", "nianbao.registry.imported", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
         ("pub", "$JS.API.STREAM.DELETE.NIANBAO_VERDICTS", False),
@@ -202,3 +206,36 @@ async def test_each_user_against_each_subject_family(
     SECURITY_FIGURES["NATS access probes"] = (
         f"{probes} over {len(PROBES)} users, plus 3 refused logins"
     )
+
+
+async def test_every_service_reads_the_last_registry_import_and_no_office_does(
+    secured_nats: tuple[NatsServer, dict[str, str]],
+    admin: Client,
+) -> None:
+    """Each process of each service follows imports by direct get of the last message."""
+    from nats.js.errors import APIError
+
+    from shared.contracts import REGISTRY_CHANGES, REGISTRY_IMPORTED_SUBJECT, STREAMS
+    from shared.runtime.messaging import ensure_streams
+
+    server, passwords = secured_nats
+    await ensure_streams(admin.jetstream(), STREAMS, 1)
+    await admin.jetstream().publish(REGISTRY_IMPORTED_SUBJECT, b'{"probe": 1}')
+    for user in ("intake", "validator", "aggregator", "publisher"):
+        client = await connect_as(server, user, f"pw-{user}", [])
+        try:
+            js = client.jetstream()
+            last = await js.get_last_msg(
+                REGISTRY_CHANGES.name, REGISTRY_IMPORTED_SUBJECT, direct=True
+            )
+            assert last.data == b'{"probe": 1}', user
+        finally:
+            await client.close()
+    office = await connect_as(server, "office-110000", passwords["office-110000"], [])
+    try:
+        with pytest.raises((APIError, TimeoutError, nats.errors.Error)):
+            await office.jetstream().get_last_msg(
+                REGISTRY_CHANGES.name, REGISTRY_IMPORTED_SUBJECT, direct=True
+            )
+    finally:
+        await office.close()
