@@ -82,7 +82,8 @@ class LiveRegistry:
         load: Callable[[], Registry],
         switch: Switch | None = None,
     ) -> None:
-        self.registry = registry
+        # its own object (a loader may hand out a shared one, e.g. the cached demo registry)
+        self.registry = Registry(registry.nodes.values(), registry.sites.values())
         self.digest = registry_digest(registry)
         self.load = load
         self.switch = switch or self._adopt_only
