@@ -149,9 +149,12 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     async def heal_announcement() -> None:
         """A registry saved but never announced (the intake stopped before NATS acknowledged):
         announce the file's registry now."""
-        last = await last_import(broker)
-        if registry_path(settings).exists() and (last is None or last[1].digest != live.digest):
-            await admin.announce_current(live.registry)
+        try:
+            last = await last_import(broker)
+            if registry_path(settings).exists() and (last is None or last[1].digest != live.digest):
+                await admin.announce_current(live.registry)
+        except Exception:  # the next import announces it; the intake serves meanwhile
+            log.exception("could not announce the registry file's registry")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
