@@ -21,7 +21,7 @@ from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
 
 from shared.contracts import RegistryImported
-from shared.registry import Registry, registry_digest
+from shared.registry import Registry, RegistryError, registry_digest
 from shared.runtime.service import configured_registry
 from shared.runtime.settings import CommonSettings
 from shared.topology import REGISTRY_FOLLOWED
@@ -122,15 +122,14 @@ class LiveRegistry:
         if event.digest == self.digest:
             self.seen = seq
             return False
-        new = await asyncio.to_thread(self.load)
+        try:
+            new = await asyncio.to_thread(self.load)
+        except (RegistryError, OSError) as exc:
+            self._miss(seq, f"the file cannot be read: {exc}")
+            return False
         digest = await asyncio.to_thread(registry_digest, new)
         if digest == self.digest:
-            # the file does not hold the announced registry (yet): look again, a few times
-            self._misses = self._misses + 1 if self._missed == seq else 1
-            self._missed = seq
-            if self._misses >= MAX_MISSES:
-                log.warning("import %d names a registry the file does not hold; ignored", seq)
-                self.seen = seq
+            self._miss(seq, "the file does not hold it")
             return False
         async with self.gate.switch():
             await self.switch(new)
@@ -144,6 +143,14 @@ class LiveRegistry:
             digest[:12],
         )
         return True
+
+    def _miss(self, seq: int, why: str) -> None:
+        """The announced registry is not the file's (yet): look again, a few times."""
+        self._misses = self._misses + 1 if self._missed == seq else 1
+        self._missed = seq
+        if self._misses >= MAX_MISSES:
+            log.warning("registry import %d ignored after %d looks: %s", seq, self._misses, why)
+            self.seen = seq
 
     async def follow(self, broker: NatsBroker, interval: float) -> None:
         """Look for a new import every ``interval`` seconds until cancelled."""

@@ -128,6 +128,12 @@ async def test_a_process_switches_to_the_registry_an_import_names(
     assert not await live.check(broker)
     assert live.seen > looked_at and switched == [len(new.sites)]
 
+    # a file that cannot be read is looked at again, never half-used
+    path.write_text("{not json", encoding="utf-8")
+    await announce(broker, registry_digest(demo_registry()))
+    assert not await live.check(broker)
+    assert held.sites[CLOSED].active_to == 2020
+
     # followed in the background, within the poll interval
     dump_registry(demo_registry(), path)
     await announce(broker, registry_digest(demo_registry()))
