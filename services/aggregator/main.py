@@ -137,7 +137,8 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
 
     async def switch(new: Registry) -> None:
         """An import: recount under it between two batches (the gate holds them back)."""
-        cause = f"registry:{(await asyncio.to_thread(registry_digest, new))[:16]}"
+        digest = live.incoming[1] if live.incoming else registry_digest(new)
+        cause = f"registry:{digest[:16]}"
         years = [current_reporting_year(datetime.now(UTC))]
         await aggregator.switch_registry(new, live.adopt, years, cause)
 

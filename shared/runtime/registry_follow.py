@@ -92,6 +92,8 @@ class LiveRegistry:
         self.seen = 0
         self._task: asyncio.Task[None] | None = None
         self._missed, self._misses = 0, 0
+        #: the registry being switched to and its digest (computed once, off the event loop)
+        self.incoming: tuple[Registry, str] | None = None
 
     async def _adopt_only(self, new: Registry) -> None:
         self.adopt(new)
@@ -99,7 +101,8 @@ class LiveRegistry:
     def adopt(self, new: Registry) -> Registry:
         """Use ``new`` from now on; the registry as it was."""
         before = self.registry.adopt(new)
-        self.digest = registry_digest(self.registry)
+        known = self.incoming is not None and self.incoming[0] is new
+        self.digest = self.incoming[1] if self.incoming and known else registry_digest(new)
         return before
 
     def guarded(self, handler: Callable[[T], Awaitable[None]]) -> Callable[[T], Awaitable[None]]:
@@ -131,8 +134,12 @@ class LiveRegistry:
         if digest == self.digest:
             self._miss(seq, "the file does not hold it")
             return False
-        async with self.gate.switch():
-            await self.switch(new)
+        self.incoming = (new, digest)
+        try:
+            async with self.gate.switch():
+                await self.switch(new)
+        finally:
+            self.incoming = None
         if digest == event.digest:
             self.seen = seq
         log.info(
