@@ -79,6 +79,7 @@ REVIEW = SubjectFamily("review", ("year", "tree", "path"))
 REMINDER = SubjectFamily("reminder", ("year", "tree", "path"))
 DEADLINE = SubjectFamily("deadline", ("year", "node"))
 DEAD_LETTER = SubjectFamily("dlq", ("stage",))
+REGISTRY = SubjectFamily("registry", ("change",))
 
 
 def submitted_subject(form: str, code: str) -> str:
@@ -132,6 +133,10 @@ def rollup_subtree_subjects(year: int | str, tree: str, path: list[str]) -> list
 
 def dead_letter_subject(stage: str) -> str:
     return DEAD_LETTER.subject(stage)
+
+
+#: the one subject of registry imports: every service process reads its last message
+REGISTRY_IMPORTED_SUBJECT = REGISTRY.subject("imported")
 
 
 # ---------------------------------------------------------------- streams
@@ -201,6 +206,12 @@ DEADLINES = StreamSpec(
     description="Internal deadlines set by provinces and departments: the last per node and year.",
     max_msgs_per_subject=1,
 )
+REGISTRY_CHANGES = StreamSpec(
+    name="NIANBAO_REGISTRY",
+    subjects=(REGISTRY.everything,),
+    description="Every registry import, in order: each service process reads the last one and "
+    "switches to the registry it names. Kept forever.",
+)
 STREAMS = (
     SUBMISSIONS,
     VERDICTS,
@@ -210,6 +221,7 @@ STREAMS = (
     REVIEWS,
     REMINDERS,
     DEADLINES,
+    REGISTRY_CHANGES,
 )
 
 
@@ -411,4 +423,20 @@ class ReminderDue(Event):
     threshold_days: int = Field(description="days before the deadline; negative = after it")
     deadline: datetime
     sites: list[SiteOverdue]
+    at: datetime
+
+
+class RegistryImported(Event):
+    """intake → every service process: the registry file now holds the registry of this digest.
+
+    The file (NIANBAO_REGISTRY_FILE, else ``<data_dir>/registry.json``) stays the source of
+    truth; the event says that it changed, and what changed in it."""
+
+    schema_version: Literal[1] = 1
+    digest: str = Field(description="SHA-256 of the registry document (codes sorted)")
+    sites: int
+    nodes: int
+    sites_changed: list[str] = Field(description="site codes added, removed or changed")
+    nodes_changed: list[str] = Field(description="node codes added, removed or changed")
+    imported_by: str
     at: datetime

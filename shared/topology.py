@@ -20,6 +20,9 @@ from shared.contracts import (
     DEADLINES,
     PROGRESS,
     PUBLISHED,
+    REGISTRY,
+    REGISTRY_CHANGES,
+    REGISTRY_IMPORTED_SUBJECT,
     REJECTED,
     REMINDER,
     REMINDERS,
@@ -34,6 +37,7 @@ from shared.contracts import (
     DeadlineSet,
     Event,
     PagesPublished,
+    RegistryImported,
     ReminderDue,
     ReportAccepted,
     ReportAggregated,
@@ -84,20 +88,37 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class Followed:
+    """A subject whose last message every process of a service reads by direct get (no durable:
+    each replica follows it on its own)."""
+
+    subject: str
+    stream: StreamSpec
+    event: type[Event]
+
+
+#: registry imports: every process of every service switches to the registry the last one names
+REGISTRY_FOLLOWED = Followed(REGISTRY_IMPORTED_SUBJECT, REGISTRY_CHANGES, RegistryImported)
+
+
+@dataclass(frozen=True)
 class ServiceTopology:
-    """What one service reads (durables) and writes (subject families) on NATS."""
+    """What one service reads (durables, followed subjects) and writes (subject families)."""
 
     name: str
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
+    follows: tuple[Followed, ...] = (REGISTRY_FOLLOWED,)
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
 
     @property
     def streams(self) -> tuple[StreamSpec, ...]:
-        """The streams it reads or writes (its dead letters included), in STREAMS order."""
+        """The streams it reads (durables, followed subjects) or writes (its dead letters
+        included), in STREAMS order."""
         used = {c.stream.name for c in self.consumers} | {p.stream.name for p in self.publications}
+        used |= {f.stream.name for f in self.follows}
         return tuple(s for s in STREAMS if s.name in used or s is DEAD_LETTERS)
 
     @property
@@ -138,6 +159,7 @@ INTAKE = ServiceTopology(
         Publication(SUBMITTED, SUBMISSIONS, ReportSubmitted, "submitted"),
         Publication(REVIEW, REVIEWS, ReviewRecorded, "review"),
         Publication(DEADLINE, DEADLINES, DeadlineSet, "deadline"),
+        Publication(REGISTRY, REGISTRY_CHANGES, RegistryImported, "registry imported"),
     ),
 )
 

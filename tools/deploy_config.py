@@ -3,8 +3,9 @@
 Each service gets one NATS user allowed only what its code declares: publishing its subjects,
 reading the configuration of the streams it uses (never creating, updating, purging or deleting
 one: `nianbao deploy streams`, run as the operator, does that), creating, reading and
-acknowledging its own durable consumers, and receiving replies and pulled messages in its own
-inbox ``_INBOX_<service>.>``. Each supervisory office gets a user allowed only its subtree:
+acknowledging its own durable consumers, reading the last message of the subjects it follows
+(registry imports) by direct get, and receiving replies and pulled messages in its own inbox
+``_INBOX_<service>.>``. Each supervisory office gets a user allowed only its subtree:
 subscribing to the roll-up, review and reminder subjects of its node and below, and reading its
 nodes' current roll-ups by JetStream direct get, with replies in its own inbox
 ``_INBOX_<user>.>`` (so no user reads another's replies). The operator user (``admin``)
@@ -69,6 +70,7 @@ class ServiceInterface:
     publishes: tuple[str, ...]
     streams: tuple[str, ...]  # whose configuration it checks at start
     inbox: str
+    follows: tuple[tuple[str, str], ...] = ()  # (stream, subject) read by direct get
 
 
 def inbox(user: str) -> str:
@@ -97,11 +99,13 @@ def service_interface(service: str) -> ServiceInterface:
     consumers = {(c.stream.name, c.durable) for c in topology.consumers}
     publishes = {subject_pattern(p.family.template) for p in topology.publications}
     publishes.add(dead_letter_subject(service))
+    follows = {(f.stream.name, f.subject) for f in topology.follows}
     return ServiceInterface(
         tuple(sorted(consumers)),
         tuple(sorted(publishes)),
         tuple(s.name for s in topology.streams),
         topology.inbox_prefix,
+        tuple(sorted(follows)),
     )
 
 
@@ -120,6 +124,7 @@ def service_permissions(interface: ServiceInterface) -> Permissions:
             f"{api}.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
+    publish += [f"$JS.API.DIRECT.GET.{stream}.{subject}" for stream, subject in interface.follows]
     return Permissions(publish=tuple(publish), subscribe=(f"{interface.inbox}.>",))
 
 

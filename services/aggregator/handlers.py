@@ -73,6 +73,23 @@ class Aggregator:
             await self.ports.outlets.rollups(rollup_messages(changed))
             await self.restate(restated)
 
+    async def switch_registry(
+        self,
+        new: Registry,
+        adopt: Callable[[Registry], Registry],
+        years: Iterable[int],
+        cause: str,
+    ) -> None:
+        """Count under an imported registry: publish every roll-up that changes with it, and
+        re-state the filings of the sites that opened, closed or moved (their nodes, deadline)."""
+        async with self.ports.journal.exclusive():
+            others = await self.catch_up()
+            changed = self.books.recount(others)
+            rollups, moved = self.books.switch_registry(new, adopt, years)
+            await self.ports.outlets.rollups(rollup_messages([*changed, *rollups]))
+            receipts = {self.books.latest_receipt(key) for key in moved}
+            await self.restate(dict.fromkeys(sorted(r for r in receipts if r), cause))
+
     async def restate(self, causes: dict[str, str]) -> None:
         """Announce the new standing of filings whose status changed without a new verdict
         (receipt -> cause): intake and publisher learn it as a fresh 'aggregated' event."""

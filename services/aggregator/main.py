@@ -30,6 +30,7 @@ from shared.contracts import (
 )
 from shared.deadlines import DeadlinePolicy, national_deadline
 from shared.filings import current_reporting_year
+from shared.registry import Registry, registry_digest
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
@@ -39,8 +40,8 @@ from shared.runtime.messaging import (
     stop_broker,
 )
 from shared.runtime.metrics import Health, count_published, with_health
+from shared.runtime.registry_follow import LiveRegistry, live_registry
 from shared.runtime.service import (
-    configured_registry,
     declare_publications,
     freeze_startup_state,
     make_broker,
@@ -103,10 +104,11 @@ class Aggregation:
     versions: VersionStore
     supervision: SupervisionStore
     journal: Journal
+    live: LiveRegistry
 
 
 def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
-    registry = configured_registry(settings)
+    live = live_registry(settings)
     url = settings.database_url_for("aggregator", settings.aggregator_database_url)
     engine = make_engine(url)
     versions, supervision = VersionStore(engine), SupervisionStore(engine)
@@ -131,7 +133,16 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         journal=journal,
         outlets=outlets,
     )
-    aggregator = Aggregator(registry, deadline_policies(settings), ports)
+    aggregator = Aggregator(live.registry, deadline_policies(settings), ports)
+
+    async def switch(new: Registry) -> None:
+        """An import: recount under it between two batches (the gate holds them back)."""
+        digest = live.incoming[1] if live.incoming else registry_digest(new)
+        cause = f"registry:{digest[:16]}"
+        years = [current_reporting_year(datetime.now(UTC))]
+        await aggregator.switch_registry(new, live.adopt, years, cause)
+
+    live.switch = switch
     declare_publications(broker, AGGREGATOR)
     dead = DeadLetters(broker, "aggregator")
     # a burst is counted in batches: one roll-up event per node per linger, not per verdict
@@ -139,14 +150,18 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         broker,
         CONSUMER,
         ReportJudged,
-        aggregator.on_verdicts,
+        live.guarded(aggregator.on_verdicts),
         dead,
         batch_size=500,
         linger=BURST_LINGER_SECONDS,
     )
-    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, aggregator.on_reviews, dead)
-    BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, aggregator.on_deadlines, dead)
-    return Aggregation(aggregator, versions, supervision, journal)
+    on_reviews, on_deadlines = (
+        live.guarded(aggregator.on_reviews),
+        live.guarded(aggregator.on_deadlines),
+    )
+    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, on_reviews, dead)
+    BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, on_deadlines, dead)
+    return Aggregation(aggregator, versions, supervision, journal, live)
 
 
 async def reminder_clock(reminders: Reminders, interval: float) -> None:
@@ -184,6 +199,7 @@ async def serve(settings: AggregatorSettings) -> None:
             await aggregator.republish([current_reporting_year(datetime.now(UTC))])
         freeze_startup_state()
         await broker.start()
+        parts.live.start(broker, settings.registry_poll_seconds)
         interval = settings.reminder_interval_seconds
         clock = asyncio.create_task(reminder_clock(aggregator.reminders, interval))
 
@@ -192,6 +208,7 @@ async def serve(settings: AggregatorSettings) -> None:
             clock.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await clock
+        await parts.live.stop()
         await stop_broker(broker)
         await parts.versions.engine.dispose()
 

@@ -16,6 +16,7 @@ from pydantic_settings import SettingsConfigDict
 from services.intake.app import create_app
 from services.intake.filing import Intake
 from services.intake.progress import AggregatedSeen, ReceiptProgress, VerdictSeen
+from services.intake.registry_admin import RegistryAdmin
 from services.intake.registry_api import build_registry_router
 from services.intake.review import Reviews, review_messages
 from services.intake.review_api import build_review_router
@@ -25,10 +26,13 @@ from services.intake.templates_api import build_templates_router
 from services.intake.tokens import demo_tokens
 from shared.contracts import (
     DEADLINES,
+    REGISTRY_CHANGES,
+    REGISTRY_IMPORTED_SUBJECT,
     REVIEWS,
     SUBMISSIONS,
     DeadlineSet,
     PagesPublished,
+    RegistryImported,
     ReportSubmitted,
     ReviewRecorded,
     deadline_subject,
@@ -44,6 +48,7 @@ from shared.runtime.messaging import (
     stop_broker,
 )
 from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics, health_port, serve_health
+from shared.runtime.registry_follow import last_import, live_registry
 from shared.runtime.service import (
     configured_registry,
     declare_publications,
@@ -92,7 +97,9 @@ CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER]
 
 
 def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake]:
-    registry = configured_registry(settings)
+    # the registry follows imports (this replica's or another's), switched between requests
+    live = live_registry(settings)
+    registry = live.registry
     url = settings.database_url_for("intake", settings.intake_database_url)
     store = IntakeStore(make_engine(url))
     base_url = settings.intake_public_url or f"http://{settings.intake_host}:{settings.intake_port}"
@@ -118,21 +125,49 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         subject = deadline_subject(event.year, event.node)
         await publish_all(broker, DEADLINES, [(subject, event, msg_id)])
 
+    async def announce(event: RegistryImported) -> None:
+        msg_id = f"registry:{event.digest}:{event.at.isoformat()}"
+        await publish_all(broker, REGISTRY_CHANGES, [(REGISTRY_IMPORTED_SUBJECT, event, msg_id)])
+
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     # receipts follow a burst in batches (one transaction per linger, not per small fetch)
     linger = BURST_LINGER_SECONDS
-    BatchStage(broker, VERDICT_CONSUMER, VerdictSeen, progress.on_verdicts, dead, linger=linger)
+    guarded = live.guarded
     BatchStage(
-        broker, AGGREGATED_CONSUMER, AggregatedSeen, progress.on_aggregated, dead, linger=linger
+        broker, VERDICT_CONSUMER, VerdictSeen, guarded(progress.on_verdicts), dead, linger=linger
     )
     BatchStage(
-        broker, PUBLISHED_CONSUMER, PagesPublished, progress.on_published, dead, linger=linger
+        broker,
+        AGGREGATED_CONSUMER,
+        AggregatedSeen,
+        guarded(progress.on_aggregated),
+        dead,
+        linger=linger,
     )
+    BatchStage(
+        broker,
+        PUBLISHED_CONSUMER,
+        PagesPublished,
+        guarded(progress.on_published),
+        dead,
+        linger=linger,
+    )
+    admin = RegistryAdmin(registry, registry_path(settings), announce)
 
     health = Health("intake", broker, CONSUMERS)
+
+    async def heal_announcement() -> None:
+        """A registry saved but never announced (the intake stopped before NATS acknowledged):
+        announce the file's registry now."""
+        try:
+            last = await last_import(broker)
+            if registry_path(settings).exists() and (last is None or last[1].digest != live.digest):
+                await admin.announce_current(live.registry)
+        except Exception:  # the next import announces it; the intake serves meanwhile
+            log.exception("could not announce the registry file's registry")
 
     health_host, health_at = health_port(HEALTH_PORT)
 
@@ -163,8 +198,11 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         resent = await reviews.resume()
         if resent:
             log.warning("published %d review and deadline events left in the outbox", resent)
+        await heal_announcement()
+        live.start(broker, settings.registry_poll_seconds)
         health.start()
         yield
+        await live.stop()
         await health.stop()
         await reviews.stop()
         await stop_broker(broker)
@@ -173,7 +211,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     app = create_app(intake, settings.max_body_bytes, lifespan=lifespan)
     app.include_router(build_review_router(intake, reviews))
     app.include_router(build_templates_router(intake))
-    app.include_router(build_registry_router(intake, registry_path(settings)))
+    app.include_router(build_registry_router(admin))
     app.add_middleware(HttpMetrics)
     return app, intake
 

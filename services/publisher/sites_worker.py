@@ -95,10 +95,14 @@ def end_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _start_worker(registry_file: str | None, base_url: str, parent: int) -> None:
+def _start_worker(
+    registry_file: str | None, base_url: str, parent: int, given: Registry | None = None
+) -> None:
     global _registry, _base_url
     end_with_parent(parent)
-    if registry_file is None:
+    if given is not None:
+        _registry = given
+    elif registry_file is None:
         from shared.registry.demo import demo_registry
 
         _registry = demo_registry()
@@ -135,6 +139,8 @@ class SiteRenderer:
         self.registry_file = None if registry_file is None else str(registry_file)
         self.worker = worker
         self._pool: Executor | None = None
+        #: a registry switched to since start: handed to the next worker whole
+        self._switched: Registry | None = None
 
     def _executor(self) -> Executor:
         if self._pool is None:
@@ -144,7 +150,7 @@ class SiteRenderer:
                 # (one more process to keep): a fresh interpreter that imports what it needs
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.registry_file, self.base_url, os.getpid()),
+                initargs=(self.registry_file, self.base_url, os.getpid(), self._switched),
             )
         return self._pool
 
@@ -166,6 +172,13 @@ class SiteRenderer:
             log.error("the site page worker died; rendering here, a new worker next time")
             self.close()
             return render_site_jobs(self.registry, self.base_url, jobs)
+
+    def switch(self, registry: Registry) -> None:
+        """Render with ``registry`` from now on: the worker is replaced by one holding it."""
+        self._switched = registry
+        if self._pool is not None:
+            self.close()
+            self.start()
 
     def close(self) -> None:
         if self._pool is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from functools import partial
 
 from faststream.nats import NatsBroker
 
@@ -12,8 +11,8 @@ from services.validator.handlers import Validator
 from shared.contracts import VERDICTS, ReportJudged, ReportSubmitted
 from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
 from shared.runtime.metrics import Health, count_published, with_health
+from shared.runtime.registry_follow import LiveRegistry, live_registry
 from shared.runtime.service import (
-    configured_registry,
     declare_publications,
     freeze_startup_state,
     make_broker,
@@ -31,32 +30,40 @@ CONSUMER = VALIDATOR.consumer("validator")
 __all__ = ["CONSUMER", "build", "main", "serve"]
 
 
-def build(settings: CommonSettings, broker: NatsBroker) -> BatchStage[ReportSubmitted]:
-    registry = configured_registry(settings)
+def build(
+    settings: CommonSettings, broker: NatsBroker, live: LiveRegistry | None = None
+) -> BatchStage[ReportSubmitted]:
+    """The validator's stage; it judges by ``live``'s registry, which switches between batches."""
+    live = live or live_registry(settings)
 
     async def publish(items: Sequence[tuple[str, ReportJudged, str]]) -> None:
         await publish_all(broker, VERDICTS, items)
         count_published(VERDICTS.name, items)
 
-    validator = Validator(registry, publish)
+    validator = Validator(live.registry, publish)
     declare_publications(broker, VALIDATOR)
-    return BatchStage(
-        broker, CONSUMER, ReportSubmitted, validator.on_submitted, DeadLetters(broker, "validator")
-    )
+    dead = DeadLetters(broker, "validator")
+    return BatchStage(broker, CONSUMER, ReportSubmitted, live.guarded(validator.on_submitted), dead)
 
 
 async def serve(settings: CommonSettings) -> None:
     broker = make_broker(settings, "validator")
-    build(settings, broker)
+    live = live_registry(settings)
+    build(settings, broker, live)
 
     async def start() -> None:
         await broker.connect()
         await prepare_topology(broker, settings, VALIDATOR, [CONSUMER])
         freeze_startup_state()
         await broker.start()
+        live.start(broker, settings.registry_poll_seconds)
+
+    async def stop() -> None:
+        await live.stop()
+        await stop_broker(broker)
 
     health = Health("validator", broker, [CONSUMER])
-    await serve_until_stopped(*with_health(health, 8001, start, partial(stop_broker, broker)))
+    await serve_until_stopped(*with_health(health, 8001, start, stop))
 
 
 def main() -> None:

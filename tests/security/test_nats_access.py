@@ -59,6 +59,7 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "intake": [
         ("pub", "nianbao.submitted.work-report.1100000088", True),
+        ("pub", "nianbao.registry.imported", True),
         ("sub", "_INBOX_intake.>", True),
         ("sub", "_INBOX_validator.>", False),
         ("sub", "_INBOX_office-110000.>", False),
@@ -73,12 +74,14 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
         ("sub", "_INBOX_intake.>", False),
         ("pub", "nianbao.rejected.work-report.1100000088", True),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", "nianbao.registry.imported", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "$JS.API.STREAM.PURGE.NIANBAO_SUBMISSIONS", False),
         ("sub", "nianbao.submitted.>", False),
     ],
     "aggregator": [
         ("pub", f"nianbao.rollup.{Y}.admin.CN", True),
+        ("pub", "nianbao.registry.imported", False),
         ("sub", "_INBOX_aggregator.>", True),
         ("sub", "_INBOX_publisher.>", False),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
@@ -87,6 +90,7 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "publisher": [
         ("pub", "nianbao.published.1100000088", True),
+        ("pub", "nianbao.registry.imported", False),
         ("sub", "_INBOX_publisher.>", True),
         ("sub", "_INBOX_aggregator.>", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
@@ -271,3 +275,36 @@ async def test_no_service_can_rewrite_delete_or_purge_a_stream(
     SECURITY_FIGURES["NATS stream changes refused"] = (
         f"{attempts} over {len(SERVICES)} service users (update, seal, purge, delete, create)"
     )
+
+
+async def test_every_service_reads_the_last_registry_import_and_no_office_does(
+    secured_nats: tuple[NatsServer, dict[str, str]],
+    admin: Client,
+) -> None:
+    """Each process of each service follows imports by direct get of the last message."""
+    from nats.js.errors import APIError
+
+    from shared.contracts import REGISTRY_CHANGES, REGISTRY_IMPORTED_SUBJECT, STREAMS
+    from shared.runtime.messaging import ensure_streams
+
+    server, passwords = secured_nats
+    await ensure_streams(admin.jetstream(), STREAMS, 1)
+    await admin.jetstream().publish(REGISTRY_IMPORTED_SUBJECT, b'{"probe": 1}')
+    for user in ("intake", "validator", "aggregator", "publisher"):
+        client = await connect_as(server, user, f"pw-{user}", [])
+        try:
+            js = client.jetstream()
+            last = await js.get_last_msg(
+                REGISTRY_CHANGES.name, REGISTRY_IMPORTED_SUBJECT, direct=True
+            )
+            assert last.data == b'{"probe": 1}', user
+        finally:
+            await client.close()
+    office = await connect_as(server, "office-110000", passwords["office-110000"], [])
+    try:
+        with pytest.raises((APIError, TimeoutError, nats.errors.Error)):
+            await office.jetstream().get_last_msg(
+                REGISTRY_CHANGES.name, REGISTRY_IMPORTED_SUBJECT, direct=True
+            )
+    finally:
+        await office.close()
