@@ -411,8 +411,12 @@ def test_messages_interpolate_the_values(clean: Clean) -> None:
         edited(clean(WR), {"traffic.unique_visitors": 2000, "traffic.page_views": 1000})
     )
     issue = next(i for i in result.issues if i.rule_id == "wr.uv_le_pv")
-    assert issue.message_zh == "独立用户访问总量（2000）不应大于网站总访问量（1000）"
-    assert issue.message_en == "Unique visitors (2000) must not exceed page views (1000)"
+    assert issue.message_zh == (
+        "独立用户访问总量（2000）不应大于网站总访问量（1000）（见填报说明第7条）"
+    )
+    assert issue.message_en == (
+        "Unique visitors (2000) must not exceed page views (1000) (see filling instruction 7)"
+    )
     result = _check(
         edited(
             clean(SR),
@@ -420,7 +424,7 @@ def test_messages_interpolate_the_values(clean: Clean) -> None:
         )
     )
     issue = next(i for i in result.issues if i.rule_id == "sr.sampling_ratio_min")
-    assert issue.message_zh == "第二季度抽查比例（20%）低于30%"
+    assert issue.message_zh == "第二季度抽查比例（20%）低于30%（见填报说明第4条）"
 
 
 def test_every_issue_is_returned_at_once(clean: Clean) -> None:
@@ -477,13 +481,13 @@ def test_new_media_channel_needs_a_name_and_a_named_channel(clean: Clean) -> Non
     )
     found = [i for i in _check(report).issues if i.rule_id == "wr.new_media_channels"]
     assert [i.paths[-1] for i in found] == ["new_media.has"]
-    assert found[0].message_zh == "未开设移动新媒体时，微信应为空"
+    assert found[0].message_zh == "未开设移动新媒体时，微信应为空（见填报说明第32条）"
 
 
 def test_other_ticked_without_text(clean: Clean) -> None:
     report = edited(clean(WR), {"innovation.features": ["other"]})
     issue = next(i for i in _check(report).issues if i.rule_id == "wr.innovation_other_text")
-    assert issue.message_zh == "勾选“其他”时，应填写其他（说明）"
+    assert issue.message_zh == "勾选“其他”时，应填写其他（说明）（见填报说明第35条）"
 
 
 def test_weight_required_when_included(clean: Clean) -> None:
