@@ -187,6 +187,17 @@ def test_site_page_shows_history_newest_first_with_the_counted_version() -> None
     assert "2026-01-12 14:03" in html and "R-0002" in html and "b" * 64 in html
 
 
+def test_site_page_follows_the_form_with_its_filling_instructions() -> None:
+    vs = versions()
+    data = plan_site_page(registry(), "5100000001", YEAR, vs, vs[1], "on_time", layout=LAYOUT)
+    html = render.render_site_page(data)
+    check_html(html)
+    assert html.index('id="h-content"') < html.index('id="h-instructions"')
+    uv = next(i for i in data.instructions if i.ids == ("traffic.unique_visitors",))
+    assert f'<li value="{uv.number}"><strong>{uv.title}</strong>' in html
+    assert "同一用户每日多次访问不重复计算，只计一次。" in html
+
+
 def test_site_page_without_an_accepted_version() -> None:
     vs = versions()[:1]
     data = plan_site_page(registry(), "5100000001", YEAR, vs, None, "rejected", layout=LAYOUT)
