@@ -351,7 +351,7 @@ def test_the_page_shows_the_total_of_every_work_report_count_of_the_subtree() ->
     assert data.json_doc["derived"]["sums"] == {s.path: s.total for s in data.sums}
     html = render.render_supervision_page(data)
     uv = next(s for s in data.sums if s.path == "traffic.unique_visitors")
-    assert f"<th scope=\"row\">{uv.label}</th><td>个</td><td>{uv.total_text}</td>" in html
+    assert f'<th scope="row">{uv.label}</th><td>个</td><td>{uv.total_text}</td>' in html
     assert "工作年度报表各项数据合计" in html
 
 
