@@ -206,7 +206,7 @@ class _Writer:
         rows = max(self.records_rows, len(items))
         self._label(self.row, 2, f"{f.label}（每行一条，空行不计）", bold=True)
         for i, item_field in enumerate(f.item_fields):
-            text = item_field.label + ("" if item_field.required else "（可空）")
+            text = item_field.label  # an item is judged whole: every field or none
             self._label(
                 self.row, _FIRST_VALUE_COL + i, text, bold=True, fill=_HEAD_FILL, align=_CENTER
             )

@@ -11,7 +11,7 @@ from shared.registry.model import Registry
 from ..definition import FormDefinition, RuleDef, leaves
 from ..instructions import pointer_en, pointer_zh
 from ..issues import CheckContext, Issue
-from . import codes, forms, plausibility  # noqa: F401  (registers the named checks)
+from . import codes, filings, forms, plausibility  # noqa: F401  (registers the named checks)
 from .base import CHECKS, Finding, RuleInput, display, rule_check
 from .compare import bound_comparisons, comparison_paths, operand_paths, run_comparison
 

@@ -252,9 +252,9 @@ CASES: list[tuple[str, str, dict[str, Any], list[str], dict[str, Any]]] = [
     (
         WR,
         "wr.psb_filing_format",
-        {"site.psb_filing": "京公网安备 11010202007633号"},
+        {"site.psb_filing": "京公网安备11000002007633号"},
         ["site.psb_filing"],
-        {"site.psb_filing": None},
+        {"site.psb_filing": "京公网安备 11010202007633号"},
     ),
     (
         SR,
@@ -356,6 +356,42 @@ CASES: list[tuple[str, str, dict[str, Any], list[str], dict[str, Any]]] = [
         {"office.code": "bm07", "office.kind": "department"},
         ["office.code", "office.kind"],
         {"office.code": "bm29", "office.kind": "department"},
+    ),
+    (
+        WR,
+        "wr.messages_avg_days_required",
+        {"interaction.messages.avg_days": None},
+        ["interaction.messages.avg_days", "interaction.messages.closed"],
+        {"interaction.messages.closed": 0, "interaction.messages.avg_days": None},
+    ),
+    (
+        SR,
+        "sr.pass_rate_required",
+        {"spot_checks.q3.pass_rate_pct": None},
+        ["spot_checks.q3.pass_rate_pct", "spot_checks.q3.sampled"],
+        {"spot_checks.q3.sampled": 0, "spot_checks.q3.pass_rate_pct": None},
+    ),
+    (
+        SR,
+        "sr.accountability_total_sum",
+        {"spot_checks.q2.accountability.total": 5},
+        [
+            "spot_checks.q2.accountability.total",
+            "spot_checks.q2.accountability.talk",
+            "spot_checks.q2.accountability.written_review",
+            "spot_checks.q2.accountability.public_criticism",
+            "spot_checks.q2.accountability.warning_or_demerit",
+            "spot_checks.q2.accountability.transfer_or_dismissal",
+            "spot_checks.q2.accountability.other",
+        ],
+        {"spot_checks.q2.accountability.total": 0},
+    ),
+    (
+        SR,
+        "sr.closed_on_time_required",
+        {"error_reports.closed_on_time_pct": None},
+        ["error_reports.closed_on_time_pct", "error_reports.received"],
+        {"error_reports.received": 0, "error_reports.closed_on_time_pct": None},
     ),
     (
         SR,
@@ -464,13 +500,7 @@ def test_quarterly_rules_report_each_column(clean: Clean) -> None:
 def test_new_media_channel_needs_a_name_and_a_named_channel(clean: Clean) -> None:
     report = edited(clean(WR), {"new_media.other.0.name": None})
     found = [i for i in _check(report).issues if i.rule_id == "wr.new_media_channels"]
-    assert [i.paths for i in found] == [
-        [
-            "new_media.other.0.name",
-            "new_media.other.0.posts",
-            "new_media.other.0.followers_or_downloads",
-        ]
-    ]
+    assert [i.paths for i in found] == [["new_media.other.0.name"]]
     report = edited(
         clean(WR), {"new_media.weibo": None, "new_media.wechat": None, "new_media.other": None}
     )
@@ -636,3 +666,75 @@ def test_peer_outliers_warn_with_peer_statistics(clean: Clean) -> None:
     ]
     assert "标准差" in result.issues[0].message_zh
     assert _check(clean(WR), context=CheckContext()).issues == []
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "京ICP备05060933",  # the seed's own example: no 号
+        "京ICP备05009132号",
+        "蜀ICP备10014763号",  # the ICP system's abbreviation for 四川
+        "川ICP备10014763号",
+        "黔ICP备12345678号",
+        "滇ICP备12345678号-2",
+        "陇ICP备1234567890号",
+        "京ICP备 05060933号",
+        "京ICP备05060933号-1",
+    ],
+)
+def test_icp_numbers_in_use_are_accepted(clean: Clean, number: str) -> None:
+    issues = _check(edited(clean(WR), {"site.icp_filing": number})).issues
+    assert [i for i in issues if i.rule_id == "wr.icp_filing_format"] == []
+
+
+@pytest.mark.parametrize(
+    "number", ["京ICP证05060933号", "ICP备05060933号", "京ICP备0506093号", "京ICP备05060933号-"]
+)
+def test_malformed_icp_numbers_are_warned(clean: Clean, number: str) -> None:
+    result = _check(edited(clean(WR), {"site.icp_filing": number}))
+    found = [i for i in result.issues if i.rule_id == "wr.icp_filing_format"]
+    assert [i.severity for i in found] == ["warning"] and result.accepted
+
+
+@pytest.mark.parametrize(
+    ("number", "verdict"),
+    [
+        ("京公网安备11010202007633号", None),  # FORMS.md: 110102 西城区
+        ("京公网安备 11010202007633号", None),
+        ("川公网安备51010402000123号", None),
+        ("蜀公网安备51010402000123号", None),
+        ("京公网安备110102000076号", "12位旧编号"),
+        ("京公网安备11000002007633号", "格式不正确"),  # 110000 is a province, not a county
+        ("川公网安备11010202007633号", "格式不正确"),  # 11 is 北京, not 四川
+        ("京公网安备1101020200763号", "格式不正确"),
+        ("京公网安备11010202007633", "格式不正确"),
+    ],
+)
+def test_public_security_numbers(clean: Clean, number: str, verdict: str | None) -> None:
+    result = _check(edited(clean(WR), {"site.psb_filing": number}))
+    found = [i for i in result.issues if i.rule_id == "wr.psb_filing_format"]
+    assert [verdict in i.message_zh for i in found] == ([] if verdict is None else [True])
+    assert all(i.severity == "warning" for i in found) and result.accepted
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"type": "移动客户端"}, {"platform": "iOS"}, {"type": "小程序", "name": "北京通"}],
+)
+def test_a_new_media_other_item_is_judged_whole(clean: Clean, item: dict[str, Any]) -> None:
+    report = clean(WR)
+    report["new_media"]["other"] = [item]
+    result = _check(report)
+    assert not result.accepted
+    found = [i for i in result.issues if i.rule_id == "wr.new_media_channels"]
+    fields = ("type", "platform", "name", "posts", "followers_or_downloads")
+    missing = [f"new_media.other.0.{f}" for f in fields if f not in item]
+    assert [i.paths for i in found] == [missing]
+    assert found[0].message_zh.startswith("其他 第1条应完整填写")
+
+
+def test_the_weight_is_empty_not_0_when_not_included(clean: Clean) -> None:
+    edits = {"performance_assessment.included": False, "performance_assessment.weight_pct": 0}
+    result = _check(edited(clean(SR), edits))
+    found = [i for i in result.issues if i.rule_id == "sr.weight_iff_included"]
+    assert len(found) == 1 and "不填0" in found[0].message_zh and not result.accepted
