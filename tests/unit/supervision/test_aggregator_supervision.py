@@ -21,7 +21,7 @@ from shared.contracts import (
     ReviewRecorded,
     RollupUpdated,
 )
-from shared.deadlines import DeadlinePolicy, national_deadline
+from shared.deadlines import BEIJING_TIME, DeadlinePolicy, national_deadline
 from shared.registry.demo import demo_registry
 from shared.runtime.messaging import Envelope
 from tests.support.reports import work_report_for
@@ -174,6 +174,27 @@ async def test_an_earlier_internal_deadline_makes_a_filing_late() -> None:
     )
     await agg.on_deadlines([envelope("nianbao.deadline.2026.510000", stale)])
     assert city_rollup(memory)["late"] == 1  # an older setting does not win
+
+
+async def test_an_office_deadline_binds_its_sites_not_its_own_supervision_report() -> None:
+    """四川 sets 29 January for its sites; its own supervision report is due by the national
+    deadline (31 January), so filing it on the 30th is on time while a site is late."""
+    agg, memory = aggregator()
+    jan29 = datetime(YEAR + 1, 1, 29, 23, 59, 59, tzinfo=BEIJING_TIME)
+    moved = DeadlineSet(
+        year=YEAR, node="510000", deadline=jan29, set_by="510000", at=jan29 - timedelta(days=30)
+    )
+    await agg.on_deadlines([envelope("nianbao.deadline.2026.510000", moved)])
+    jan30 = jan29 + timedelta(hours=12)
+    await agg.on_verdicts([accepted(SITE, "r1", jan30)])
+    assert memory.events(ReportAggregated)[-1].status.status == "late"
+    office = accepted(SITE, "s1", jan30).event.model_copy(
+        update={"form": "supervision-report", "code": "510000", "report": {}}
+    )
+    await agg.on_verdicts([envelope("nianbao.accepted.supervision-report.510000", office)])
+    own = memory.events(ReportAggregated)[-1]
+    assert (own.code, own.form, own.status.status) == ("510000", "supervision-report", "on_time")
+    assert agg.books.deadlines.deadline("510000", YEAR) == national_deadline(YEAR)
 
 
 async def test_reminders_list_missing_sites_once_per_node_and_threshold() -> None:
