@@ -545,10 +545,10 @@ def test_site_code_region_against_an_unvalidated_registry(clean: Clean) -> None:
     )
     dept = Site(
         code="bm07000001",
-        name="教育部",
+        name="工业和信息化部",
         homepage_url="https://www.moe.gov.cn",
         type="department",
-        sponsor="教育部办公厅",
+        sponsor="工业和信息化部办公厅",
         admin_node="CN",
         dept_node="bm29",
     )
@@ -569,9 +569,9 @@ def test_site_code_region_against_an_unvalidated_registry(clean: Clean) -> None:
         clean(WR),
         {
             "site.site_code": "bm07000001",
-            "site.name": "教育部",
+            "site.name": "工业和信息化部",
             "site.homepage_url": "https://www.moe.gov.cn",
-            "site.sponsor": "教育部办公厅",
+            "site.sponsor": "工业和信息化部办公厅",
             "site.type": "department",
         },
     )

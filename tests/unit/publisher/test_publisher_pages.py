@@ -86,8 +86,8 @@ def test_years_are_checked_too() -> None:
 
 def test_pages_affected_cover_both_trees_and_the_index() -> None:
     reg = registry()
-    assert pages_affected(reg, "bm29510001", YEAR) == [
-        "sites/2025/bm29510001/index.html",
+    assert pages_affected(reg, "bm29230001", YEAR) == [
+        "sites/2025/bm29230001/index.html",
         "columns/2025/510000/index.html",
         "columns/2025/CN/index.html",
         "columns/2025/bm29-510000/index.html",
@@ -394,8 +394,8 @@ def test_column_figures_follow_the_aggregator_when_given_its_rollup() -> None:
 def test_department_column_shows_levels_in_its_own_tree() -> None:
     data = plan_column_page(registry(), "bm29", YEAR, site_rows(), layout=LAYOUT)
     assert [(s.code, s.level_label) for s in data.sites] == [
-        ("bm29000001", "国务院部门"),
-        ("bm29510001", "部门省级分支"),
+        ("bm29000002", "国务院部门"),
+        ("bm29230001", "部门省级分支"),
     ]
     html = render.render_column_page(data)
     assert '<script src="../../../static/column.js" defer></script>' in html

@@ -34,7 +34,7 @@ def test_default_policy_applies_to_every_site() -> None:
     policy = DeadlinePolicy.default(2024)
     registry = demo_registry()
     assert deadline_for(policy, registry, "5109030001") == national_deadline(2024)
-    assert deadline_for(policy, registry, "bm29510001") == national_deadline(2024)
+    assert deadline_for(policy, registry, "bm29230001") == national_deadline(2024)
 
 
 def test_an_offices_own_deadline_binds_its_sites_not_its_own_report() -> None:
@@ -63,8 +63,8 @@ def test_the_earliest_override_above_the_site_in_either_tree_wins() -> None:
     registry = demo_registry()
     assert deadline_for(policy, registry, "5109030001") == beijing(2025, 1, 27, 18, 0, 0)
     assert deadline_for(policy, registry, "5101000001") == beijing(2025, 1, 29, 23, 59, 59)
-    assert deadline_for(policy, registry, "bm29510001") == beijing(2025, 1, 25, 23, 59, 59)
-    assert deadline_for(policy, registry, "bm29110001") == beijing(2025, 1, 25, 23, 59, 59)
+    assert deadline_for(policy, registry, "bm29230001") == beijing(2025, 1, 25, 23, 59, 59)
+    assert deadline_for(policy, registry, "bm29010001") == beijing(2025, 1, 25, 23, 59, 59)
     assert deadline_for(policy, registry, "1100000088") == national_deadline(2024)
 
 
