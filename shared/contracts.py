@@ -201,6 +201,16 @@ DEADLINES = StreamSpec(
     description="Internal deadlines set by provinces and departments: the last per node and year.",
     max_msgs_per_subject=1,
 )
+#: the key-value bucket of plausibility figures (shared.plausibility): the aggregator writes each
+#: site's counted figures and each peer group's distribution per year, the validator reads them
+FIGURES_BUCKET = "NIANBAO_FIGURES"
+FIGURES = StreamSpec(
+    name=f"KV_{FIGURES_BUCKET}",
+    subjects=(f"$KV.{FIGURES_BUCKET}.>",),
+    description="Key-value bucket: each site's counted figures and each peer group's "
+    "distribution per year, for the plausibility warnings. The last value per key.",
+    max_msgs_per_subject=1,
+)
 STREAMS = (
     SUBMISSIONS,
     VERDICTS,
@@ -210,6 +220,7 @@ STREAMS = (
     REVIEWS,
     REMINDERS,
     DEADLINES,
+    FIGURES,
 )
 
 

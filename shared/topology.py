@@ -17,6 +17,7 @@ from shared.contracts import (
     AGGREGATED,
     DEADLINE,
     DEADLINES,
+    FIGURES,
     PROGRESS,
     PUBLISHED,
     REJECTED,
@@ -84,6 +85,9 @@ class ServiceTopology:
     name: str
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
+    #: key-value buckets (streams ``KV_<bucket>``) it writes and reads by key
+    buckets_written: tuple[StreamSpec, ...] = ()
+    buckets_read: tuple[StreamSpec, ...] = ()
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
@@ -132,6 +136,7 @@ VALIDATOR = ServiceTopology(
         Publication(ACCEPTED, VERDICTS, ReportAccepted, "verdict accepted"),
         Publication(REJECTED, VERDICTS, ReportRejected, "verdict rejected"),
     ),
+    buckets_read=(FIGURES,),
 )
 
 AGGREGATOR = ServiceTopology(
@@ -162,6 +167,7 @@ AGGREGATOR = ServiceTopology(
         Publication(AGGREGATED, PROGRESS, ReportAggregated, "aggregated"),
         Publication(REMINDER, REMINDERS, ReminderDue, "reminder"),
     ),
+    buckets_written=(FIGURES,),
 )
 
 PUBLISHER = ServiceTopology(

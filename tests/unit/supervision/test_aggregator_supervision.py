@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ class Memory:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, BaseModel, str]] = []
+        self.figures: dict[str, Any] = {}
         self.saved: dict[str, ReportJudged] = {}
         self.marks: list[dict[str, Any]] = []
 
@@ -46,6 +48,9 @@ class Memory:
 
     async def verdicts(self, receipt_ids: Sequence[str]) -> list[ReportJudged]:
         return [self.saved[i] for i in receipt_ids if i in self.saved]
+
+    async def put_figures(self, writes: Sequence[tuple[str, bytes]]) -> None:
+        self.figures.update((key, json.loads(value)) for key, value in writes)
 
     # supervision: nothing to catch up with, alone
     async def add_reviews(self, events: Sequence[ReviewRecorded]) -> None:
@@ -85,7 +90,12 @@ class Memory:
 
 def aggregator() -> tuple[Aggregator, Memory]:
     memory = Memory()
-    outlets = Outlets(rollups=memory.publish, progress=memory.publish, reminders=memory.publish)
+    outlets = Outlets(
+        rollups=memory.publish,
+        progress=memory.publish,
+        reminders=memory.publish,
+        figures=memory.put_figures,
+    )
     ports = Ports(
         versions=memory, supervision=memory, reminders=memory, journal=memory, outlets=outlets
     )
@@ -213,3 +223,29 @@ async def test_reminders_list_missing_sites_once_per_node_and_threshold() -> Non
     assert {(CITY, 3), (CITY, 7)} <= recorded
     assert await agg.reminders.remind(deadline - timedelta(hours=12)) > 0
     assert {e.threshold_days for e in memory.events(ReminderDue) if e.node == CITY} == {3, 1}
+
+
+async def test_counted_figures_and_peer_sums_are_kept_current_for_the_validator() -> None:
+    agg, memory = aggregator()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    await agg.on_verdicts([accepted(SITE, "r1", at), accepted("5109040001", "r2", at)])
+    uv = work_report_for(demo_registry().sites[SITE], YEAR)["traffic"]["unique_visitors"]
+    assert memory.figures[f"site.{YEAR}.{SITE}"]["traffic.unique_visitors"] == uv
+    peers = memory.figures[f"peers.{YEAR}.county.none"]
+    assert peers["n"]["traffic.unique_visitors"] == 2
+    assert peers["total"]["traffic.unique_visitors"] == 2 * uv
+    # a rejected later version leaves the counted figures; a return takes them out
+    review = ReviewRecorded(
+        review_id="v1",
+        action="return",
+        receipt_id="r1",
+        code=SITE,
+        form="work-report",
+        year=YEAR,
+        office=CITY,
+        reason="请更正",
+        at=at,
+    )
+    await agg.on_reviews([envelope("nianbao.review.x", review)])
+    assert memory.figures[f"site.{YEAR}.{SITE}"] is None
+    assert memory.figures[f"peers.{YEAR}.county.none"]["n"]["traffic.unique_visitors"] == 1
