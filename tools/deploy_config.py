@@ -92,9 +92,7 @@ def service_interface(service: str) -> ServiceInterface:
     publishes.add(dead_letter_subject(service))
     # key-value buckets: puts are publishes to the bucket's subjects, gets are direct gets
     publishes.update(s for bucket in topology.buckets_written for s in bucket.subjects)
-    publishes.update(
-        f"$JS.API.DIRECT.GET.{bucket.name}.>" for bucket in topology.buckets_read
-    )
+    publishes.update(f"$JS.API.DIRECT.GET.{bucket.name}.>" for bucket in topology.buckets_read)
     return ServiceInterface(tuple(sorted(consumers)), tuple(sorted(publishes)))
 
 
