@@ -21,6 +21,7 @@ from services.publisher.pages.formatting import (
     with_unit,
 )
 from services.publisher.pages.records import VersionRecord
+from shared.filings import Outcome
 from shared.forms import WORK_REPORT, LayoutRow, UnknownForm, layout, load_form
 from shared.forms.instructions import Instruction, instructions
 
@@ -82,7 +83,7 @@ class VersionView:
     content_hash: str
     received_at: str
     received_at_iso: str
-    outcome: str
+    outcome: Outcome
     outcome_label: str
     error_count: int
     warning_count: int
