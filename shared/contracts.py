@@ -212,6 +212,16 @@ REGISTRY_CHANGES = StreamSpec(
     description="Every registry import, in order: each service process reads the last one and "
     "switches to the registry it names. Kept forever.",
 )
+#: the key-value bucket of plausibility figures (shared.plausibility): the aggregator writes each
+#: site's counted figures and each peer group's distribution per year, the validator reads them
+FIGURES_BUCKET = "NIANBAO_FIGURES"
+FIGURES = StreamSpec(
+    name=f"KV_{FIGURES_BUCKET}",
+    subjects=(f"$KV.{FIGURES_BUCKET}.>",),
+    description="Key-value bucket: each site's counted figures and each peer group's "
+    "distribution per year, for the plausibility warnings. The last value per key.",
+    max_msgs_per_subject=1,
+)
 STREAMS = (
     SUBMISSIONS,
     VERDICTS,
@@ -222,6 +232,7 @@ STREAMS = (
     REMINDERS,
     DEADLINES,
     REGISTRY_CHANGES,
+    FIGURES,
 )
 
 

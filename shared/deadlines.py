@@ -3,8 +3,9 @@
 A report is on time when the server accepted it no later than the deadline of its site: the
 earliest deadline set by any node above the site in either tree (a province, a city, a department
 system or branch), else the national one, 31 January of the following year, 23:59:59 in Beijing
-time. Deadlines are stated to the second, so anything received within that last second (say
-23:59:59.700) is on time.
+time. An office's own supervision report is due by the national deadline: the internal deadline
+it sets applies to the sites below it, not to itself. Deadlines are stated to the second, so
+anything received within that last second (say 23:59:59.700) is on time.
 """
 
 from __future__ import annotations
@@ -113,6 +114,15 @@ def is_on_time(received_at: datetime, deadline: datetime) -> bool:
 
 
 def deadline_for_node(policy: DeadlinePolicy, registry: Registry, node: str) -> datetime:
-    """The deadline a supervisory node works to: the earliest at or above it, else national."""
+    """The deadline a supervisory node works to for its sites: the earliest at or above it, else
+    the national one (what reminders count down to)."""
     overrides = [policy.overrides[n] for n in registry.ancestors(node) if n in policy.overrides]
+    return min([policy.national, *overrides])
+
+
+def deadline_for_office(policy: DeadlinePolicy, registry: Registry, node: str) -> datetime:
+    """The deadline of an office's own (supervision) report: its own internal deadline binds
+    the sites below it, not itself; only nodes above it may set an earlier one."""
+    above = registry.ancestors(node)[1:]
+    overrides = [policy.overrides[n] for n in above if n in policy.overrides]
     return min([policy.national, *overrides])

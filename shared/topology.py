@@ -18,6 +18,7 @@ from shared.contracts import (
     DEAD_LETTERS,
     DEADLINE,
     DEADLINES,
+    FIGURES,
     PROGRESS,
     PUBLISHED,
     REGISTRY,
@@ -109,6 +110,9 @@ class ServiceTopology:
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
     follows: tuple[Followed, ...] = (REGISTRY_FOLLOWED,)
+    #: key-value buckets (streams ``KV_<bucket>``) it writes and reads by key
+    buckets_written: tuple[StreamSpec, ...] = ()
+    buckets_read: tuple[StreamSpec, ...] = ()
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
@@ -119,6 +123,7 @@ class ServiceTopology:
         included), in STREAMS order."""
         used = {c.stream.name for c in self.consumers} | {p.stream.name for p in self.publications}
         used |= {f.stream.name for f in self.follows}
+        used |= {b.name for b in (*self.buckets_written, *self.buckets_read)}
         return tuple(s for s in STREAMS if s.name in used or s is DEAD_LETTERS)
 
     @property
@@ -177,6 +182,7 @@ VALIDATOR = ServiceTopology(
         Publication(ACCEPTED, VERDICTS, ReportAccepted, "verdict accepted"),
         Publication(REJECTED, VERDICTS, ReportRejected, "verdict rejected"),
     ),
+    buckets_read=(FIGURES,),
 )
 
 AGGREGATOR = ServiceTopology(
@@ -207,6 +213,7 @@ AGGREGATOR = ServiceTopology(
         Publication(AGGREGATED, PROGRESS, ReportAggregated, "aggregated"),
         Publication(REMINDER, REMINDERS, ReminderDue, "reminder"),
     ),
+    buckets_written=(FIGURES,),
 )
 
 PUBLISHER = ServiceTopology(

@@ -100,6 +100,9 @@ def service_interface(service: str) -> ServiceInterface:
     publishes = {subject_pattern(p.family.template) for p in topology.publications}
     publishes.add(dead_letter_subject(service))
     follows = {(f.stream.name, f.subject) for f in topology.follows}
+    # key-value buckets: puts are publishes to the bucket's subjects, gets are direct gets
+    publishes.update(s for bucket in topology.buckets_written for s in bucket.subjects)
+    publishes.update(f"$JS.API.DIRECT.GET.{bucket.name}.>" for bucket in topology.buckets_read)
     return ServiceInterface(
         tuple(sorted(consumers)),
         tuple(sorted(publishes)),

@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 from functools import cache
 
 from faststream.nats import NatsBroker
+from nats.js.kv import KeyValue
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
 from services.aggregator.handlers import Aggregator
-from services.aggregator.ports import Outlets, Ports, Publish
+from services.aggregator.ports import Outlets, Ports, Publish, PutFigures
 from services.aggregator.reminders import Reminders
 from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
 from shared.contracts import (
+    FIGURES_BUCKET,
     PROGRESS,
     REMINDERS,
     ROLLUPS,
@@ -125,6 +127,7 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         rollups=publisher_to(ROLLUPS),
         progress=publisher_to(PROGRESS),
         reminders=publisher_to(REMINDERS),
+        figures=figures_bucket(broker),
     )
     ports = Ports(
         versions=versions,
@@ -162,6 +165,20 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, on_reviews, dead)
     BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, on_deadlines, dead)
     return Aggregation(aggregator, versions, supervision, journal, live)
+
+
+def figures_bucket(broker: NatsBroker) -> PutFigures:
+    """Puts into the plausibility figures bucket (confirmed, a few hundred at a time)."""
+    bucket: list[KeyValue] = []
+
+    async def put(writes: Sequence[tuple[str, bytes]]) -> None:
+        if not bucket:
+            bucket.append(await broker.connection.jetstream().key_value(FIGURES_BUCKET))
+        for start in range(0, len(writes), 256):
+            chunk = writes[start : start + 256]
+            await asyncio.gather(*(bucket[0].put(key, value) for key, value in chunk))
+
+    return put
 
 
 async def reminder_clock(reminders: Reminders, interval: float) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from faststream.nats import NatsBroker
+from nats.js.errors import NotFoundError
+from nats.js.kv import KeyValue
 
-from services.validator.handlers import Validator
-from shared.contracts import VERDICTS, ReportJudged, ReportSubmitted
+from services.validator.handlers import ReadFigures, Validator
+from shared.contracts import FIGURES_BUCKET, VERDICTS, ReportJudged, ReportSubmitted
 from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
 from shared.runtime.metrics import Health, count_published, with_health
 from shared.runtime.registry_follow import LiveRegistry, live_registry
@@ -30,6 +34,26 @@ CONSUMER = VALIDATOR.consumer("validator")
 __all__ = ["CONSUMER", "build", "main", "serve"]
 
 
+def figures_reader(broker: NatsBroker) -> ReadFigures:
+    """Reads of the plausibility figures bucket the aggregator keeps (direct gets, at once)."""
+    bucket: list[KeyValue] = []
+
+    async def read_one(key: str) -> tuple[str, Any]:
+        try:
+            entry = await bucket[0].get(key)
+        except NotFoundError:  # never written (or deleted)
+            return key, None
+        return key, json.loads(entry.value) if entry.value else None
+
+    async def read(keys: Sequence[str]) -> dict[str, Any]:
+        if not bucket:
+            bucket.append(await broker.connection.jetstream().key_value(FIGURES_BUCKET))
+        found = await asyncio.gather(*(read_one(key) for key in keys))
+        return {key: value for key, value in found if value is not None}
+
+    return read
+
+
 def build(
     settings: CommonSettings, broker: NatsBroker, live: LiveRegistry | None = None
 ) -> BatchStage[ReportSubmitted]:
@@ -40,7 +64,7 @@ def build(
         await publish_all(broker, VERDICTS, items)
         count_published(VERDICTS.name, items)
 
-    validator = Validator(live.registry, publish)
+    validator = Validator(live.registry, publish, figures_reader(broker))
     declare_publications(broker, VALIDATOR)
     dead = DeadLetters(broker, "validator")
     return BatchStage(broker, CONSUMER, ReportSubmitted, live.guarded(validator.on_submitted), dead)

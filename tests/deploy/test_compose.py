@@ -416,7 +416,7 @@ async def test_nianbao_subscribe_works_with_an_offices_credentials(
         await admin.publish(
             "nianbao.review.2026.admin.CN.110000.1100000088", json.dumps(review).encode()
         )
-        await admin.publish("nianbao.review.2026.dept.bm29.bm29000001", json.dumps(review).encode())
+        await admin.publish("nianbao.review.2026.dept.bm29.bm29000002", json.dumps(review).encode())
         await admin.flush()
 
     writer = asyncio.create_task(publish_live())

@@ -38,7 +38,7 @@ tokens = tokens_fixture(scope="module")
 
 YEAR = current_reporting_year(datetime.now(UTC))
 CLOSED = "5109030001"  # 船山区 portal: files, then is closed the year before
-MOVED = "bm07510001"  # 四川省教育厅: files, then moves to the 教育部 headquarters (CN, bm07)
+MOVED = "bm07230001"  # 四川省通信管理局: files, then moves to the 工信部 headquarters (CN, bm07)
 REMOVED = "5109210001"  # never files, then is taken out of the registry
 OPENED = "5109040099"  # a new site at 安居区, active from this year: missing
 

@@ -12,6 +12,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from shared.contracts import FIGURES, FIGURES_BUCKET
+from shared.runtime.messaging import ensure_streams
 from tests.support.figures import SECURITY_FIGURES
 from tests.support.waiting import eventually
 from tools.natsserver import NatsServer
@@ -308,3 +310,36 @@ async def test_every_service_reads_the_last_registry_import_and_no_office_does(
             )
     finally:
         await office.close()
+
+
+async def test_the_figures_bucket_is_written_by_the_aggregator_and_read_by_the_validator(
+    secured_nats: tuple[NatsServer, dict[str, str]],
+    admin: Client,
+) -> None:
+    """The plausibility bucket: the aggregator puts, the validator gets by key, nobody else."""
+    server, passwords = secured_nats
+    key, body = "site.2026.1100000088", b'{"traffic.unique_visitors": 1}'
+    errors: list[str] = []
+    aggregator = await connect_as(server, "aggregator", "pw-aggregator", errors)
+    validator = await connect_as(server, "validator", "pw-validator", errors)
+    office = await connect_as(server, "office-110000", passwords["office-110000"], errors)
+    try:
+        # the bucket's stream is created by the admin step, as every stream
+        await ensure_streams(admin.jetstream(), [FIGURES], 1)
+        await (await aggregator.jetstream().key_value(FIGURES_BUCKET)).put(key, body)
+        readable = await validator.jetstream().key_value(FIGURES_BUCKET)
+        assert (await readable.get(key)).value == body
+        with pytest.raises(Exception):  # noqa: B017 - refused: a timeout, never an ack
+            await readable.put(key, b"{}")
+        direct_get = f"$JS.API.DIRECT.GET.{FIGURES.name}.$KV.{FIGURES_BUCKET}.{key}"
+
+        async def office_refused() -> bool:
+            return refused(errors, "pub", direct_get)
+
+        await office.publish(direct_get)
+        await office.flush()
+        await eventually(office_refused, within=10)
+        assert (await readable.get(key)).value == body
+    finally:
+        for client in (aggregator, validator, office):
+            await client.close()

@@ -22,10 +22,21 @@ from services.publisher.pages.formatting import (
 )
 from services.publisher.pages.records import VersionRecord
 from shared.filings import Outcome
-from shared.forms import WORK_REPORT, LayoutRow, layout, load_form
+from shared.forms import WORK_REPORT, LayoutRow, UnknownForm, layout, load_form
+from shared.forms.instructions import Instruction, instructions
 
 DEFAULT_FORM_VERSION = "2018"
 OUTCOME_LABELS = {"accepted": "已受理", "rejected": "未通过校验"}
+
+
+@cache
+def form_instructions(form: str, version: str = DEFAULT_FORM_VERSION) -> tuple[Instruction, ...]:
+    """The filling instructions of a form version (the default version's for an unknown one)."""
+    try:
+        defn = load_form(form, version)
+    except UnknownForm:
+        defn = load_form(form, DEFAULT_FORM_VERSION)
+    return tuple(instructions(defn))
 
 
 @cache

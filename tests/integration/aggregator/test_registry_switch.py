@@ -22,7 +22,7 @@ from shared.runtime.messaging import Envelope
 from tests.support.reports import work_report_for
 
 YEAR = 2026
-CLOSED, MOVED, STAYS = "5109030001", "bm07510001", "1100000088"
+CLOSED, MOVED, STAYS = "5109030001", "bm07230001", "1100000088"
 
 
 def own(registry: Registry) -> Registry:

@@ -16,7 +16,7 @@ from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
 
 YEAR = 2026
-MOVED, RENAMED = "bm07510001", "510904"
+MOVED, RENAMED = "bm07230001", "510904"
 
 
 def imported() -> Registry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.registry import Registry, moved_nodes, moved_sites, registry_digest
 from shared.registry.demo import demo_registry
 
-CLOSED, MOVED, REMOVED = "5109030001", "bm07510001", "5109210001"
+CLOSED, MOVED, REMOVED = "5109030001", "bm07230001", "5109210001"
 
 
 def imported(before: Registry) -> Registry:
