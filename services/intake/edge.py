@@ -10,6 +10,7 @@ from fastapi import Request
 from services.intake.errors import Malformed, TooLarge
 from shared.contracts import CODE_PATTERN
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT
+from shared.numbers import json_int
 
 #: a site, node or receipt code in a path
 CODE = CODE_PATTERN
@@ -35,7 +36,9 @@ def too_large(limit: int) -> TooLarge:
 
 
 def decode_json(body: bytes) -> Any:
-    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON."""
+    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON. An integer too
+    long for Python (over 4,300 digits) becomes an OversizedNumber, which the body's model
+    refuses at its field."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -45,7 +48,7 @@ def decode_json(body: bytes) -> Any:
             error="invalid_encoding",
         ) from exc
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=json_int)
     except (json.JSONDecodeError, RecursionError) as exc:
         where = (
             f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""

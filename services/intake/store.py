@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, UniqueConstraint, bindparam, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -58,6 +59,17 @@ class Token(SQLModel, table=True):
     label: str = ""
     expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     revoked: bool = False
+
+
+def row_refused(exc: Exception) -> bool:
+    """The database refused a row for what it holds (a data or integrity error, or a value the
+    driver cannot send), not for being unreachable: one row's fault, not the batch's."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):  # asyncpg's errors reach SQLAlchemy untranslated
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return sqlstate[:2] in ("22", "23")  # data exception, integrity constraint violation
+    return isinstance(exc, StatementError)
 
 
 def hash_token(token: str) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.text import SafeStr
+
 NATIONAL = "CN"
 
 
@@ -58,11 +60,11 @@ class RegistryError(ValueError):
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str
-    name: str
+    code: SafeStr
+    name: SafeStr
     level: Level
     tree: Tree
-    parent: str | None = None
+    parent: SafeStr | None = None
 
 
 class Site(BaseModel):
@@ -70,13 +72,13 @@ class Site(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str
-    name: str
-    homepage_url: str
+    code: SafeStr
+    name: SafeStr
+    homepage_url: SafeStr
     type: SiteType
-    sponsor: str
-    admin_node: str
-    dept_node: str | None = None
+    sponsor: SafeStr
+    admin_node: SafeStr
+    dept_node: SafeStr | None = None
     active_from: int = 2000
     active_to: int | None = None
     #: how the site ended, when active_to is set: "closed" (关停下线) or "integrated" (整合迁移)
