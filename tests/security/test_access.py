@@ -129,7 +129,7 @@ def test_every_token_kind_against_every_endpoint(
     assert filed.status_code == 202, filed.text
     receipt = filed.json()["receipt_id"]
     assert judged(http, t["site"] or "", receipt)["outcome"] == "accepted"
-    rows_before = intake_rows(system.data_dir)
+    rows_before = intake_rows(system)
     denied: list[tuple[str, str, int, int]] = []
     checks = 0
 
@@ -155,14 +155,14 @@ def test_every_token_kind_against_every_endpoint(
     hidden = {"other site": 404, "other city": 404, "other province": 404, "department": 404}
     run("GET", f"/v1/receipts/{receipt}", readers | hidden)
     run("GET", f"/v1/filings/{SITE}/work-report/{YEAR}", readers | hidden)
-    assert intake_rows(system.data_dir) == rows_before
+    assert intake_rows(system) == rows_before
     # returning and approving: an office above the site, or the operator; refusals first
     refusers = {"site": 403, **hidden}
     reason = {"reason": "请核对访问量 <b>并更正</b>"}
     for action, body in (("return", reason), ("approve", {"reason": "审核通过"})):
         path = f"/v1/receipts/{receipt}/{action}"
         run("POST", path, refusers, body, kinds=(*refusers, *UNAUTHENTICATED))
-        assert intake_rows(system.data_dir) == rows_before, action
+        assert intake_rows(system) == rows_before, action
     for kind in ("city above", "province above", "operator"):
         run("POST", f"/v1/receipts/{receipt}/return", {kind: 202}, reason, kinds=(kind,))
     run("POST", f"/v1/receipts/{receipt}/approve", {"city above": 202}, kinds=("city above",))

@@ -190,3 +190,19 @@ def with_huge_number(data: bytes, placeholder: int, digits: int = 5000) -> bytes
     crafted = with_parts(data, edit)
     assert found, f"no number cell holds {placeholder}"
     return crafted
+
+
+def with_text_cell(data: bytes, path: str, char: str) -> bytes:
+    """The workbook whose text cell at ``path`` holds ``char`` between two words, as a character
+    reference in the sheet's XML (``&#7;``: what XML 1.0 forbids, a parser refuses)."""
+    book = load_workbook(io.BytesIO(data))
+    ref = next(ref for _kind, p, ref, _extra in meta_rows(data)[1] if p == path)
+    book.worksheets[0][ref] = "北京NIANBAOCHAR发布"
+    out = io.BytesIO()
+    book.save(out)
+    marker = f"&#{ord(char)};".encode()
+
+    def edit(name: str, body: bytes) -> bytes:
+        return body.replace(b"NIANBAOCHAR", marker) if name.startswith("xl/") else body
+
+    return with_parts(out.getvalue(), edit)
