@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.text import SafeStr
+from shared.text import SafePlainStr
 
 NATIONAL = "CN"
 
@@ -60,11 +60,11 @@ class RegistryError(ValueError):
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: SafeStr
-    name: SafeStr
+    code: SafePlainStr
+    name: SafePlainStr
     level: Level
     tree: Tree
-    parent: SafeStr | None = None
+    parent: SafePlainStr | None = None
 
 
 class Site(BaseModel):
@@ -72,13 +72,13 @@ class Site(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: SafeStr
-    name: SafeStr
-    homepage_url: SafeStr
+    code: SafePlainStr
+    name: SafePlainStr
+    homepage_url: SafePlainStr
     type: SiteType
-    sponsor: SafeStr
-    admin_node: SafeStr
-    dept_node: SafeStr | None = None
+    sponsor: SafePlainStr
+    admin_node: SafePlainStr
+    dept_node: SafePlainStr | None = None
     active_from: int = 2000
     active_to: int | None = None
     #: how the site ended, when active_to is set: "closed" (关停下线) or "integrated" (整合迁移)

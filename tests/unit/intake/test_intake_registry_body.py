@@ -40,6 +40,7 @@ def test_unsafe_text_in_a_site_is_refused_at_its_field(field: str, char: str) ->
         parse_registry(body(**{field: SITE[field] + char}))
     (issue,) = refused.value.issues
     assert (issue.rule_id, issue.paths) == ("registry.unsafe_text", [f"sites.0.{field}"])
+    assert f"U+{ord(char):04X}" in issue.message_en and issue.message_zh.startswith("sites.0.")
 
 
 def test_unsafe_text_in_a_node_name_is_refused() -> None:
@@ -53,4 +54,6 @@ def test_a_year_too_long_for_python_is_refused_at_its_field() -> None:
     raw = json.dumps(body(active_from=0)).replace('"active_from": 0', huge)
     with pytest.raises(Invalid) as refused:
         parse_registry(decode_json(raw.encode()))
-    assert [i.paths for i in refused.value.issues] == [["sites.0.active_from"]]
+    (issue,) = refused.value.issues
+    assert (issue.rule_id, issue.paths) == ("registry.oversized_number", ["sites.0.active_from"])
+    assert "4300" in issue.message_zh
