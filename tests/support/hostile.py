@@ -558,23 +558,32 @@ def corpus(year: int) -> list[Hostile]:
 INTAKE_TABLES = ("intake_receipts", "intake_reviews", "intake_deadlines")
 
 
-def intake_rows(system: System) -> dict[str, int]:
-    """How many receipts, review actions and deadlines the intake holds (a refused request must
-    leave nothing behind), in its SQLite file or its PostgreSQL database."""
+def intake_database_url(system: System) -> str:
+    """The intake's database: its PostgreSQL database when the system has one, else its file."""
+    return system.env.get(
+        "NIANBAO_INTAKE_DATABASE_URL", f"sqlite+aiosqlite:///{system.data_dir / 'intake.db'}"
+    )
+
+
+def intake_query(system: System, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a query on the intake's database (SQLite read only, or PostgreSQL)."""
     url = system.env.get("NIANBAO_INTAKE_DATABASE_URL")
     if url is None:
         with sqlite3.connect(f"file:{system.data_dir / 'intake.db'}?mode=ro", uri=True) as db:
-            return {
-                table: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                for table in INTAKE_TABLES
-            }
+            return [tuple(row) for row in db.execute(sql)]
 
-    async def count() -> dict[str, int]:
+    async def fetch() -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in INTAKE_TABLES}
+            return [tuple(row) for row in await conn.fetch(sql)]
         finally:
             await conn.close()
 
     with ThreadPoolExecutor(1) as thread:  # callers may run in an event loop already
-        return thread.submit(asyncio.run, count()).result()
+        return thread.submit(asyncio.run, fetch()).result()
+
+
+def intake_rows(system: System) -> dict[str, int]:
+    """How many receipts, review actions and deadlines the intake holds (a refused request must
+    leave nothing behind)."""
+    return {t: int(intake_query(system, f"SELECT count(*) FROM {t}")[0][0]) for t in INTAKE_TABLES}
