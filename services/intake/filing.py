@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.intake.batching import Batcher
-from services.intake.errors import Invalid, Locked, NotAllowed, NotFound, Unavailable
+from services.intake.errors import Conflict, Invalid, Locked, NotAllowed, NotFound, Unavailable
 from services.intake.schemas import ReceiptOut, StageReached
-from services.intake.store import IntakeStore, Receipt, row_refused
+from services.intake.store import IntakeStore, Receipt, row_conflict, row_refused
 from shared.access import Caller, may_file, may_read
 from shared.contracts import IssueOut, ReportSubmitted, content_hash
 from shared.forms import UnknownForm, load_form, parse_report, report_code
@@ -159,11 +159,18 @@ class Intake:
         return to_receipt(row, self.base_url), True
 
     async def _store(self, row: Receipt) -> None:
-        """Insert a new version, or Invalid when the database refuses this very row (the wire
-        model should have refused its content first: this is the last line, never a 500)."""
+        """Insert a new version; Conflict when another intake stored this version first, Invalid
+        when the database refuses this very row (the wire model should have refused its content
+        first: this is the last line, never a 500)."""
         try:
             await self._inserts.submit(row)
         except Exception as exc:
+            if row_conflict(exc):
+                raise Conflict(
+                    "同一报表的另一版本正在提交，请稍后重试",
+                    "another version of this filing was stored at the same time: retry",
+                    error="concurrent_version",
+                ) from exc
             if not row_refused(exc):
                 raise
             raise Invalid(

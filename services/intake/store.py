@@ -64,12 +64,23 @@ class Token(SQLModel, table=True):
 def row_refused(exc: Exception) -> bool:
     """The database refused a row for what it holds (a data or integrity error, or a value the
     driver cannot send), not for being unreachable: one row's fault, not the batch's."""
-    if isinstance(exc, DataError | IntegrityError):
-        return True
-    if isinstance(exc, DBAPIError):  # asyncpg's errors reach SQLAlchemy untranslated
-        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-        return sqlstate[:2] in ("22", "23")  # data exception, integrity constraint violation
-    return isinstance(exc, StatementError)
+    return (
+        row_conflict(exc)
+        or isinstance(exc, DataError)
+        or _sqlstate(exc) == "22"
+        or (isinstance(exc, StatementError) and not isinstance(exc, DBAPIError))
+    )
+
+
+def row_conflict(exc: Exception) -> bool:
+    """The database refused a row as a duplicate (another intake took this version first)."""
+    return isinstance(exc, IntegrityError) or _sqlstate(exc) == "23"
+
+
+def _sqlstate(exc: Exception) -> str:
+    """The SQLSTATE class of a PostgreSQL error (asyncpg's reach SQLAlchemy untranslated)."""
+    orig = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else None
+    return str(getattr(orig, "sqlstate", None) or "")[:2]
 
 
 def hash_token(token: str) -> str:
