@@ -503,6 +503,23 @@ def unsafe_text(year: int) -> Iterator[Hostile]:
             JSON,
             auth="office",
         )
+    for action in ("return", "approve"):
+        yield Hostile(
+            f"a reason to {action} of 5,000 digits",
+            "POST",
+            f"{receipt}/{action}",
+            b'{"reason": ' + HUGE.encode() + b"}",
+            JSON,
+            auth="office",
+        )
+    yield Hostile(
+        "a deadline of 5,000 digits",
+        "PUT",
+        f"/v1/deadlines/{year}/{OFFICE}",
+        b'{"deadline": ' + HUGE.encode() + b"}",
+        JSON,
+        auth="office",
+    )
     registry = demo_registry()
     nodes = [n.model_dump(mode="json") for n in registry.nodes.values()]
     sites = [s.model_dump(mode="json") for s in registry.sites.values()]
