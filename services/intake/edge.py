@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from services.intake.errors import Malformed, TooLarge
 from shared.contracts import CODE_PATTERN
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT
+from shared.numbers import json_int
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -39,7 +40,9 @@ def too_large(limit: int) -> TooLarge:
 
 
 def decode_json(body: bytes) -> Any:
-    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON."""
+    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON. An integer too
+    long for Python (over 4,300 digits) becomes an OversizedNumber, which the body's model
+    refuses at its field."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -49,7 +52,7 @@ def decode_json(body: bytes) -> Any:
             error="invalid_encoding",
         ) from exc
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=json_int)
     except (json.JSONDecodeError, RecursionError) as exc:
         where = (
             f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from services.intake.errors import Invalid, NotAllowed, Unavailable
 from shared.access import Caller
 from shared.contracts import IssueOut, RegistryImported
+from shared.numbers import MAX_DIGITS, OVERSIZED_EN, OVERSIZED_NUMBER, OVERSIZED_ZH, is_oversized
 from shared.registry import Node, Registry, Site, registry_digest
 from shared.registry.validation import validate_registry
 from shared.runtime.registry_files import dump_registry, load_registry
+from shared.text import UNSAFE_EN, UNSAFE_ZH, first_unsafe, is_unsafe_error
 
 #: tells every running service that the registry file changed (a confirmed publish)
 Announce = Callable[[RegistryImported], Awaitable[None]]
@@ -87,23 +90,32 @@ def _invalid(issues: list[IssueOut]) -> Invalid:
     )
 
 
+def _field_issue(err: ErrorDetails) -> IssueOut:
+    path = ".".join(str(p) for p in err["loc"])
+    rule, zh, en = err["type"], "登记名录字段无效", str(err["msg"])
+    if is_unsafe_error(err["type"], err.get("ctx")):
+        char, position = first_unsafe(str(err["input"])) or ("?", 0)
+        rule = "unsafe_text"
+        zh = UNSAFE_ZH.format(char=char, position=position)
+        en = UNSAFE_EN.format(char=char, position=position)
+    elif is_oversized(err["input"]):
+        rule, zh, en = OVERSIZED_NUMBER, OVERSIZED_ZH, OVERSIZED_EN
+        zh, en = zh.format(max_digits=MAX_DIGITS), en.format(max_digits=MAX_DIGITS)
+    return IssueOut(
+        rule_id=f"registry.{rule}",
+        severity="error",
+        paths=[path],
+        message_zh=f"{path}：{zh}",
+        message_en=f"{path}: {en}",
+    )
+
+
 def parse_registry(raw: Any) -> tuple[list[Node], list[Site]]:
-    """Nodes and sites of a body, or Invalid listing every problem."""
+    """Nodes and sites of a body, or Invalid listing every problem, each at its field."""
     try:
         body = RegistryBody.model_validate(raw)
     except ValidationError as exc:
-        raise _invalid(
-            [
-                IssueOut(
-                    rule_id=f"registry.{err['type']}",
-                    severity="error",
-                    paths=[".".join(str(p) for p in err["loc"])],
-                    message_zh="登记名录字段无效",
-                    message_en=str(err["msg"]),
-                )
-                for err in exc.errors(include_url=False)
-            ]
-        ) from exc
+        raise _invalid([_field_issue(err) for err in exc.errors(include_url=False)]) from exc
     problems = validate_registry(body.nodes, body.sites)
     if problems:
         raise _invalid(

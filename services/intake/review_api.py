@@ -15,6 +15,7 @@ from services.intake.filing import Intake, to_receipt
 from services.intake.review import Reviews
 from services.intake.schemas import ReceiptOut
 from shared.contracts import DeadlineSet, ReviewRecorded
+from shared.text import SafeStr
 
 
 class ReturnRequest(BaseModel):
@@ -22,7 +23,7 @@ class ReturnRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, description="退回原因")
+    reason: SafeStr = Field(min_length=1, max_length=500, description="退回原因")
     paths: list[Annotated[str, Field(pattern=r"^[a-z0-9_.]{1,100}$")]] = Field(
         default_factory=list, max_length=100, description="需修改的字段路径"
     )
@@ -31,7 +32,7 @@ class ReturnRequest(BaseModel):
 class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=500)
+    reason: SafeStr = Field(default="", max_length=500)
 
 
 class DeadlineRequest(BaseModel):

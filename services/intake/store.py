@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, UniqueConstraint, bindparam, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -58,6 +59,28 @@ class Token(SQLModel, table=True):
     label: str = ""
     expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     revoked: bool = False
+
+
+def row_refused(exc: Exception) -> bool:
+    """The database refused a row for what it holds (a data or integrity error, or a value the
+    driver cannot send), not for being unreachable: one row's fault, not the batch's."""
+    return (
+        row_conflict(exc)
+        or isinstance(exc, DataError)
+        or _sqlstate(exc) == "22"
+        or (isinstance(exc, StatementError) and not isinstance(exc, DBAPIError))
+    )
+
+
+def row_conflict(exc: Exception) -> bool:
+    """The database refused a row as a duplicate (another intake took this version first)."""
+    return isinstance(exc, IntegrityError) or _sqlstate(exc) == "23"
+
+
+def _sqlstate(exc: Exception) -> str:
+    """The SQLSTATE class of a PostgreSQL error (asyncpg's reach SQLAlchemy untranslated)."""
+    orig = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else None
+    return str(getattr(orig, "sqlstate", None) or "")[:2]
 
 
 def hash_token(token: str) -> str:

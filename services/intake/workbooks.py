@@ -6,11 +6,12 @@ import asyncio
 import functools
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.intake.errors import IntakeError, Invalid, Malformed, NotFound
+from services.intake.errors import IntakeError, Invalid, Malformed, NotFound, TooLarge
 from services.intake.filing import Intake
 from services.intake.schemas import ReceiptOut
 from shared.access import Caller
@@ -21,6 +22,9 @@ from shared.forms import SUPERVISION_REPORT, WORK_REPORT, FormDefinition, Unknow
 from shared.registry import Level, Registry
 
 OFFICE_KINDS = {Level.PROVINCE: "province", Level.DEPARTMENT: "department"}
+#: uploads are read off the event loop, two at a time at most (each within its own budget of
+#: XML elements and seconds); more wait their turn
+READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbook-reader")
 
 
 def header_values(defn: FormDefinition, registry: Registry, caller: Caller) -> dict[str, Any]:
@@ -118,10 +122,12 @@ def with_cells(exc: IntakeError, filled: FilledWorkbook) -> IntakeError:
 async def file_workbook(intake: Intake, caller: Caller, body: bytes) -> ReceiptOut:
     """File a filled template exactly as its JSON would be filed; errors name their cells."""
     try:
-        filled = await asyncio.to_thread(read_workbook, body)
+        filled = await asyncio.get_running_loop().run_in_executor(READERS, read_workbook, body)
     except WorkbookError as exc:
         if exc.kind == "unreadable":
             raise Malformed(exc.message_zh, exc.message_en, error="invalid_workbook") from exc
+        if exc.kind == "too_large":
+            raise TooLarge(exc.message_zh, exc.message_en, error="workbook_too_large") from exc
         raise Invalid(exc.message_zh, exc.message_en, error="not_a_template") from exc
     try:
         receipt, _new = await intake.file(caller, filled.report)

@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.text import refuse_unsafe
+
 from .definition import FieldDef, FormDefinition, Leaf, iter_leaves, per_definition
 
 MAX_COUNT = 10**12
@@ -34,7 +36,9 @@ Code = Annotated[
     str, StringConstraints(strict=True, strip_whitespace=True, max_length=32, pattern=CODE_RE)
 ]
 Url = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, max_length=2048, pattern=URL_RE)
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, max_length=2048, pattern=URL_RE),
+    BeforeValidator(refuse_unsafe),
 ]
 
 
@@ -68,6 +72,7 @@ def _text(f: FieldDef) -> Any:
             min_length=1 if f.required else None,
             max_length=f.max_length or 10_000,
         ),
+        BeforeValidator(refuse_unsafe),
     ]
 
 

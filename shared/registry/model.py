@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.text import SafePlainStr
+
 NATIONAL = "CN"
 
 
@@ -60,11 +62,11 @@ class RegistryError(ValueError):
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str
-    name: str
+    code: SafePlainStr
+    name: SafePlainStr
     level: Level
     tree: Tree
-    parent: str | None = None
+    parent: SafePlainStr | None = None
 
 
 class Site(BaseModel):
@@ -72,13 +74,13 @@ class Site(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str
-    name: str
-    homepage_url: str
+    code: SafePlainStr
+    name: SafePlainStr
+    homepage_url: SafePlainStr
     type: SiteType
-    sponsor: str
-    admin_node: str
-    dept_node: str | None = None
+    sponsor: SafePlainStr
+    admin_node: SafePlainStr
+    dept_node: SafePlainStr | None = None
     active_from: int = 2000
     active_to: int | None = None
     #: how the site ended, when active_to is set: "closed" (关停下线) or "integrated" (整合迁移)
