@@ -13,6 +13,9 @@ from faststream.nats import NatsBroker
 from pydantic_settings import SettingsConfigDict
 
 from services.intake.app import create_app
+from services.intake.console.app import build_console
+from services.intake.console.context import Console
+from services.intake.console.queries import ConsoleQueries
 from services.intake.filing import Intake
 from services.intake.progress import AggregatedSeen, ReceiptProgress, VerdictSeen
 from services.intake.registry_api import build_registry_router
@@ -107,6 +110,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
 
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
+    console = Console(intake, reviews, ConsoleQueries(store.engine), settings.max_body_bytes)
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     # receipts follow a burst in batches (one transaction per linger, not per small fetch)
@@ -125,6 +129,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await store.create()
         await review_store.create()
+        await console.create()
         await broker.connect()
         await prepare_topology(broker, settings, CONSUMERS)
         freeze_startup_state()
@@ -143,6 +148,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     app.include_router(build_templates_router(intake))
     app.include_router(build_registry_router(intake, registry_path(settings)))
     app.include_router(health.router())
+    app.mount("/console", build_console(console))
     app.add_middleware(HttpMetrics)
     return app, intake
 
