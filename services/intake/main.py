@@ -31,6 +31,7 @@ from shared.contracts import (
     SUBMISSIONS,
     DeadlineSet,
     PagesPublished,
+    ReminderDue,
     ReportSubmitted,
     ReviewRecorded,
     deadline_subject,
@@ -78,7 +79,8 @@ class IntakeSettings(CommonSettings):
 VERDICT_CONSUMER = INTAKE.consumer("intake-verdicts")
 AGGREGATED_CONSUMER = INTAKE.consumer("intake-aggregated")
 PUBLISHED_CONSUMER = INTAKE.consumer("intake-published")
-CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER]
+REMINDER_CONSUMER = INTAKE.consumer("intake-reminders")
+CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER, REMINDER_CONSUMER]
 
 
 def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake]:
@@ -122,6 +124,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     BatchStage(
         broker, PUBLISHED_CONSUMER, PagesPublished, progress.on_published, dead, linger=linger
     )
+    BatchStage(broker, REMINDER_CONSUMER, ReminderDue, console.queries.on_reminders, dead)
 
     health = Health("intake", broker, CONSUMERS)
 

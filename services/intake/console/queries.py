@@ -12,8 +12,10 @@ from sqlmodel import Field, SQLModel
 
 from services.intake.review_store import InternalDeadline, ReviewAction
 from services.intake.store import Receipt
+from shared.contracts import ReminderDue
 from shared.deadlines import DeadlinePolicy
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.messaging import Envelope
 
 #: the receipt columns a list needs (never the reports themselves)
 SUMMARY_COLUMNS = (
@@ -46,6 +48,19 @@ class Draft(SQLModel, table=True):
     saved_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
 
 
+class Reminder(SQLModel, table=True):
+    """A reminder the aggregator sent a supervisory node, kept for the office's console."""
+
+    __tablename__ = "console_reminders"
+
+    year: int = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    threshold_days: int = Field(primary_key=True)
+    deadline: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    sites: list[dict[str, Any]] = Field(sa_column=Column(JsonDocument, nullable=False))
+    at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
 class ConsoleQueries:
     """Reads for lists and screens; the one write is a draft (the filing itself is the API's)."""
 
@@ -53,7 +68,7 @@ class ConsoleQueries:
         self.engine = engine
 
     async def create(self) -> None:
-        await create_schema(self.engine, [Draft])
+        await create_schema(self.engine, [Draft, Reminder])
 
     async def receipts(
         self, form: str, year: int | None = None, codes: Sequence[str] | None = None
@@ -143,3 +158,37 @@ class ConsoleQueries:
                     table.c.code == code, table.c.form == form, table.c.year == year
                 )
             )
+
+    async def on_reminders(self, batch: list[Envelope[ReminderDue]]) -> None:
+        """Keep each reminder once per node, year and threshold (a redelivery replaces it)."""
+        table = sql_table(Reminder)
+        rows = {
+            (e.event.year, e.event.node, e.event.threshold_days): Reminder(
+                year=e.event.year,
+                node=e.event.node,
+                threshold_days=e.event.threshold_days,
+                deadline=e.event.deadline,
+                sites=[s.model_dump() for s in e.event.sites],
+                at=e.event.at,
+            ).model_dump()
+            for e in batch
+        }
+        async with self.engine.begin() as conn:
+            for year, node, threshold in rows:
+                await conn.execute(
+                    table.delete().where(
+                        table.c.year == year,
+                        table.c.node == node,
+                        table.c.threshold_days == threshold,
+                    )
+                )
+            await conn.execute(table.insert(), list(rows.values()))
+
+    async def reminders(self, node: str) -> list[Reminder]:
+        """The reminders sent to a node, newest first."""
+        table = sql_table(Reminder)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table).where(table.c.node == node).order_by(table.c.at.desc()).limit(50)
+            )
+            return [Reminder.model_validate(dict(r._mapping)) for r in rows]

@@ -141,6 +141,7 @@ def site_router(console: Console) -> APIRouter:
             year=year,
             may_set_deadline=deadline_node,
             internal_deadline=policy.overrides.get(caller.code or ""),
+            reminders=await console.queries.reminders(node.code) if node else [],
             node_deadline=node_deadline(policy, registry, node.code) if node else None,
             name=registry.sites[caller.code].name
             if caller.code in registry.sites

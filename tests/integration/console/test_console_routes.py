@@ -16,9 +16,11 @@ import pytest
 
 from services.intake.console.formview import flat_values
 from services.intake.console.sessions import THROTTLE_FAILURES
+from shared.contracts import ReminderDue, SiteOverdue
 from shared.filings import current_reporting_year
 from shared.forms import load_form
 from shared.registry.demo import demo_registry
+from shared.runtime.messaging import Envelope
 from tests.support.console import HOLDERS, ConsoleRig, console_rig, csrf_of, sign_in
 from tests.support.reports import work_report_for
 
@@ -305,3 +307,26 @@ async def test_approval_locks_and_only_the_approver_or_above_unlocks(rig: Consol
             forged = await city.post(f"{filing}/unlock", data={"csrf": city_csrf, "confirm": "yes"})
             assert forged.status_code == 403
         assert [r.action for r in rig.published.reviews] == ["approve"]
+
+
+async def test_an_office_sees_the_reminders_sent_to_its_node(rig: ConsoleRig) -> None:
+    now = datetime.now(UTC)
+    sent = ReminderDue(
+        year=YEAR,
+        tree="admin",
+        node=CITY,
+        path=["CN", PROVINCE, CITY],
+        threshold_days=3,
+        deadline=now,
+        sites=[SiteOverdue(code=OTHER_SITE, name="遂宁市安居区人民政府", status="missing")],
+        at=now,
+    )
+    envelope = Envelope(None, sent)  # type: ignore[arg-type]
+    await rig.console.queries.on_reminders([envelope, envelope])  # a redelivery: kept once
+    async with rig.client() as office:
+        await sign_in(office, CITY)
+        home = (await office.get("/console/home")).text
+        assert home.count("还有 3 天") == 1 and "遂宁市安居区人民政府" in home
+    async with rig.client() as chengdu:
+        await sign_in(chengdu, OTHER_CITY)
+        assert "暂无提醒" in (await chengdu.get("/console/home")).text
