@@ -145,8 +145,11 @@ def test_a_site_files_on_screen_and_an_office_returns_and_approves(
         assert site.page.get_attribute("#f-traffic-unique_visitors", "aria-invalid") == "true"
         assert site.page.is_visible("#error-summary")
         site.audit("form with an error")
-        site.page.locator("#f-traffic").scroll_into_view_if_needed()
-        site.page.screenshot(path=str(shots / "console-form-error.png"))
+        site.page.screenshot(
+            path=str(shots / "console-form-error.png"),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": 1280, "height": 1040},
+        )
 
         site.page.fill("#f-traffic-unique_visitors", str(report["traffic"]["unique_visitors"]))
         site.page.click("button[value=file]")

@@ -216,14 +216,15 @@ def _record_count(values: Mapping[str, Any], path: str) -> int:
 
 
 def posted_values(defn: FormDefinition, posted: Posted) -> dict[str, Any]:
-    """The inputs of the form as posted (cut to MAX_FIELD_CHARS): what a draft keeps."""
+    """The inputs of the form as posted, cut to MAX_FIELD_CHARS and without NUL characters
+    (no database keeps them in a JSON document): what a draft keeps and a report is made of."""
     known = _known_names(defn)
     values: dict[str, Any] = {}
     for name, texts in posted.items():
         kind = known.get(_generic(name))
         if kind is None:
             continue
-        cut = [t[:MAX_FIELD_CHARS] for t in texts]
+        cut = [t[:MAX_FIELD_CHARS].replace("\x00", "") for t in texts]
         values[name] = cut if kind == "multi_choice" else (cut[-1] if cut else "")
     return values
 

@@ -39,6 +39,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["beijing"] = beijing_time
+    env.filters["page_kind"] = page_kind
     return env
 
 
@@ -49,6 +50,15 @@ def beijing_time(value: datetime | None, seconds: bool = False) -> str:
     return value.astimezone(BEIJING_TIME).strftime(
         "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     )
+
+
+def page_kind(url: str) -> str:
+    """What a published URL is, in words: the page, its JSON or CSV copy, the badge."""
+    path = url.split("?")[0]
+    for suffix, label in ((".json", "数据（JSON）"), (".csv", "表格（CSV）"), (".svg", "标识图片")):
+        if path.endswith(suffix):
+            return label
+    return "报表页面"
 
 
 class SignInRequired(Exception):

@@ -4,6 +4,7 @@ queue and review actions through the API's use cases, and what each caller may n
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from shared.forms import load_form
 from shared.registry.demo import demo_registry
 from shared.runtime.messaging import Envelope
 from tests.support.console import HOLDERS, ConsoleRig, console_rig, csrf_of, sign_in
-from tests.support.reports import work_report_for
+from tests.support.reports import DATA, work_report_for
 
 SITE, OTHER_SITE = "5109030001", "5109040001"
 CITY, OTHER_CITY, PROVINCE = "510900", "510100", "510000"
@@ -31,8 +32,9 @@ REGISTRY = demo_registry()
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[ConsoleRig]:
-    async with console_rig(tmp_path) as made:
+async def rig(tmp_path: Path, database_url: str) -> AsyncIterator[ConsoleRig]:
+    """The console on PostgreSQL when NIANBAO_TEST_POSTGRES_URL is set, else SQLite."""
+    async with console_rig(tmp_path, database_url) as made:
         yield made
 
 
@@ -330,3 +332,87 @@ async def test_an_office_sees_the_reminders_sent_to_its_node(rig: ConsoleRig) ->
     async with rig.client() as chengdu:
         await sign_in(chengdu, OTHER_CITY)
         assert "暂无提醒" in (await chengdu.get("/console/home")).text
+
+
+async def test_hostile_posts_get_a_page_naming_the_problem_and_change_nothing(
+    rig: ConsoleRig,
+) -> None:
+    async with rig.client() as client:
+        csrf = await sign_in(client, SITE)
+        url = f"/console/file/work-report/{YEAR}"
+        too_big = await client.post(url, content=b"csrf=" + b"x" * (300 * 1024))
+        assert too_big.status_code == 413 and "上限" in too_big.text
+        garbage = await client.post(
+            url,
+            content=b"--zz\r\nnot a part",
+            headers={"content-type": "multipart/form-data; boundary=zz"},
+        )
+        assert garbage.status_code in (400, 403)
+        nul = await file_on_screen(
+            client, csrf, "save", **{"site.name": "船山\x00区", "traffic.page_views": "\x00"}
+        )
+        assert nul.status_code == 303  # kept without the NUL (PostgreSQL refuses it in JSON)
+        page = (await client.get(url)).text
+        assert 'value="船山区"' in page
+        odd = await file_on_screen(
+            client, csrf, **{"traffic.page_views": "1e309", "innovation.features": "nonsense"}
+        )
+        assert odd.status_code == 422
+        assert "网站总访问量（次）：应为非负整数" in odd.text and "创新发展" in odd.text
+        for query in ("?year=abc", "?status=nonsense", "?page=0", "?node=../x"):
+            async with rig.client() as office:
+                await sign_in(office, CITY)
+                response = await office.get(f"/console/queue{query}")
+                assert response.status_code in (404, 422), query
+                assert "<!DOCTYPE html>" in response.text
+    assert rig.published.submitted == []
+
+
+async def test_a_province_files_its_supervision_report_and_sets_its_deadline(
+    rig: ConsoleRig,
+) -> None:
+    report = json.loads((DATA / "supervision-report" / "clean.json").read_text(encoding="utf-8"))
+    report["office"] = {"name": "四川省人民政府办公厅", "kind": "province", "code": PROVINCE}
+    values = flat_values(load_form("supervision-report"), report)
+    async with rig.client() as province:
+        csrf = await sign_in(province, PROVINCE)
+        home = (await province.get("/console/home")).text
+        assert "政府网站监管年度报表" in home and "设定内部截止时间" in home
+        form = (await province.get(f"/console/file/supervision-report/{YEAR}")).text
+        assert 'value="四川省人民政府办公厅"' in form  # the header prefilled from the registry
+        assert "第一季度" in form and 'name="spot_checks.q1.sampled"' in form
+        filed = await province.post(
+            f"/console/file/supervision-report/{YEAR}",
+            data={**values, "csrf": csrf, "intent": "file"},
+        )
+        assert filed.status_code == 303, filed.text
+        [event] = rig.published.submitted
+        assert (event.form, event.code, event.year) == ("supervision-report", PROVINCE, YEAR)
+        late = await province.post(
+            "/console/deadline",
+            data={"csrf": csrf, "year": str(YEAR), "date": f"{YEAR + 1}-02-15", "confirm": "yes"},
+        )
+        assert late.status_code == 422 and "不得晚于全国截止时间" in late.text
+        unconfirmed = await province.post(
+            "/console/deadline", data={"csrf": csrf, "year": str(YEAR), "date": f"{YEAR + 1}-01-20"}
+        )
+        assert unconfirmed.status_code == 422 and rig.published.deadlines == []
+        done = await province.post(
+            "/console/deadline",
+            data={"csrf": csrf, "year": str(YEAR), "date": f"{YEAR + 1}-01-20", "confirm": "yes"},
+        )
+        assert done.status_code == 303
+        [deadline] = rig.published.deadlines
+        assert (deadline.node, deadline.set_by) == (PROVINCE, PROVINCE)
+        assert deadline.deadline.isoformat() == f"{YEAR + 1}-01-20T23:59:59+08:00"
+    async with rig.client() as city:
+        csrf = await sign_in(city, CITY)
+        assert "设定内部截止时间" not in (await city.get("/console/home")).text
+        forged = await city.post(
+            "/console/deadline",
+            data={"csrf": csrf, "year": str(YEAR), "date": f"{YEAR + 1}-01-10", "confirm": "yes"},
+        )
+        assert forged.status_code == 403
+        refused = await city.get(f"/console/file/supervision-report/{YEAR}")
+        assert refused.status_code == 403
+    assert len(rig.published.deadlines) == 1
