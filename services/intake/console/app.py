@@ -16,7 +16,7 @@ from services.intake.console.site_routes import site_router
 from services.intake.console.web import (
     COOKIE,
     HERE,
-    NO_STORE,
+    PAGE_HEADERS,
     CsrfRefused,
     SignInRequired,
     error_page,
@@ -102,7 +102,7 @@ def build_console(console: Console) -> FastAPI:
         log.info("console sign-in", extra={"caller": f"{caller.kind}:{caller.code}"})
         moved = redirect(request, "/home")
         set_session_cookie(request, moved, signed)
-        moved.headers.update(NO_STORE)
+        moved.headers.update(PAGE_HEADERS)
         return moved
 
     @app.post("/sign-out")

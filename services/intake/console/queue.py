@@ -40,6 +40,8 @@ FILTERS = {
 }
 SORTS = {"code": "标识码", "name": "网站名称", "status": "状态", "received": "最近提交时间"}
 PAGE_SIZE = 50
+#: the standing of a filing with no version and no review (frozen: one for all of them)
+NOTHING_FILED = Standing(status="missing")
 
 
 def stage_of(receipt: Receipt) -> str:
@@ -60,7 +62,7 @@ class FilingLine:
     site_type: str = ""
     versions: list[Receipt] = field(default_factory=list)
     reviews: list[ReviewAction] = field(default_factory=list)
-    standing: Standing = field(default_factory=lambda: Standing(status="missing"))
+    standing: Standing = NOTHING_FILED
     deadline: datetime | None = None
 
     @property
@@ -119,6 +121,8 @@ def filing_line(
     site_type: str = "",
 ) -> FilingLine:
     """A filing's line: its standing by the same rule the aggregator applies (shared.filings)."""
+    if not versions and not reviews:  # most sites early in the year: nothing to weigh
+        return FilingLine(code, name, year, site_type, deadline=deadline)
     judged = [
         FiledVersion(
             receipt_id=v.receipt_id,

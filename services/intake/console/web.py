@@ -100,12 +100,16 @@ def render(
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status_code, headers=NO_STORE)
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
-#: console pages hold what only the signed-in may see: no cache keeps them
-NO_STORE = {
+#: console pages hold what only the signed-in may see: no cache keeps them, no frame shows them
+PAGE_HEADERS = {
     "Cache-Control": "no-store",
+    #: only the console's own stylesheet and script; forms post back to it only
+    "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'",
+    "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }

@@ -63,6 +63,9 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_rotates_the_session(
         page = await client.get("/console/sign-in")
         planted = client.cookies["nianbao_console"]
         assert 'type="password"' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert page.headers["cache-control"] == "no-store"
         response = await client.post(
             "/console/sign-in", data={"csrf": csrf_of(page.text), "token": HOLDERS[SITE][0]}
         )
