@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,12 +17,24 @@ from services.intake.console.queue import FilingLine, filing_line, node_deadline
 from services.intake.console.web import Visit, as_lists, read_form, redirect, render, visitor
 from services.intake.edge import CODE, FORM, decode_json
 from services.intake.errors import IntakeError, Invalid, NotAllowed, UnsupportedMediaType
+from services.intake.problems import status_of
 from services.intake.schemas import ReceiptOut
-from services.intake.workbooks import file_workbook, header_values, template_workbook
+from services.intake.workbooks import (
+    file_workbook,
+    header_values,
+    template_workbook,
+    with_cells,
+)
 from shared.access import Caller, may_file
 from shared.contracts import IssueOut
 from shared.deadlines import deadline_for
-from shared.excel import RECORDS_ROWS, XLSX_MEDIA_TYPE
+from shared.excel import (
+    RECORDS_ROWS,
+    XLSX_MEDIA_TYPE,
+    FilledWorkbook,
+    WorkbookError,
+    read_workbook,
+)
 from shared.filings import current_reporting_year
 from shared.forms import (
     SUPERVISION_REPORT,
@@ -79,6 +92,14 @@ def return_issues(line: FilingLine | None) -> list[IssueOut]:
             message_en=f"returned by the supervisory office: {reason}",
         )
     ]
+
+
+async def readable_workbook(data: bytes) -> FilledWorkbook | None:
+    """The uploaded workbook read, or None when it cannot be (filing then says why)."""
+    try:
+        return await asyncio.to_thread(read_workbook, data)
+    except WorkbookError:
+        return None
 
 
 def audit_filed(receipt: ReceiptOut) -> None:
@@ -226,12 +247,27 @@ def site_router(console: Console) -> APIRouter:
             receipt, _new = await intake.file(caller, raw)
         except Invalid as exc:
             return await form_page(request, visit, form, year, values, exc.issues, 422, True)
-        log.info(
-            "filed",
-            extra={"receipt_id": receipt.receipt_id, "code": receipt.code, "via": "console"},
-        )
+        audit_filed(receipt)
         await console.queries.drop_draft(code, form, year)
         return redirect(request, f"/receipts/{receipt.receipt_id}")
+
+    def precheck(
+        raw: Any, filled: FilledWorkbook | None
+    ) -> tuple[dict[str, Any], list[IssueOut], int, bool] | None:
+        """An uploaded report judged as the form on screen is (the validator's rules) before
+        it is filed: with errors, its values and issues (naming their cells in a workbook) for
+        the form page; None when it may be filed as it is (or is no report of a known form,
+        which filing then refuses with its own reason)."""
+        if not isinstance(raw, dict) or raw.get("form") not in (WORK_REPORT, SUPERVISION_REPORT):
+            return None
+        result = check_report(raw, registry)
+        if result.accepted:
+            return None
+        issues = [IssueOut(**i.model_dump()) for i in result.issues]
+        if filled is not None:
+            issues = with_cells(Invalid("", "", issues), filled).issues
+        values = flat_values(load_form(str(raw["form"])), raw)
+        return values, issues, 422, True
 
     @router.post("/upload/{form}/{year}")
     async def upload(request: Request, form: Form, year: Year) -> Response:
@@ -246,9 +282,15 @@ def site_router(console: Console) -> APIRouter:
         name = upload.filename.lower()
         try:
             if name.endswith(".xlsx") or upload.content_type == XLSX_MEDIA_TYPE:
+                filled = await readable_workbook(data)
+                if filled is not None and (refused := precheck(filled.report, filled)):
+                    return await form_page(request, visit, form, year, *refused)
                 receipt = await file_workbook(intake, visit.caller, data)
             elif name.endswith(".json"):
-                receipt, _new = await intake.file(visit.caller, decode_json(data))
+                raw = decode_json(data)
+                if refused := precheck(raw, None):
+                    return await form_page(request, visit, form, year, *refused)
+                receipt, _new = await intake.file(visit.caller, raw)
             else:
                 raise UnsupportedMediaType(
                     "请上传 Excel 模板（.xlsx）或 JSON 文件（.json）",
@@ -259,7 +301,7 @@ def site_router(console: Console) -> APIRouter:
                 request,
                 "upload_refused.html",
                 visit.session,
-                422 if exc.issues else 400,
+                status_of(exc),
                 visit.caller,
                 error=exc,
                 form=form,
@@ -267,10 +309,7 @@ def site_router(console: Console) -> APIRouter:
                 errors=[i for i in exc.issues if i.severity == "error"],
                 warnings=[i for i in exc.issues if i.severity == "warning"],
             )
-        log.info(
-            "filed",
-            extra={"receipt_id": receipt.receipt_id, "code": receipt.code, "via": "console"},
-        )
+        audit_filed(receipt)
         return redirect(request, f"/receipts/{receipt.receipt_id}")
 
     @router.get("/template/{form}/{year}")

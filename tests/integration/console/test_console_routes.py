@@ -198,8 +198,40 @@ async def test_an_upload_files_the_same_way_with_cells_named(rig: ConsoleRig) ->
             files={"report": ("t.xlsx", template.content, "application/octet-stream")},
         )
         assert bad.status_code == 422
-        assert "单元格" in bad.text  # every issue names its cell
+        # each issue beside its field on the form, naming the cell of the uploaded workbook
+        assert re.search(
+            r'id="f-traffic-page_views-issues"><p class="issue error">错误：网站总访问量（次）：'
+            r"缺少必填字段（单元格 政府网站工作年度报表!C\d+）",
+            bad.text,
+        )
+        wrong = clean()
+        wrong["traffic"]["unique_visitors"] = wrong["traffic"]["page_views"] + 1
+        refused = await client.post(
+            f"/console/upload/work-report/{YEAR}",
+            data={"csrf": csrf},
+            files={"report": ("r.json", json.dumps(wrong).encode(), "application/json")},
+        )
+        assert refused.status_code == 422
+        assert re.search(
+            r'id="f-traffic-unique_visitors-issues"><p class="issue error">错误：独立用户访问总量',
+            refused.text,
+        )
         assert rig.published.submitted == []
+        filed = await client.post(
+            f"/console/upload/work-report/{YEAR}",
+            data={"csrf": csrf},
+            files={"report": ("r.json", json.dumps(clean()).encode(), "application/json")},
+        )
+        assert filed.status_code == 303
+        [event] = rig.published.submitted
+        assert filed.headers["location"] == f"/console/receipts/{event.receipt_id}"
+        other = await client.post(
+            f"/console/upload/work-report/{YEAR}",
+            data={"csrf": csrf},
+            files={"report": ("r.json", json.dumps(clean(OTHER_SITE)).encode(), "text/plain")},
+        )
+        assert other.status_code == 403 and "无权报送" in other.text  # the API's own refusal
+        assert len(rig.published.submitted) == 1
 
 
 async def test_sites_and_offices_see_and_act_only_within_their_reach(rig: ConsoleRig) -> None:
