@@ -3,7 +3,7 @@ the internal deadline. Every action is the API's use case (services.intake.revie
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -79,7 +79,7 @@ def office_router(console: Console) -> APIRouter:
     ) -> Response:
         visit = await signed_in(request)
         office = office_of(visit.caller)
-        year = year or current_reporting_year(datetime.now())
+        year = year or current_reporting_year(datetime.now(UTC))
         node = node or office
         if node not in registry.nodes or not oversees(registry, office, node):
             raise NotFound("未找到该节点", "no such node below this office")
