@@ -15,6 +15,8 @@ from services.intake.console.queue import (
     FILTERS,
     SORTS,
     QueueQuery,
+    filing_line,
+    node_deadline,
     queue_page,
     site_lines,
 )
@@ -25,7 +27,7 @@ from services.intake.errors import Invalid, NotAllowed, NotFound
 from services.intake.review_api import NoteRequest, ReturnRequest
 from shared.access import Caller, may_review, may_unlock, oversees
 from shared.contracts import IssueOut
-from shared.deadlines import BEIJING_TIME
+from shared.deadlines import BEIJING_TIME, deadline_for
 from shared.filings import current_reporting_year
 from shared.forms import WORK_REPORT, load_form
 from shared.registry.model import LEVEL_LABELS
@@ -146,6 +148,13 @@ def office_router(console: Console) -> APIRouter:
         )
         name = registry.sites[code].name if code in registry.sites else registry.nodes[code].name
         fields = [(row.path, row.label) for row in report_rows(defn, None)]
+        policy = await console.queries.deadlines(year)
+        deadline = (
+            deadline_for(policy, registry, code)
+            if code in registry.sites
+            else node_deadline(policy, registry, code)
+        )
+        line = filing_line(code, name, year, filing.versions, filing.reviews, deadline)
         return render(
             request,
             "filing.html",
@@ -158,6 +167,7 @@ def office_router(console: Console) -> APIRouter:
             name=name,
             title=defn.title,
             filing=filing,
+            line=line,
             latest=latest,
             shown=shown,
             rows=report_rows(defn, shown.report),
