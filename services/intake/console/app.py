@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.intake.auth import authenticate
 from services.intake.console.context import Console, anonymous
@@ -56,6 +57,13 @@ def build_console(console: Console) -> FastAPI:
         fields = "、".join(str(err["loc"][-1]) for err in exc.errors())
         error = IntakeError(f"请求参数不符合要求：{fields}", "invalid request parameters")
         return error_page(request, session, error, 422, None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        session = console.sessions.get(request.cookies.get(COOKIE))
+        text = {404: "页面不存在", 405: "不支持该请求方式"}.get(exc.status_code, "请求无法处理")
+        error = IntakeError(text, str(exc.detail))
+        return error_page(request, session, error, exc.status_code, None)
 
     @app.exception_handler(IntakeError)
     async def domain_error(request: Request, exc: IntakeError) -> Response:

@@ -394,6 +394,8 @@ async def test_hostile_posts_get_a_page_naming_the_problem_and_change_nothing(
         )
         assert odd.status_code == 422
         assert "网站总访问量（次）：应为非负整数" in odd.text and "创新发展" in odd.text
+        missing = await client.get("/console/no-such-page")
+        assert missing.status_code == 404 and "页面不存在" in missing.text
         for query in ("?year=abc", "?status=nonsense", "?page=0", "?node=../x"):
             async with rig.client() as office:
                 await sign_in(office, CITY)
