@@ -12,6 +12,7 @@ import hashlib
 import random
 from typing import Any
 
+from shared.forms import WORK_REPORT
 from shared.registry import Site
 
 #: province division prefix → the abbreviation ICP and public-security filings start with
@@ -66,7 +67,7 @@ def work_report(site: Site, year: int, seed: int = 0, version: int = 1) -> dict[
     issues_found = count(4)
     features = sorted(rng.sample(INNOVATIONS, rng.randint(0, 3)))
     return {
-        "form": "work-report",
+        "form": WORK_REPORT,
         "form_version": "2018",
         "year": year,
         "site": {

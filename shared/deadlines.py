@@ -24,6 +24,45 @@ def national_deadline(year: int) -> datetime:
     return datetime(year + 1, 1, 31, 23, 59, 59, tzinfo=BEIJING_TIME)
 
 
+def end_of_reporting_year(year: int) -> datetime:
+    """31 December of ``year``, 23:59:59 Asia/Shanghai: the last moment the report covers."""
+    return datetime(year, 12, 31, 23, 59, 59, tzinfo=BEIJING_TIME)
+
+
+def internal_deadline_problem(
+    year: int, deadline: datetime, now: datetime
+) -> tuple[str, str] | None:
+    """Why an office may not set ``deadline`` for ``year``'s reports at ``now`` (Chinese,
+    English), or None: it must have a time zone, fall after the end of the reporting year and no
+    later than the national deadline, and lie ahead of ``now``, so that no site already filed
+    becomes late after the fact."""
+    if deadline.utcoffset() is None:
+        return (
+            "截止时间须带时区，如 2027-01-29T23:59:59+08:00",
+            "the deadline needs a time zone offset, e.g. 2027-01-29T23:59:59+08:00",
+        )
+    national = national_deadline(year)
+    if deadline > national:
+        return (
+            f"内部截止时间不得晚于全国截止时间（{national:%Y-%m-%d %H:%M:%S}，北京时间）",
+            f"an internal deadline cannot be later than the national one ({national.isoformat()})",
+        )
+    year_end = end_of_reporting_year(year)
+    if deadline <= year_end:
+        return (
+            f"内部截止时间须晚于报表年度结束（{year_end:%Y-%m-%d %H:%M:%S}，北京时间）",
+            f"an internal deadline must fall after the end of the reporting year "
+            f"({year_end.isoformat()})",
+        )
+    if deadline <= now:
+        return (
+            "内部截止时间不得设在已过去的时间，以免已报送的网站被追溯判为逾期",
+            f"an internal deadline cannot be set to a time already past (now {now.isoformat()}): "
+            "sites that filed would become late after the fact",
+        )
+    return None
+
+
 class DeadlinePolicy(BaseModel):
     """One year's deadlines: the national one and earlier ones set by nodes of either tree."""
 

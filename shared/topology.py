@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.contracts import (
     ACCEPTED,
     AGGREGATED,
+    DEAD_LETTERS,
     DEADLINE,
     DEADLINES,
     PROGRESS,
@@ -26,6 +27,7 @@ from shared.contracts import (
     REVIEWS,
     ROLLUP,
     ROLLUPS,
+    STREAMS,
     SUBMISSIONS,
     SUBMITTED,
     VERDICTS,
@@ -87,6 +89,23 @@ class ServiceTopology:
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
+
+    @property
+    def streams(self) -> tuple[StreamSpec, ...]:
+        """The streams it reads or writes (its dead letters included), in STREAMS order."""
+        used = {c.stream.name for c in self.consumers} | {p.stream.name for p in self.publications}
+        return tuple(s for s in STREAMS if s.name in used or s is DEAD_LETTERS)
+
+    @property
+    def inbox_prefix(self) -> str:
+        """Where its replies and pulled messages arrive (its NATS user may read only these)."""
+        return inbox_prefix(self.name)
+
+
+def inbox_prefix(user: str) -> str:
+    """``_INBOX_<user>``: a NATS user's own inbox prefix (``inbox_prefix`` in nats-py), so that
+    no user reads another's replies."""
+    return f"_INBOX_{user}"
 
 
 INTAKE = ServiceTopology(

@@ -16,6 +16,7 @@ from tools.deploy_config import app as deploy_app
 from tools.forms_cli import app as forms_app
 from tools.publish_cli import publish
 from tools.rebuild import rebuild
+from tools.tokens_cli import app as tokens_app
 
 app = typer.Typer(
     help="nianbao (年报): annual reports of government websites — run, check, publish.",
@@ -27,6 +28,7 @@ docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, re-drive.")
 app.add_typer(deploy_app, name="deploy", help="Production deployment: NATS users, tokens.")
+app.add_typer(tokens_app, name="tokens", help="Bearer tokens: issue, revoke, rotate, expiry.")
 register_client_commands(app)  # submit, status, bulk, template, registry import|export
 
 

@@ -179,7 +179,7 @@ async def serve(settings: AggregatorSettings) -> None:
             )
             aggregator.catch_up.synced = synced
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, AGGREGATOR, CONSUMERS)
         async with parts.journal.exclusive():
             await aggregator.republish([current_reporting_year(datetime.now(UTC))])
         freeze_startup_state()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from services.intake.registry_api import build_registry_router
 from services.intake.review import Reviews, review_messages
 from services.intake.review_api import build_review_router
 from services.intake.review_store import ReviewStore
-from services.intake.store import IntakeStore
+from services.intake.store import IntakeStore, new_token
 from services.intake.templates_api import build_templates_router
 from services.intake.tokens import demo_tokens
 from shared.contracts import (
@@ -46,7 +47,7 @@ from shared.runtime.messaging import (
     publish_all,
     stop_broker,
 )
-from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics
+from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics, health_port, serve_health
 from shared.runtime.service import (
     configured_registry,
     declare_publications,
@@ -62,7 +63,15 @@ from shared.topology import INTAKE
 log = logging.getLogger(__name__)
 
 #: the entry points: what tools (`nianbao run`, `deploy tokens`) may use
-__all__ = ["CONSUMERS", "IntakeSettings", "build", "issue_tokens", "main"]
+__all__ = [
+    "CONSUMERS",
+    "IntakeSettings",
+    "build",
+    "issue_tokens",
+    "main",
+    "revoke_tokens",
+    "rotate_token",
+]
 
 
 class IntakeSettings(CommonSettings):
@@ -75,6 +84,10 @@ class IntakeSettings(CommonSettings):
     intake_public_url: str | None = None
     max_body_bytes: int = 256 * 1024
 
+
+#: where the intake answers /healthz, /readyz and /metrics unless NIANBAO_HEALTH_PORT says
+#: otherwise (0: nowhere): apart from the public API port, like every service's
+HEALTH_PORT = 8004
 
 VERDICT_CONSUMER = INTAKE.consumer("intake-verdicts")
 AGGREGATED_CONSUMER = INTAKE.consumer("intake-aggregated")
@@ -128,21 +141,40 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
 
     health = Health("intake", broker, CONSUMERS)
 
+    health_host, health_at = health_port(HEALTH_PORT)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        server = await serve_health(health, health_host, health_at) if health_at else None
+        if server is not None:
+            log.info("health and metrics on http://%s:%d/metrics", health_host, health_at)
+        try:
+            async with running():
+                yield
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+
+    @asynccontextmanager
+    async def running() -> AsyncIterator[None]:
         await store.create()
         await review_store.create()
         await console.create()
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, INTAKE, CONSUMERS)
         freeze_startup_state()
         await broker.start()
         flushed = await intake.flush_outbox()
         if flushed:
             log.warning("published %d submissions left in the outbox", flushed)
+        resent = await reviews.resume()
+        if resent:
+            log.warning("published %d review and deadline events left in the outbox", resent)
         health.start()
         yield
         await health.stop()
+        await reviews.stop()
         await stop_broker(broker)
         await store.engine.dispose()
 
@@ -150,7 +182,6 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     app.include_router(build_review_router(intake, reviews))
     app.include_router(build_templates_router(intake))
     app.include_router(build_registry_router(intake, registry_path(settings)))
-    app.include_router(health.router())
     app.mount("/console", build_console(console))
     app.add_middleware(HttpMetrics)
     return app, intake
@@ -172,15 +203,39 @@ def main() -> None:
     asyncio.run(uvicorn.Server(config).serve())
 
 
-async def issue_tokens(settings: IntakeSettings) -> dict[str, str]:
+async def issue_tokens(
+    settings: IntakeSettings, expires_at: datetime | None = None
+) -> dict[str, str]:
     """Issue a bearer token to every site and supervisory office of the registry and one to the
-    operator; store their hashes. ``{code: token}`` (the operator's under ``operator``)."""
+    operator, valid until ``expires_at`` (None: until revoked); store their hashes.
+    ``{code: token}`` (the operator's under ``operator``)."""
     issued = demo_tokens(configured_registry(settings))
+    async with _token_store(settings) as store:
+        await store.add_tokens(list(issued.values()), expires_at)
+    return {code: token for code, (token, _kind, _code, _label) in issued.items()}
+
+
+async def revoke_tokens(settings: IntakeSettings, code: str) -> int:
+    """Revoke every token of a site or office (``operator``: the operator's); how many."""
+    async with _token_store(settings) as store:
+        return await store.revoke_tokens(code)
+
+
+async def rotate_token(
+    settings: IntakeSettings, code: str, expires_at: datetime | None = None
+) -> str | None:
+    """A new token for ``code``'s holder, its earlier ones revoked; None for an unknown code."""
+    token = new_token()
+    async with _token_store(settings) as store:
+        return token if await store.rotate_token(code, token, expires_at) else None
+
+
+@asynccontextmanager
+async def _token_store(settings: IntakeSettings) -> AsyncIterator[IntakeStore]:
     url = settings.database_url_for("intake", settings.intake_database_url)
     store = IntakeStore(make_engine(url))
     try:
         await store.create()
-        await store.add_tokens(list(issued.values()))
+        yield store
     finally:
         await store.engine.dispose()
-    return {code: token for code, (token, _kind, _code, _label) in issued.items()}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.auth import Authenticated
-from services.intake.edge import CODE, FORM
+from services.intake.edge import CODE, FORM, json_body, read_model
+from services.intake.errors import Invalid
 from services.intake.filing import Intake, to_receipt
 from services.intake.review import Reviews
 from services.intake.schemas import ReceiptOut
@@ -39,6 +40,9 @@ class DeadlineRequest(BaseModel):
     deadline: datetime = Field(description="ISO 8601 with offset, e.g. 2027-01-29T23:59:59+08:00")
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
 class FilingOut(BaseModel):
     """A filing's versions and every review action on it, oldest first."""
 
@@ -51,6 +55,20 @@ class FilingOut(BaseModel):
 
 
 Code = Annotated[str, Path(pattern=CODE)]
+#: the largest body of a review or deadline request (a reason of 500 characters, escaped, and
+#: 100 field paths fit many times over)
+REVIEW_BODY_BYTES = 32 * 1024
+
+
+def required(body: Model | None) -> Model:
+    """The body of a route that needs one."""
+    if body is None:
+        raise Invalid.field(
+            "invalid_request", "request.missing", "body", "缺少请求体", "the request needs a body"
+        )
+    return body
+
+
 Form = Annotated[str, Path(pattern=FORM)]
 Year = Annotated[int, Path(ge=2000, le=2100)]
 
@@ -63,10 +81,12 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         status_code=202,
         response_model=ReviewRecorded,
         summary="Return a report for correction (退回)",
+        openapi_extra=json_body(ReturnRequest),
     )
     async def return_report(
-        receipt_id: Code, body: ReturnRequest, caller: Authenticated
+        receipt_id: Code, request: Request, caller: Authenticated
     ) -> ReviewRecorded:
+        body = required(await read_model(request, ReturnRequest, REVIEW_BODY_BYTES))
         return await reviews.act_on_receipt(caller, receipt_id, "return", body.reason, body.paths)
 
     @router.post(
@@ -74,10 +94,12 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         status_code=202,
         response_model=ReviewRecorded,
         summary="Approve a report, locking it (审核通过并锁定)",
+        openapi_extra=json_body(NoteRequest, required=False),
     )
     async def approve_report(
-        receipt_id: Code, caller: Authenticated, body: NoteRequest | None = None
+        receipt_id: Code, request: Request, caller: Authenticated
     ) -> ReviewRecorded:
+        body = await read_model(request, NoteRequest, REVIEW_BODY_BYTES)
         reason = body.reason if body else ""
         return await reviews.act_on_receipt(caller, receipt_id, "approve", reason, [])
 
@@ -86,10 +108,12 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         status_code=202,
         response_model=ReviewRecorded,
         summary="Unlock an approved filing (解除锁定)",
+        openapi_extra=json_body(NoteRequest, required=False),
     )
     async def unlock_filing(
-        code: Code, form: Form, year: Year, caller: Authenticated, body: NoteRequest | None = None
+        code: Code, form: Form, year: Year, request: Request, caller: Authenticated
     ) -> ReviewRecorded:
+        body = await read_model(request, NoteRequest, REVIEW_BODY_BYTES)
         return await reviews.unlock(caller, code, form, year, body.reason if body else "")
 
     @router.get(
@@ -115,10 +139,12 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         status_code=202,
         response_model=DeadlineSet,
         summary="Set an internal deadline for the sites below a province or department",
+        openapi_extra=json_body(DeadlineRequest),
     )
     async def set_deadline(
-        year: Year, node: Code, body: DeadlineRequest, caller: Authenticated
+        year: Year, node: Code, request: Request, caller: Authenticated
     ) -> DeadlineSet:
+        body = required(await read_model(request, DeadlineRequest, REVIEW_BODY_BYTES))
         return await reviews.set_deadline(caller, year, node, body.deadline)
 
     return router

@@ -130,13 +130,25 @@ class IntakeStore:
         await create_schema(self.engine, [Receipt, Token])
 
     # ---------------------------------------------------------------- tokens
-    async def add_tokens(self, tokens: Sequence[tuple[str, Kind, str | None, str]]) -> None:
-        """Store (token, kind, code, label) hashed; an existing hash is left as it is."""
+    async def add_tokens(
+        self,
+        tokens: Sequence[tuple[str, Kind, str | None, str]],
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Store (token, kind, code, label) hashed, valid until ``expires_at`` (None: until
+        revoked); an existing hash is left as it is."""
         table = sql_table(Token)
         rows: dict[str, dict[str, Any]] = {}
         for token, kind, code, label in tokens:
             rows.setdefault(
-                hash_token(token), {"kind": kind, "code": code, "label": label, "revoked": False}
+                hash_token(token),
+                {
+                    "kind": kind,
+                    "code": code,
+                    "label": label,
+                    "revoked": False,
+                    "expires_at": expires_at,
+                },
             )
         digests = list(rows)
         async with self.engine.begin() as conn:
@@ -151,6 +163,46 @@ class IntakeStore:
             if new:
                 await conn.execute(table.insert(), new)
         self._tokens.clear()  # a token refused a moment ago as unknown works at once
+
+    async def revoke_tokens(self, code: str) -> int:
+        """Revoke every token of a site or office (``operator``: the operator's); how many.
+        A running intake refuses them within TOKEN_CACHE_SECONDS."""
+        table = sql_table(Token)
+        holder = table.c.kind == "operator" if code == "operator" else table.c.code == code
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                update(table).where(holder, table.c.revoked.is_(False)).values(revoked=True)
+            )
+        self._tokens.clear()
+        return int(done.rowcount or 0)
+
+    async def rotate_token(self, code: str, token: str, expires_at: datetime | None) -> bool:
+        """Give the holder of ``code``'s tokens the new ``token`` and revoke the others, in one
+        transaction; False when ``code`` never had a token."""
+        table = sql_table(Token)
+        holder = table.c.kind == "operator" if code == "operator" else table.c.code == code
+        async with self.engine.begin() as conn:
+            known = (await conn.execute(select(table).where(holder).limit(1))).first()
+            if known is None:
+                return False
+            await conn.execute(
+                update(table).where(holder, table.c.revoked.is_(False)).values(revoked=True)
+            )
+            await conn.execute(
+                table.insert(),
+                [
+                    {
+                        "token_hash": hash_token(token),
+                        "kind": known.kind,
+                        "code": known.code,
+                        "label": known.label,
+                        "revoked": False,
+                        "expires_at": expires_at,
+                    }
+                ],
+            )
+        self._tokens.clear()
+        return True
 
     async def caller(self, token: str, now: datetime) -> Caller | None:
         """Who holds this token at ``now``, or None (unknown, revoked or expired). A lookup is

@@ -147,7 +147,7 @@ async def serve(settings: PublisherSettings) -> None:
             publisher.render_sites_port.start()
         await asyncio.to_thread(write_atomically, settings.pages_dir, static_files())
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, PUBLISHER, CONSUMERS)
         freeze_startup_state()
         await broker.start()
         # site pages (they answer receipts) never wait behind a costly node page

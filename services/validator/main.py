@@ -51,7 +51,7 @@ async def serve(settings: CommonSettings) -> None:
 
     async def start() -> None:
         await broker.connect()
-        await prepare_topology(broker, settings, [CONSUMER])
+        await prepare_topology(broker, settings, VALIDATOR, [CONSUMER])
         freeze_startup_state()
         await broker.start()
 

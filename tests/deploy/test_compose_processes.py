@@ -124,7 +124,7 @@ def assert_everything_published(
 
 
 def assert_no_permission_refused(deployment: Deployment) -> None:
-    refused = deployment.logs(r"Permissions Violation|Authorization Violation|authentication error")
+    refused = deployment.logs(r"Violation|authentication error")
     assert not refused, "\n".join(refused[:20])
 
 

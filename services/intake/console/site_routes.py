@@ -19,12 +19,7 @@ from services.intake.edge import CODE, FORM, decode_json
 from services.intake.errors import IntakeError, Invalid, NotAllowed, UnsupportedMediaType
 from services.intake.problems import status_of
 from services.intake.schemas import ReceiptOut
-from services.intake.workbooks import (
-    file_workbook,
-    header_values,
-    template_workbook,
-    with_cells,
-)
+from services.intake.workbooks import Templates, file_workbook, header_values, with_cells
 from shared.access import Caller, may_file
 from shared.contracts import IssueOut
 from shared.deadlines import deadline_for
@@ -112,6 +107,8 @@ def site_router(console: Console) -> APIRouter:
     router = APIRouter()
     intake = console.intake
     registry = intake.registry
+    #: the API's templates (same rendering and cache), prefilled for the signed-in holder
+    templates = Templates(registry)
 
     async def signed_in(request: Request) -> Visit:
         return await visitor(request, console.sessions, intake.store)
@@ -315,11 +312,14 @@ def site_router(console: Console) -> APIRouter:
     @router.get("/template/{form}/{year}")
     async def template(request: Request, form: Form, year: Year) -> Response:
         visit = await signed_in(request)
-        workbook = await template_workbook(registry, form, year, RECORDS_ROWS, visit.caller)
+        workbook = await templates.get(form, year, RECORDS_ROWS, visit.caller)
         return Response(
             workbook.data,
             media_type=XLSX_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{workbook.filename}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{workbook.filename}"',
+                "Cache-Control": "private, no-store",
+            },
         )
 
     @router.get("/receipts/{receipt_id}")

@@ -21,6 +21,7 @@ from services.publisher.pages.formatting import (
     with_unit,
 )
 from services.publisher.pages.records import VersionRecord
+from shared.filings import Outcome
 from shared.forms import WORK_REPORT, LayoutRow, layout, load_form
 
 DEFAULT_FORM_VERSION = "2018"
@@ -71,7 +72,7 @@ class VersionView:
     content_hash: str
     received_at: str
     received_at_iso: str
-    outcome: str
+    outcome: Outcome
     outcome_label: str
     error_count: int
     warning_count: int

@@ -183,6 +183,14 @@ async def stop_broker(broker: NatsBroker) -> None:
                 await connection.close()
 
 
+def _inbox_prefix(broker: NatsBroker) -> bytes:
+    """``<the broker's inbox prefix>.``: FastStream hands pull subscriptions its own default
+    (``_INBOX.``) rather than the connection's, which a service's NATS user may not read."""
+    kwargs: dict[str, Any] = getattr(broker, "_connection_kwargs", {})
+    prefix = kwargs.get("inbox_prefix") or b"_INBOX"
+    return (prefix.encode() if isinstance(prefix, str) else bytes(prefix)) + b"."
+
+
 def durable_subscriber(
     broker: NatsBroker, consumer: ConsumerSpec, batch_size: int = 200, batch_timeout: float = 0.05
 ) -> Any:
@@ -193,6 +201,7 @@ def durable_subscriber(
         subject,
         stream=JStream(consumer.stream.name, declare=False),
         durable=consumer.durable,
+        inbox_prefix=_inbox_prefix(broker),
         config=consumer_config(consumer),
         pull_sub=PullSub(batch_size=batch_size, timeout=batch_timeout, batch=True),
         ack_policy=AckPolicy.MANUAL,

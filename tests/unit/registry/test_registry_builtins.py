@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections import Counter
 
 import pytest
@@ -126,10 +125,10 @@ def test_national_registry_is_deterministic_per_seed() -> None:
 
 
 def test_national_registry_scales_to_100000_sites() -> None:
-    start = time.perf_counter()
+    # how fast it is built is the benchmark's to measure (`nianbao bench --sites 100000`)
     registry = national_registry(100_000)
     assert len(registry.sites) == 100_000
-    assert time.perf_counter() - start < 5
+    assert all(site.admin_node in registry.nodes for site in registry.sites.values())
 
 
 def test_apportion() -> None:
