@@ -190,7 +190,8 @@ def test_a_site_files_on_screen_and_an_office_returns_and_approves(
         site.page.fill("#f-traffic-page_views", str(report["traffic"]["page_views"] + 1000))
         site.page.click("button[value=file]")
         site.page.wait_for_url(lambda url: "/console/receipts/" in url and url != receipt_url)
-        site.page.wait_for_selector("#stage:has-text('已')", timeout=60_000)
+        # the refiled version is followed to the end too (the page stops polling there)
+        site.page.wait_for_selector("#stage:has-text('已发布')", timeout=120_000)
 
         filing = f"/filings/{SITE}/work-report/{YEAR}"
 
