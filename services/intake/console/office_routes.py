@@ -189,8 +189,8 @@ def office_router(console: Console) -> APIRouter:
         posted = await read_form(request, visit.session, REVIEW_LIMIT)
         fields: dict[str, list[str]] = {}
         for key, value in posted.multi_items():
-            if isinstance(value, str):
-                fields.setdefault(key, []).append(value)
+            if isinstance(value, str):  # no NUL: no database keeps it in a text column
+                fields.setdefault(key, []).append(value.replace("\x00", ""))
         return fields.get("confirm", [""])[-1] == "yes", fields
 
     def one(fields: dict[str, list[str]], name: str) -> str:
