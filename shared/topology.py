@@ -159,6 +159,12 @@ INTAKE = ServiceTopology(
             filter_subjects=(PUBLISHED.everything,),
             description="intake: receipts learn their page URLs",
         ),
+        ConsumerSpec(
+            durable="intake-reminders",
+            stream=REMINDERS,
+            filter_subjects=(REMINDER.everything,),
+            description="intake: the reminders each office sees at the console",
+        ),
     ),
     publications=(
         Publication(SUBMITTED, SUBMISSIONS, ReportSubmitted, "submitted"),

@@ -230,6 +230,7 @@ def run(
     system = start_system(data_dir, registry_file, intake_port, pages_port, nats_port)
     tokens = json.loads((system.data_dir / "demo-tokens.json").read_text(encoding="utf-8"))
     print("nianbao is running (Ctrl-C stops it)", flush=True)
+    print(f"  console         {system.intake_url}/console/  (sign in with a demo token)")
     print(f"  intake API      {system.intake_url}/v1/reports")
     print(f"  API docs        {system.intake_url}/docs  (ReDoc: /redoc)")
     print(f"  events docs     {system.intake_url}/asyncapi")

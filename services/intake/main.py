@@ -14,6 +14,9 @@ from faststream.nats import NatsBroker
 from pydantic_settings import SettingsConfigDict
 
 from services.intake.app import create_app
+from services.intake.console.app import build_console
+from services.intake.console.context import Console
+from services.intake.console.queries import ConsoleQueries
 from services.intake.filing import Intake
 from services.intake.progress import AggregatedSeen, ReceiptProgress, VerdictSeen
 from services.intake.registry_admin import RegistryAdmin
@@ -33,6 +36,7 @@ from shared.contracts import (
     DeadlineSet,
     PagesPublished,
     RegistryImported,
+    ReminderDue,
     ReportSubmitted,
     ReviewRecorded,
     deadline_subject,
@@ -93,7 +97,8 @@ HEALTH_PORT = 8004
 VERDICT_CONSUMER = INTAKE.consumer("intake-verdicts")
 AGGREGATED_CONSUMER = INTAKE.consumer("intake-aggregated")
 PUBLISHED_CONSUMER = INTAKE.consumer("intake-published")
-CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER]
+REMINDER_CONSUMER = INTAKE.consumer("intake-reminders")
+CONSUMERS = [VERDICT_CONSUMER, AGGREGATED_CONSUMER, PUBLISHED_CONSUMER, REMINDER_CONSUMER]
 
 
 def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake]:
@@ -131,6 +136,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
 
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
+    console = Console(intake, reviews, ConsoleQueries(store.engine), settings.max_body_bytes)
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     # receipts follow a burst in batches (one transaction per linger, not per small fetch)
@@ -156,6 +162,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         linger=linger,
     )
     admin = RegistryAdmin(registry, registry_path(settings), announce)
+    BatchStage(broker, REMINDER_CONSUMER, ReminderDue, guarded(console.queries.on_reminders), dead)
 
     health = Health("intake", broker, CONSUMERS)
 
@@ -188,6 +195,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     async def running() -> AsyncIterator[None]:
         await store.create()
         await review_store.create()
+        await console.create()
         await broker.connect()
         await prepare_topology(broker, settings, INTAKE, CONSUMERS)
         freeze_startup_state()
@@ -212,6 +220,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     app.include_router(build_review_router(intake, reviews))
     app.include_router(build_templates_router(intake))
     app.include_router(build_registry_router(admin))
+    app.mount("/console", build_console(console))
     app.add_middleware(HttpMetrics)
     return app, intake
 
