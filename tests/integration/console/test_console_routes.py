@@ -9,6 +9,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from services.intake.console.formview import flat_values
 from services.intake.console.sessions import THROTTLE_FAILURES
 from shared.contracts import ReminderDue, SiteOverdue
 from shared.filings import current_reporting_year
-from shared.forms import load_form
+from shared.forms import WORK_REPORT, load_form
+from shared.forms.definition import leaves
 from shared.registry.demo import demo_registry
 from shared.runtime.messaging import Envelope
 from tests.support.console import HOLDERS, ConsoleRig, console_rig, csrf_of, sign_in
@@ -143,6 +145,9 @@ async def test_the_form_on_screen_shows_each_issue_at_its_field_then_files(
         csrf = await sign_in(client, SITE)
         form = await client.get(f"/console/file/work-report/{YEAR}")
         assert 'value="遂宁市船山区人民政府"' in form.text  # prefilled from the registry
+        # the filling instructions of the form definition, where the people filling it look
+        visitors = leaves(load_form(WORK_REPORT))["traffic.unique_visitors"].field
+        assert visitors.instruction and f"填报说明：{escape(visitors.instruction)}" in form.text
         # a rule of the form (the validator's), then a field the wire model requires
         mistake = await file_on_screen(client, csrf, **{"traffic.unique_visitors": "999999999999"})
         assert mistake.status_code == 422
