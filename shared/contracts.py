@@ -79,6 +79,14 @@ REVIEW = SubjectFamily("review", ("year", "tree", "path"))
 REMINDER = SubjectFamily("reminder", ("year", "tree", "path"))
 DEADLINE = SubjectFamily("deadline", ("year", "node"))
 DEAD_LETTER = SubjectFamily("dlq", ("stage",))
+#: where a site or office published its report: ``nianbao.declared.{kind}.{code}``
+DECLARED = SubjectFamily("declared", ("kind", "code"))
+#: an office's own judgement of a site's publication: ``nianbao.judged.{code}``
+JUDGED = SubjectFamily("judged", ("code",))
+#: the verifier's state of one publication after a check: ``nianbao.checked.{kind}.{code}``
+CHECKED = SubjectFamily("checked", ("kind", "code"))
+#: an office asks the verifier (request/reply, no stream) to re-check its subtree now
+RECHECK = SubjectFamily("recheck", ("year", "node"))
 
 
 def submitted_subject(form: str, code: str) -> str:
@@ -201,6 +209,20 @@ DEADLINES = StreamSpec(
     description="Internal deadlines set by provinces and departments: the last per node and year.",
     max_msgs_per_subject=1,
 )
+DECLARATIONS = StreamSpec(
+    name="NIANBAO_DECLARATIONS",
+    subjects=(DECLARED.everything, JUDGED.everything),
+    description="Where sites and offices declare they published, and offices' own judgements "
+    "of a site's publication. Kept forever, never purged (the history is shown).",
+    deny_delete=True,
+    deny_purge=True,
+)
+CHECKS = StreamSpec(
+    name="NIANBAO_CHECKS",
+    subjects=(CHECKED.everything,),
+    description="The verifier's state of each publication after each check. Kept 400 days.",
+    max_age_seconds=400 * 86400,
+)
 STREAMS = (
     SUBMISSIONS,
     VERDICTS,
@@ -210,6 +232,8 @@ STREAMS = (
     REVIEWS,
     REMINDERS,
     DEADLINES,
+    DECLARATIONS,
+    CHECKS,
 )
 
 

@@ -15,10 +15,16 @@ from pydantic import BaseModel, ConfigDict
 from shared.contracts import (
     ACCEPTED,
     AGGREGATED,
+    CHECKED,
+    CHECKS,
     DEADLINE,
     DEADLINES,
+    DECLARATIONS,
+    DECLARED,
+    JUDGED,
     PROGRESS,
     PUBLISHED,
+    RECHECK,
     REJECTED,
     REMINDER,
     REMINDERS,
@@ -42,6 +48,7 @@ from shared.contracts import (
     StreamSpec,
     SubjectFamily,
 )
+from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
 
 DeliverPolicy = Literal["all", "new", "last", "last_per_subject"]
 
@@ -84,6 +91,9 @@ class ServiceTopology:
     name: str
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
+    #: core NATS request/reply (no stream): families it asks on, families it answers
+    requests: tuple[SubjectFamily, ...] = ()
+    answers: tuple[SubjectFamily, ...] = ()
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
@@ -115,7 +125,10 @@ INTAKE = ServiceTopology(
         Publication(SUBMITTED, SUBMISSIONS, ReportSubmitted, "submitted"),
         Publication(REVIEW, REVIEWS, ReviewRecorded, "review"),
         Publication(DEADLINE, DEADLINES, DeadlineSet, "deadline"),
+        Publication(DECLARED, DECLARATIONS, PublicationDeclared, "publication declared"),
+        Publication(JUDGED, DECLARATIONS, PublicationJudged, "publication judged by an office"),
     ),
+    requests=(RECHECK,),
 )
 
 VALIDATOR = ServiceTopology(
@@ -187,6 +200,26 @@ PUBLISHER = ServiceTopology(
         ),
     ),
     publications=(Publication(PUBLISHED, PROGRESS, PagesPublished, "published"),),
+)
+
+VERIFIER = ServiceTopology(
+    name="verifier",
+    consumers=(
+        ConsumerSpec(
+            durable="verifier-accepted",
+            stream=VERDICTS,
+            filter_subjects=(ACCEPTED.everything,),
+            description="verifier: an accepted report is checked on the site (hash, figures)",
+        ),
+        ConsumerSpec(
+            durable="verifier-declarations",
+            stream=DECLARATIONS,
+            filter_subjects=(DECLARED.everything, JUDGED.everything),
+            description="verifier: where sites and offices published, offices' judgements",
+        ),
+    ),
+    publications=(Publication(CHECKED, CHECKS, PublicationChecked, "publication checked"),),
+    answers=(RECHECK,),
 )
 
 SERVICES: dict[str, ServiceTopology] = {

@@ -14,6 +14,7 @@ from tools.client import register as register_client_commands
 from tools.deadletters import app as dlq_app
 from tools.deploy_config import app as deploy_app
 from tools.forms_cli import app as forms_app
+from tools.publication_cli import register as register_publication_commands
 from tools.publish_cli import publish
 from tools.rebuild import rebuild
 
@@ -28,6 +29,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, re-drive.")
 app.add_typer(deploy_app, name="deploy", help="Production deployment: NATS users, tokens.")
 register_client_commands(app)  # submit, status, bulk, template, registry import|export
+register_publication_commands(app)  # declare, publications, judge, recheck, evidence
 
 
 class Service(StrEnum):
@@ -35,6 +37,7 @@ class Service(StrEnum):
     validator = "validator"
     aggregator = "aggregator"
     publisher = "publisher"
+    verifier = "verifier"
 
 
 @app.command()
@@ -49,7 +52,7 @@ def run(
     pages_port: Annotated[int, typer.Option(help="pages HTTP port (a free one if taken)")] = 8080,
     nats_port: Annotated[int, typer.Option(help="NATS port (a free one if taken)")] = 4222,
 ) -> None:
-    """Start the whole system locally (NATS, four services, pages server) until Ctrl-C."""
+    """Start the whole system locally (NATS, five services, pages server) until Ctrl-C."""
     from tools.launcher import run as run_system
 
     run_system(data_dir, registry, intake_port, pages_port, nats_port)

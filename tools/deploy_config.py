@@ -62,6 +62,8 @@ class ServiceInterface:
 
     consumers: tuple[tuple[str, str], ...]  # (stream, durable)
     publishes: tuple[str, ...]
+    #: core NATS subjects it answers requests on (it subscribes to them, replies to inboxes)
+    answers: tuple[str, ...] = ()
 
 
 def inbox(user: str) -> str:
@@ -89,8 +91,10 @@ def service_interface(service: str) -> ServiceInterface:
     topology = SERVICES[service]
     consumers = {(c.stream.name, c.durable) for c in topology.consumers}
     publishes = {subject_pattern(p.family.template) for p in topology.publications}
+    publishes |= {subject_pattern(f.template) for f in topology.requests}
     publishes.add(dead_letter_subject(service))
-    return ServiceInterface(tuple(sorted(consumers)), tuple(sorted(publishes)))
+    answers = tuple(sorted(subject_pattern(f.template) for f in topology.answers))
+    return ServiceInterface(tuple(sorted(consumers)), tuple(sorted(publishes)), answers)
 
 
 def service_permissions(interface: ServiceInterface) -> Permissions:
@@ -108,7 +112,9 @@ def service_permissions(interface: ServiceInterface) -> Permissions:
             f"{api}.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    return Permissions(publish=tuple(publish), subscribe=("_INBOX.>",))
+    if interface.answers:
+        publish.append("_INBOX.>")  # replies to the requesters' inboxes
+    return Permissions(publish=tuple(publish), subscribe=("_INBOX.>", *interface.answers))
 
 
 def office_user_name(node: str) -> str:
