@@ -214,8 +214,8 @@ VERIFIER = ServiceTopology(
         ConsumerSpec(
             durable="verifier-declarations",
             stream=DECLARATIONS,
-            filter_subjects=(DECLARED.everything, JUDGED.everything),
-            description="verifier: where sites and offices published, offices' judgements",
+            filter_subjects=(DECLARED.everything,),
+            description="verifier: where sites and offices declare they published",
         ),
     ),
     publications=(Publication(CHECKED, CHECKS, PublicationChecked, "publication checked"),),
@@ -223,5 +223,5 @@ VERIFIER = ServiceTopology(
 )
 
 SERVICES: dict[str, ServiceTopology] = {
-    s.name: s for s in (INTAKE, VALIDATOR, AGGREGATOR, PUBLISHER)
+    s.name: s for s in (INTAKE, VALIDATOR, AGGREGATOR, PUBLISHER, VERIFIER)
 }

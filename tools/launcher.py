@@ -1,6 +1,6 @@
 """`make run` / `nianbao run`: the whole system on one machine, no Docker, no external server.
 
-Starts a nats-server (JetStream, store under the data dir), the four services as separate
+Starts a nats-server (JetStream, store under the data dir), the five services as separate
 processes, and a static web server for the published pages; prints one line per URL; stops
 everything on Ctrl-C. Data persists in the data dir between runs.
 """
@@ -26,7 +26,7 @@ from tools.natsserver import NatsServer, start_nats_server
 
 SERVICES = tuple(TOPOLOGY)
 #: services that serve /healthz, /readyz and /metrics on a health port of their own
-HEALTH_SERVED = ("validator", "aggregator", "publisher")
+HEALTH_SERVED = ("validator", "aggregator", "publisher", "verifier")
 
 
 def port_is_free(port: int) -> bool:

@@ -152,7 +152,7 @@ def evidence(
             console.print(f"    - {finding['message_zh']} ({finding['message_en']})")
         for f in check["fetches"]:
             console.print(
-                f"    GET {f['url']} -> {f['status']} {f['final_url']} {f['bytes']} B "
+                f"    GET {f['url']} -> {f['status']} {f['final_url']} {f['size']} B "
                 f"{f['charset'] or ''} sha256={(f['sha256'] or '')[:16]} {f['error'] or ''}"
             )
 

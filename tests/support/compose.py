@@ -43,6 +43,7 @@ LISTENS: dict[str, tuple[int, ...]] = {
     "validator": (8001,),
     "aggregator": (8002,),
     "publisher": (8003,),
+    "verifier": (8004,),
     "pages": (8080,),
     "postgres": (5432,),
     "prometheus": (9090,),
