@@ -169,6 +169,24 @@ AGGREGATOR = ServiceTopology(
             filter_subjects=(DEADLINE.everything,),
             description="aggregator: internal deadlines of provinces and departments",
         ),
+        ConsumerSpec(
+            durable="aggregator-declarations",
+            stream=DECLARATIONS,
+            filter_subjects=(DECLARED.everything,),
+            description="aggregator: where sites declare they published (counted as declared)",
+        ),
+        ConsumerSpec(
+            durable="aggregator-judgements",
+            stream=DECLARATIONS,
+            filter_subjects=(JUDGED.everything,),
+            description="aggregator: offices' own judgements of a site's publication",
+        ),
+        ConsumerSpec(
+            durable="aggregator-checks",
+            stream=CHECKS,
+            filter_subjects=(CHECKED.everything,),
+            description="aggregator: the verifier's state of each publication",
+        ),
     ),
     publications=(
         Publication(ROLLUP, ROLLUPS, RollupUpdated, "roll-up"),
