@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from bench.cli import bench
+from bench.verify import bench_verify
 from tools.client import register as register_client_commands
 from tools.deadletters import app as dlq_app
 from tools.deploy_config import app as deploy_app
@@ -67,6 +68,7 @@ def serve(service: Service) -> None:
 
 
 app.command("bench")(bench)
+app.command("bench-verify")(bench_verify)
 app.command("publish")(publish)
 app.command("rebuild")(rebuild)  # tools/rebuild.py: aggregator and pages from the streams
 

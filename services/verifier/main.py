@@ -8,7 +8,7 @@ import contextlib
 import ipaddress
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -22,10 +22,11 @@ from pydantic_settings import SettingsConfigDict
 from services.verifier.checks import Checker
 from services.verifier.fetching import Fetcher, FetchPolicy, fixed_resolver, system_resolve
 from services.verifier.http import create_app
-from services.verifier.runs import Timing, Verifier
+from services.verifier.runs import Publish, Timing, Verifier
 from services.verifier.store import VerifierStore
 from shared.contracts import CHECKED, CHECKS, RECHECK, ReportAccepted
 from shared.publication import PublicationChecked, PublicationDeclared
+from shared.registry import Registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
 from shared.runtime.metrics import Health, count_published, health_port
@@ -43,7 +44,7 @@ from shared.topology import VERIFIER
 log = logging.getLogger(__name__)
 
 #: the entry points: what tools (`nianbao run`, the benchmark) may use
-__all__ = ["CONSUMERS", "VerifierSettings", "build", "fetch_policy", "main"]
+__all__ = ["CONSUMERS", "VerifierSettings", "build", "fetch_policy", "main", "standalone"]
 
 ACCEPTED_CONSUMER = VERIFIER.consumer("verifier-accepted")
 DECLARATIONS_CONSUMER = VERIFIER.consumer("verifier-declarations")
@@ -102,6 +103,41 @@ def fetch_policy(settings: VerifierSettings) -> FetchPolicy:
     )
 
 
+def _timing(settings: VerifierSettings) -> Timing:
+    return Timing(
+        interval=timedelta(seconds=settings.verifier_interval_seconds),
+        backoff=timedelta(seconds=settings.verifier_backoff_seconds),
+    )
+
+
+async def standalone(
+    settings: VerifierSettings, registry: Registry, publish: Publish
+) -> tuple[Verifier, Callable[[], Awaitable[None]]]:
+    """A verifier without a broker (the benchmark): its store created, events to ``publish``;
+    and how to close it."""
+    url = settings.database_url_for("verifier", settings.verifier_database_url)
+    store = VerifierStore(make_engine(url))
+    await store.create()
+    resolve = fixed_resolver(settings.verifier_resolve) if settings.verifier_resolve else None
+    fetcher = Fetcher(fetch_policy(settings), resolve or system_resolve)
+    verifier = Verifier(
+        registry,
+        store,
+        Checker(fetcher.get),
+        publish,
+        pages_base_url=settings.pages_base_url,
+        timing=_timing(settings),
+        concurrency=settings.verifier_concurrency,
+        poll_seconds=settings.verifier_poll_seconds,
+    )
+
+    async def close() -> None:
+        await fetcher.close()
+        await store.engine.dispose()
+
+    return verifier, close
+
+
 def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Verifier]:
     registry = configured_registry(settings)
     url = settings.database_url_for("verifier", settings.verifier_database_url)
@@ -123,10 +159,7 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
         Checker(fetcher.get),
         publish,
         pages_base_url=settings.pages_base_url,
-        timing=Timing(
-            interval=timedelta(seconds=settings.verifier_interval_seconds),
-            backoff=timedelta(seconds=settings.verifier_backoff_seconds),
-        ),
+        timing=_timing(settings),
         concurrency=settings.verifier_concurrency,
         poll_seconds=settings.verifier_poll_seconds,
     )

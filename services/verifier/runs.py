@@ -13,7 +13,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.verifier.checks import Checker, Outcome, Target
-from services.verifier.store import CheckRow, FetchRow, Key, VerifierStore, Watched, compressed_copy
+from services.verifier.store import (
+    CheckRow,
+    FetchRow,
+    Key,
+    Recorded,
+    VerifierStore,
+    Watched,
+    compressed_copy,
+)
 from shared.contracts import ReportAccepted
 from shared.deadlines import national_deadline
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT, get_path, load_form
@@ -31,6 +39,8 @@ KEY_FIGURES = {
 }
 IDENTIFIERS = ("site_code", "icp_filing", "psb_filing")
 Publish = Callable[[PublicationChecked], Awaitable[None]]
+#: checks finished within this long are stored in one transaction
+RECORD_LINGER_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,10 @@ class Verifier:
         self.recheck_of: tuple[str, datetime] | None = None
         self.checked = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._to_record: list[
+            tuple[Recorded, datetime | None, asyncio.Future[PublicationChecked]]
+        ] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ consumers
 
@@ -238,23 +252,51 @@ class Verifier:
             )
             for f in outcome.fetches
         ]
-        await self.store.record(
-            (watched.kind, watched.code, watched.year),
-            check,
-            fetches,
-            {
-                "state": outcome.state,
-                "checked_at": at,
-                "first_verified_at": first,
-                "failures": failures,
-                "next_check_at": self.timing.next_check(watched.year, outcome.state, failures, at),
-            },
-        )
+        target = {
+            "state": outcome.state,
+            "checked_at": at,
+            "first_verified_at": first,
+            "failures": failures,
+            "next_check_at": self.timing.next_check(watched.year, outcome.state, failures, at),
+        }
+        item = Recorded((watched.kind, watched.code, watched.year), check, fetches, target)
+        done: asyncio.Future[PublicationChecked] = asyncio.get_running_loop().create_future()
+        self._to_record.append((item, first, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later())
+        event = await done
         self.checked += 1
-        return await self._publish(check, first)
+        return event
+
+    async def _flush_later(self) -> None:
+        """Store the checks of the last moment in one transaction, then publish their events,
+        then mark them published (an event is published only for a stored check)."""
+        await asyncio.sleep(RECORD_LINGER_SECONDS)
+        while self._to_record:
+            batch, self._to_record = self._to_record, []
+            try:
+                await self.store.record([item for item, _first, _done in batch])
+                events = [self._event(item.check, first) for item, first, _done in batch]
+                for event in events:
+                    await self.publish(event)
+                await self.store.mark_published([e.check_id for e in events])
+            except Exception as exc:
+                for _item, _first, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (_item, _first, done), event in zip(batch, events, strict=True):
+                if not done.done():
+                    done.set_result(event)
 
     async def _publish(self, check: CheckRow, first: datetime | None) -> PublicationChecked:
-        event = PublicationChecked(
+        event = self._event(check, first)
+        await self.publish(event)
+        await self.store.mark_published([check.check_id])
+        return event
+
+    def _event(self, check: CheckRow, first: datetime | None) -> PublicationChecked:
+        return PublicationChecked(
             check_id=check.check_id,
             kind=check.kind,
             code=check.code,
@@ -268,9 +310,6 @@ class Verifier:
             link_position=check.link_position,
             coverage=tuple(check.coverage) if check.coverage else None,
         )
-        await self.publish(event)
-        await self.store.mark_published(check.check_id)
-        return event
 
     # ------------------------------------------------------------ what to check
 

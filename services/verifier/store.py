@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +91,16 @@ def compressed_copy(body: bytes) -> bytes:
 Key = tuple[str, str, int]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """One check to store: its row, its fetches, and the target's new columns."""
+
+    key: Key
+    check: CheckRow
+    fetches: list[FetchRow]
+    target: dict[str, Any]
+
+
 class VerifierStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -149,27 +160,27 @@ class VerifierStore:
                     .values(next_check_at=at)
                 )
 
-    async def record(
-        self, key: Key, check: CheckRow, fetches: list[FetchRow], target: dict[str, Any]
-    ) -> None:
-        """A check, its fetches and the target's new state, in one transaction."""
+    async def record(self, items: Sequence[Recorded]) -> None:
+        """Checks, their fetches and their targets' new state, in one transaction."""
         table = sql_table(Watched)
-        kind, code, year = key
         async with self.engine.begin() as conn:
-            await conn.execute(sql_table(CheckRow).insert().values(**check.model_dump()))
+            await conn.execute(sql_table(CheckRow).insert(), [i.check.model_dump() for i in items])
+            fetches = [f.model_dump() for i in items for f in i.fetches]
             if fetches:
-                await conn.execute(sql_table(FetchRow).insert(), [f.model_dump() for f in fetches])
-            await conn.execute(
-                update(table)
-                .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
-                .values(**target)
-            )
+                await conn.execute(sql_table(FetchRow).insert(), fetches)
+            for item in items:
+                kind, code, year = item.key
+                await conn.execute(
+                    update(table)
+                    .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
+                    .values(**item.target)
+                )
 
-    async def mark_published(self, check_id: str) -> None:
+    async def mark_published(self, check_ids: Sequence[str]) -> None:
         table = sql_table(CheckRow)
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(table).where(table.c.check_id == check_id).values(published=True)
+                update(table).where(table.c.check_id.in_(list(check_ids))).values(published=True)
             )
 
     async def unpublished(self) -> list[CheckRow]:
