@@ -424,6 +424,17 @@ class SiteOverdue(BaseModel):
     status: Literal["missing", "returned", "rejected"]
 
 
+class SiteUnpublished(BaseModel):
+    """A site that filed but whose publication on its homepage is not verified (issue 17)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    #: undeclared, pending, or the state of its last check
+    state: str
+
+
 class ReminderDue(Event):
     """aggregator → supervisors: a deadline approaches (or passed); these sites have not filed."""
 
@@ -435,4 +446,6 @@ class ReminderDue(Event):
     threshold_days: int = Field(description="days before the deadline; negative = after it")
     deadline: datetime
     sites: list[SiteOverdue]
+    #: sites that filed but have not published where the notice asks (verified)
+    unpublished: list[SiteUnpublished] = Field(default_factory=list)
     at: datetime
