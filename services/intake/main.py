@@ -164,7 +164,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         await store.engine.dispose()
 
     app = create_app(intake, settings.max_body_bytes, lifespan=lifespan)
-    app.include_router(build_review_router(intake, reviews))
+    app.include_router(build_review_router(intake, reviews, declarations))
     app.include_router(build_declarations_router(declarations))
     app.include_router(build_templates_router(intake))
     app.include_router(build_registry_router(intake, registry_path(settings)))

@@ -36,6 +36,8 @@ def test_a_declaration_is_checked_counted_and_shown(publication_system: System) 
 
     declared = call("PUT", f"/v1/publications/{SITE}/{YEAR}/report", SITE, json={"url": url})
     assert declared.status_code == 201, declared.text
+    filing = call("GET", f"/v1/filings/{SITE}/work-report/{YEAR}", SITE).json()
+    assert [d["url"] for d in filing["declarations"]] == [url]
     evidence_url = f"{system.health_url('verifier')}/v1/evidence/{SITE}/{YEAR}"
 
     def checked() -> dict[str, Any] | None:
