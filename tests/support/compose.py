@@ -281,6 +281,8 @@ class Deployment:
         env = {"PATH": os.environ["PATH"], "HOME": str(self.root), "LANG": "C.UTF-8"}
         if spec.get("build"):
             env.update(IMAGE_ENV)
+            if "PYTHONPATH" in os.environ:  # the code under test, as the image would hold it
+                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for key, value in (spec.get("environment") or {}).items():
             value = "" if value is None else str(value)
             if value.startswith("postgresql") and "@postgres:" in value:
@@ -409,8 +411,8 @@ class Deployment:
 #: consumer (aggregator replicas take turns through a PostgreSQL advisory lock: one on SQLite)
 SCALE = {"validator": 2, "aggregator": 2 if postgres_url() else 1}
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
-SERVICES = ("intake", "validator", "aggregator", "publisher")
-DATABASES = ("intake", "aggregator", "publisher")
+SERVICES = ("intake", "validator", "aggregator", "publisher", "verifier")
+DATABASES = ("intake", "aggregator", "publisher", "verifier")
 
 
 def create_databases(deployment: Deployment) -> None:
