@@ -12,6 +12,7 @@ import hashlib
 import random
 from typing import Any
 
+from shared.forms import WORK_REPORT
 from shared.registry import Site
 
 #: province division prefix → the abbreviation ICP and public-security filings start with
@@ -34,6 +35,15 @@ def site_rng(seed: int, code: str, version: int) -> random.Random:
 def abbreviation(site: Site) -> str:
     prefix = site.admin_node[:2]
     return PROVINCE_ABBREVIATIONS.get(int(prefix), "京") if prefix.isdigit() else "京"
+
+
+def security_county(site: Site) -> str:
+    """The county-level division a public-security number starts with: the site's own county,
+    else one of its province's (the number's abbreviation names the province)."""
+    abbr = abbreviation(site)
+    province = next(str(code) for code, name in PROVINCE_ABBREVIATIONS.items() if name == abbr)
+    admin = site.admin_node
+    return admin if admin[:2] == province and admin[4:] != "00" else f"{province}0102"
 
 
 def work_report(site: Site, year: int, seed: int = 0, version: int = 1) -> dict[str, Any]:
@@ -66,7 +76,7 @@ def work_report(site: Site, year: int, seed: int = 0, version: int = 1) -> dict[
     issues_found = count(4)
     features = sorted(rng.sample(INNOVATIONS, rng.randint(0, 3)))
     return {
-        "form": "work-report",
+        "form": WORK_REPORT,
         "form_version": "2018",
         "year": year,
         "site": {
@@ -76,7 +86,7 @@ def work_report(site: Site, year: int, seed: int = 0, version: int = 1) -> dict[
             "type": site.type.value,
             "site_code": site.code,
             "icp_filing": f"{abbr}ICP备{rng.randrange(10**7, 10**8):08d}号",
-            "psb_filing": f"{abbr}公网安备{rng.randrange(10**13, 10**14):014d}号",
+            "psb_filing": f"{abbr}公网安备{security_county(site)}{rng.randrange(10**8):08d}号",
         },
         "traffic": {"unique_visitors": visitors, "page_views": visitors * rng.randint(2, 8)},
         "info": {"total": sum(info.values()), **info},

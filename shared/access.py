@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.forms.catalog import SUPERVISION_REPORT, WORK_REPORT
 from shared.registry import Level, Registry
 
 Kind = Literal["site", "office", "operator"]
@@ -35,9 +36,9 @@ def oversees(registry: Registry, node: str, code: str) -> bool:
 
 def may_file(caller: Caller, registry: Registry, form: str, code: str) -> bool:
     """A site files its own work report; a province or department office its supervision report."""
-    if form == "work-report":
+    if form == WORK_REPORT:
         return caller.kind == "site" and caller.code == code
-    if form == "supervision-report":
+    if form == SUPERVISION_REPORT:
         node = registry.nodes.get(code)
         return (
             caller.kind == "office"

@@ -87,6 +87,7 @@ JUDGED = SubjectFamily("judged", ("code",))
 CHECKED = SubjectFamily("checked", ("kind", "code"))
 #: an office asks the verifier (request/reply, no stream) to re-check its subtree now
 RECHECK = SubjectFamily("recheck", ("year", "node"))
+REGISTRY = SubjectFamily("registry", ("change",))
 
 
 def submitted_subject(form: str, code: str) -> str:
@@ -140,6 +141,10 @@ def rollup_subtree_subjects(year: int | str, tree: str, path: list[str]) -> list
 
 def dead_letter_subject(stage: str) -> str:
     return DEAD_LETTER.subject(stage)
+
+
+#: the one subject of registry imports: every service process reads its last message
+REGISTRY_IMPORTED_SUBJECT = REGISTRY.subject("imported")
 
 
 # ---------------------------------------------------------------- streams
@@ -223,6 +228,22 @@ CHECKS = StreamSpec(
     description="The verifier's state of each publication after each check. Kept 400 days.",
     max_age_seconds=400 * 86400,
 )
+REGISTRY_CHANGES = StreamSpec(
+    name="NIANBAO_REGISTRY",
+    subjects=(REGISTRY.everything,),
+    description="Every registry import, in order: each service process reads the last one and "
+    "switches to the registry it names. Kept forever.",
+)
+#: the key-value bucket of plausibility figures (shared.plausibility): the aggregator writes each
+#: site's counted figures and each peer group's distribution per year, the validator reads them
+FIGURES_BUCKET = "NIANBAO_FIGURES"
+FIGURES = StreamSpec(
+    name=f"KV_{FIGURES_BUCKET}",
+    subjects=(f"$KV.{FIGURES_BUCKET}.>",),
+    description="Key-value bucket: each site's counted figures and each peer group's "
+    "distribution per year, for the plausibility warnings. The last value per key.",
+    max_msgs_per_subject=1,
+)
 STREAMS = (
     SUBMISSIONS,
     VERDICTS,
@@ -234,6 +255,8 @@ STREAMS = (
     DEADLINES,
     DECLARATIONS,
     CHECKS,
+    REGISTRY_CHANGES,
+    FIGURES,
 )
 
 
@@ -448,4 +471,20 @@ class ReminderDue(Event):
     sites: list[SiteOverdue]
     #: sites that filed but have not published where the notice asks (verified)
     unpublished: list[SiteUnpublished] = Field(default_factory=list)
+    at: datetime
+
+
+class RegistryImported(Event):
+    """intake → every service process: the registry file now holds the registry of this digest.
+
+    The file (NIANBAO_REGISTRY_FILE, else ``<data_dir>/registry.json``) stays the source of
+    truth; the event says that it changed, and what changed in it."""
+
+    schema_version: Literal[1] = 1
+    digest: str = Field(description="SHA-256 of the registry document (codes sorted)")
+    sites: int
+    nodes: int
+    sites_changed: list[str] = Field(description="site codes added, removed or changed")
+    nodes_changed: list[str] = Field(description="node codes added, removed or changed")
+    imported_by: str
     at: datetime

@@ -3,8 +3,9 @@
 A report is on time when the server accepted it no later than the deadline of its site: the
 earliest deadline set by any node above the site in either tree (a province, a city, a department
 system or branch), else the national one, 31 January of the following year, 23:59:59 in Beijing
-time. Deadlines are stated to the second, so anything received within that last second (say
-23:59:59.700) is on time.
+time. An office's own supervision report is due by the national deadline: the internal deadline
+it sets applies to the sites below it, not to itself. Deadlines are stated to the second, so
+anything received within that last second (say 23:59:59.700) is on time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,45 @@ BEIJING_TIME = ZoneInfo("Asia/Shanghai")
 def national_deadline(year: int) -> datetime:
     """31 January of ``year + 1``, 23:59:59 Asia/Shanghai: the deadline for ``year``'s reports."""
     return datetime(year + 1, 1, 31, 23, 59, 59, tzinfo=BEIJING_TIME)
+
+
+def end_of_reporting_year(year: int) -> datetime:
+    """31 December of ``year``, 23:59:59 Asia/Shanghai: the last moment the report covers."""
+    return datetime(year, 12, 31, 23, 59, 59, tzinfo=BEIJING_TIME)
+
+
+def internal_deadline_problem(
+    year: int, deadline: datetime, now: datetime
+) -> tuple[str, str] | None:
+    """Why an office may not set ``deadline`` for ``year``'s reports at ``now`` (Chinese,
+    English), or None: it must have a time zone, fall after the end of the reporting year and no
+    later than the national deadline, and lie ahead of ``now``, so that no site already filed
+    becomes late after the fact."""
+    if deadline.utcoffset() is None:
+        return (
+            "截止时间须带时区，如 2027-01-29T23:59:59+08:00",
+            "the deadline needs a time zone offset, e.g. 2027-01-29T23:59:59+08:00",
+        )
+    national = national_deadline(year)
+    if deadline > national:
+        return (
+            f"内部截止时间不得晚于全国截止时间（{national:%Y-%m-%d %H:%M:%S}，北京时间）",
+            f"an internal deadline cannot be later than the national one ({national.isoformat()})",
+        )
+    year_end = end_of_reporting_year(year)
+    if deadline <= year_end:
+        return (
+            f"内部截止时间须晚于报表年度结束（{year_end:%Y-%m-%d %H:%M:%S}，北京时间）",
+            f"an internal deadline must fall after the end of the reporting year "
+            f"({year_end.isoformat()})",
+        )
+    if deadline <= now:
+        return (
+            "内部截止时间不得设在已过去的时间，以免已报送的网站被追溯判为逾期",
+            f"an internal deadline cannot be set to a time already past (now {now.isoformat()}): "
+            "sites that filed would become late after the fact",
+        )
+    return None
 
 
 class DeadlinePolicy(BaseModel):
@@ -74,6 +114,15 @@ def is_on_time(received_at: datetime, deadline: datetime) -> bool:
 
 
 def deadline_for_node(policy: DeadlinePolicy, registry: Registry, node: str) -> datetime:
-    """The deadline a supervisory node works to: the earliest at or above it, else national."""
+    """The deadline a supervisory node works to for its sites: the earliest at or above it, else
+    the national one (what reminders count down to)."""
     overrides = [policy.overrides[n] for n in registry.ancestors(node) if n in policy.overrides]
+    return min([policy.national, *overrides])
+
+
+def deadline_for_office(policy: DeadlinePolicy, registry: Registry, node: str) -> datetime:
+    """The deadline of an office's own (supervision) report: its own internal deadline binds
+    the sites below it, not itself; only nodes above it may set an earlier one."""
+    above = registry.ancestors(node)[1:]
+    overrides = [policy.overrides[n] for n in above if n in policy.overrides]
     return min([policy.national, *overrides])

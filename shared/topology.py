@@ -17,14 +17,19 @@ from shared.contracts import (
     AGGREGATED,
     CHECKED,
     CHECKS,
+    DEAD_LETTERS,
     DEADLINE,
     DEADLINES,
     DECLARATIONS,
     DECLARED,
+    FIGURES,
     JUDGED,
     PROGRESS,
     PUBLISHED,
     RECHECK,
+    REGISTRY,
+    REGISTRY_CHANGES,
+    REGISTRY_IMPORTED_SUBJECT,
     REJECTED,
     REMINDER,
     REMINDERS,
@@ -32,12 +37,14 @@ from shared.contracts import (
     REVIEWS,
     ROLLUP,
     ROLLUPS,
+    STREAMS,
     SUBMISSIONS,
     SUBMITTED,
     VERDICTS,
     DeadlineSet,
     Event,
     PagesPublished,
+    RegistryImported,
     ReminderDue,
     ReportAccepted,
     ReportAggregated,
@@ -61,7 +68,11 @@ class ConsumerSpec(BaseModel):
     durable: str
     stream: StreamSpec
     filter_subjects: tuple[str, ...]
+    #: the handler's failures after which a message is dead-lettered
     max_deliver: int = 8
+    #: deliveries after which a message that was never answered (every process handling it was
+    #: killed or stalled past ``ack_wait``) is dead-lettered before the handler sees it again
+    crash_deliveries: int = 50
     ack_wait_seconds: float = 60
     #: delays (s) before redelivery after the 1st, 2nd, ... failure; the last repeats
     backoff_seconds: tuple[float, ...] = (0.5, 2, 5, 15, 30)
@@ -85,8 +96,22 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class Followed:
+    """A subject whose last message every process of a service reads by direct get (no durable:
+    each replica follows it on its own)."""
+
+    subject: str
+    stream: StreamSpec
+    event: type[Event]
+
+
+#: registry imports: every process of every service switches to the registry the last one names
+REGISTRY_FOLLOWED = Followed(REGISTRY_IMPORTED_SUBJECT, REGISTRY_CHANGES, RegistryImported)
+
+
+@dataclass(frozen=True)
 class ServiceTopology:
-    """What one service reads (durables) and writes (subject families) on NATS."""
+    """What one service reads (durables, followed subjects) and writes (subject families)."""
 
     name: str
     consumers: tuple[ConsumerSpec, ...]
@@ -94,9 +119,33 @@ class ServiceTopology:
     #: core NATS request/reply (no stream): families it asks on, families it answers
     requests: tuple[SubjectFamily, ...] = ()
     answers: tuple[SubjectFamily, ...] = ()
+    follows: tuple[Followed, ...] = (REGISTRY_FOLLOWED,)
+    #: key-value buckets (streams ``KV_<bucket>``) it writes and reads by key
+    buckets_written: tuple[StreamSpec, ...] = ()
+    buckets_read: tuple[StreamSpec, ...] = ()
 
     def consumer(self, durable: str) -> ConsumerSpec:
         return next(c for c in self.consumers if c.durable == durable)
+
+    @property
+    def streams(self) -> tuple[StreamSpec, ...]:
+        """The streams it reads (durables, followed subjects) or writes (its dead letters
+        included), in STREAMS order."""
+        used = {c.stream.name for c in self.consumers} | {p.stream.name for p in self.publications}
+        used |= {f.stream.name for f in self.follows}
+        used |= {b.name for b in (*self.buckets_written, *self.buckets_read)}
+        return tuple(s for s in STREAMS if s.name in used or s is DEAD_LETTERS)
+
+    @property
+    def inbox_prefix(self) -> str:
+        """Where its replies and pulled messages arrive (its NATS user may read only these)."""
+        return inbox_prefix(self.name)
+
+
+def inbox_prefix(user: str) -> str:
+    """``_INBOX_<user>``: a NATS user's own inbox prefix (``inbox_prefix`` in nats-py), so that
+    no user reads another's replies."""
+    return f"_INBOX_{user}"
 
 
 INTAKE = ServiceTopology(
@@ -120,6 +169,12 @@ INTAKE = ServiceTopology(
             filter_subjects=(PUBLISHED.everything,),
             description="intake: receipts learn their page URLs",
         ),
+        ConsumerSpec(
+            durable="intake-reminders",
+            stream=REMINDERS,
+            filter_subjects=(REMINDER.everything,),
+            description="intake: the reminders each office sees at the console",
+        ),
     ),
     publications=(
         Publication(SUBMITTED, SUBMISSIONS, ReportSubmitted, "submitted"),
@@ -127,6 +182,7 @@ INTAKE = ServiceTopology(
         Publication(DEADLINE, DEADLINES, DeadlineSet, "deadline"),
         Publication(DECLARED, DECLARATIONS, PublicationDeclared, "publication declared"),
         Publication(JUDGED, DECLARATIONS, PublicationJudged, "publication judged by an office"),
+        Publication(REGISTRY, REGISTRY_CHANGES, RegistryImported, "registry imported"),
     ),
     requests=(RECHECK,),
 )
@@ -145,6 +201,7 @@ VALIDATOR = ServiceTopology(
         Publication(ACCEPTED, VERDICTS, ReportAccepted, "verdict accepted"),
         Publication(REJECTED, VERDICTS, ReportRejected, "verdict rejected"),
     ),
+    buckets_read=(FIGURES,),
 )
 
 AGGREGATOR = ServiceTopology(
@@ -193,6 +250,7 @@ AGGREGATOR = ServiceTopology(
         Publication(AGGREGATED, PROGRESS, ReportAggregated, "aggregated"),
         Publication(REMINDER, REMINDERS, ReminderDue, "reminder"),
     ),
+    buckets_written=(FIGURES,),
 )
 
 PUBLISHER = ServiceTopology(

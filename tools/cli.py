@@ -18,6 +18,7 @@ from tools.forms_cli import app as forms_app
 from tools.publication_cli import register as register_publication_commands
 from tools.publish_cli import publish
 from tools.rebuild import rebuild
+from tools.tokens_cli import app as tokens_app
 
 app = typer.Typer(
     help="nianbao (年报): annual reports of government websites — run, check, publish.",
@@ -29,6 +30,7 @@ docs_app = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, re-drive.")
 app.add_typer(deploy_app, name="deploy", help="Production deployment: NATS users, tokens.")
+app.add_typer(tokens_app, name="tokens", help="Bearer tokens: issue, revoke, rotate, expiry.")
 register_client_commands(app)  # submit, status, bulk, template, registry import|export
 register_publication_commands(app)  # declare, publications, judge, recheck, evidence
 

@@ -35,7 +35,7 @@ from tools.intake_client import (
     request,
     wait_for_verdict,
 )
-from tools.registry_cli import RESTART_NOTE, registry_app, registry_export, registry_import
+from tools.registry_cli import APPLIED_NOTE, registry_app, registry_export, registry_import
 
 
 def submit(
@@ -165,9 +165,9 @@ def register(app: typer.Typer) -> None:
 
 
 __all__ = [
+    "APPLIED_NOTE",
     "DEFAULT_URL",
     "FINAL",
-    "RESTART_NOTE",
     "ClientError",
     "Filing",
     "ReportFile",

@@ -1,12 +1,14 @@
 """`nianbao deploy`: NATS users and permissions for the production cluster, and operator chores.
 
 Each service gets one NATS user allowed only what its code declares: publishing its subjects,
-reconciling the streams, creating, reading and acknowledging its own durable consumers, and
-receiving replies and pulled messages in ``_INBOX.>`` (FastStream's pull subscriptions always
-use that prefix). Each supervisory office gets a user allowed only its subtree: subscribing to
-the roll-up, review and reminder subjects of its node and below, and reading its nodes' current
-roll-ups by JetStream direct get, with replies in its own inbox ``_INBOX_<user>.>`` (so an office
-reads no one else's replies, and no service reads an office's). The operator user (``admin``)
+reading the configuration of the streams it uses (never creating, updating, purging or deleting
+one: `nianbao deploy streams`, run as the operator, does that), creating, reading and
+acknowledging its own durable consumers, reading the last message of the subjects it follows
+(registry imports) by direct get, and receiving replies and pulled messages in its own inbox
+``_INBOX_<service>.>``. Each supervisory office gets a user allowed only its subtree:
+subscribing to the roll-up, review and reminder subjects of its node and below, and reading its
+nodes' current roll-ups by JetStream direct get, with replies in its own inbox
+``_INBOX_<user>.>`` (so no user reads another's replies). The operator user (``admin``)
 may do everything.
 """
 
@@ -14,19 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shared.access import OFFICE_LEVELS  # offices get a NATS user as they get a token
 from shared.contracts import ROLLUPS, STREAMS, dead_letter_subject, subtree_subjects
 from shared.registry import Registry
-from shared.topology import SERVICES
+from shared.runtime.settings import CommonSettings
+from shared.topology import SERVICES, inbox_prefix
+from tools.tokens_cli import write_private
+
+if TYPE_CHECKING:
+    from shared.runtime.messaging import StreamChange
 
 #: event kinds an office follows for its subtree
 OFFICE_SUBJECT_KINDS = ("rollup", "review", "reminder")
@@ -62,13 +68,16 @@ class ServiceInterface:
 
     consumers: tuple[tuple[str, str], ...]  # (stream, durable)
     publishes: tuple[str, ...]
+    streams: tuple[str, ...]  # whose configuration it checks at start
+    inbox: str
+    follows: tuple[tuple[str, str], ...] = ()  # (stream, subject) read by direct get
     #: core NATS subjects it answers requests on (it subscribes to them, replies to inboxes)
     answers: tuple[str, ...] = ()
 
 
 def inbox(user: str) -> str:
-    """The inbox prefix an office's client must use (``inbox_prefix`` in nats-py)."""
-    return f"_INBOX_{user}"
+    """The inbox prefix a user's client must use (``inbox_prefix`` in nats-py)."""
+    return inbox_prefix(user)
 
 
 def password_variable(user: str) -> str:
@@ -93,15 +102,31 @@ def service_interface(service: str) -> ServiceInterface:
     publishes = {subject_pattern(p.family.template) for p in topology.publications}
     publishes |= {subject_pattern(f.template) for f in topology.requests}
     publishes.add(dead_letter_subject(service))
-    answers = tuple(sorted(subject_pattern(f.template) for f in topology.answers))
-    return ServiceInterface(tuple(sorted(consumers)), tuple(sorted(publishes)), answers)
+    follows = {(f.stream.name, f.subject) for f in topology.follows}
+    # key-value buckets: puts are publishes to the bucket's subjects, gets are direct gets
+    publishes.update(s for bucket in topology.buckets_written for s in bucket.subjects)
+    publishes.update(f"$JS.API.DIRECT.GET.{bucket.name}.>" for bucket in topology.buckets_read)
+    # request/reply: replies go to the inboxes of the services that ask what it answers
+    publishes.update(
+        f"{other.inbox_prefix}.>"
+        for other in SERVICES.values()
+        if set(other.requests) & set(topology.answers)
+    )
+    return ServiceInterface(
+        tuple(sorted(consumers)),
+        tuple(sorted(publishes)),
+        tuple(s.name for s in topology.streams),
+        topology.inbox_prefix,
+        tuple(sorted(follows)),
+        tuple(sorted(subject_pattern(f.template) for f in topology.answers)),
+    )
 
 
 def service_permissions(interface: ServiceInterface) -> Permissions:
-    """Its subjects, the streams' reconciliation, its own durables, replies in its own inbox."""
+    """Its subjects, reading its streams' configuration, its own durables, replies in its own
+    inbox. No stream create, update, purge or delete, no message get or delete."""
     publish = [*interface.publishes, "$JS.API.INFO"]
-    for stream in sorted(s.name for s in STREAMS):
-        publish += [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("INFO", "CREATE", "UPDATE")]
+    publish += [f"$JS.API.STREAM.INFO.{stream}" for stream in interface.streams]
     for stream, durable in interface.consumers:
         api = "$JS.API.CONSUMER"
         publish += [
@@ -112,9 +137,10 @@ def service_permissions(interface: ServiceInterface) -> Permissions:
             f"{api}.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         ]
-    if interface.answers:
-        publish.append("_INBOX.>")  # replies to the requesters' inboxes
-    return Permissions(publish=tuple(publish), subscribe=("_INBOX.>", *interface.answers))
+    publish += [f"$JS.API.DIRECT.GET.{stream}.{subject}" for stream, subject in interface.follows]
+    return Permissions(
+        publish=tuple(publish), subscribe=(f"{interface.inbox}.>", *interface.answers)
+    )
 
 
 def office_user_name(node: str) -> str:
@@ -206,14 +232,6 @@ def render_users(users: Sequence[NatsUser]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 @app.command("nats-users")
 def nats_users(
     registry: Annotated[
@@ -236,20 +254,57 @@ def nats_users(
         if passwords.exists():
             known = json.loads(passwords.read_text(encoding="utf-8"))
         users += office_users(load_registry(registry), known, bcrypt_cost)
-        _write_private(passwords, json.dumps(known, ensure_ascii=False, indent=1) + "\n")
+        write_private(passwords, json.dumps(known, ensure_ascii=False, indent=1) + "\n")
         typer.echo(f"office passwords in {passwords} (hand each office its own)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_users(users), encoding="utf-8")
     typer.echo(f"wrote {out}: {len(users)} users; restart or reload the nats servers")
 
 
+async def apply_streams(
+    settings: CommonSettings, replicas: int | None = None
+) -> list[StreamChange]:
+    """The admin step: every stream of the code created, or updated to the code (TopologyDrift
+    when the server refuses), as the user of ``settings`` (the operator's)."""
+    from shared.runtime.messaging import ensure_streams
+    from shared.runtime.service import make_broker
+
+    broker = make_broker(settings, ADMIN)
+    await broker.connect()
+    try:
+        js = broker.connection.jetstream()
+        return await ensure_streams(js, STREAMS, replicas or settings.stream_replicas)
+    finally:
+        await broker.stop()
+
+
+@app.command("streams")
+def streams(
+    replicas: Annotated[
+        int | None, typer.Option(help="replicas of each stream (default NIANBAO_STREAM_REPLICAS)")
+    ] = None,
+) -> None:
+    """Create the streams, or update them to the code: the one step that may (run it as the
+    admin user at deploy time, before the services start; they refuse a stream that differs).
+    Uses NIANBAO_NATS_URL / _USER / _PASSWORD."""
+    from shared.runtime.messaging import TopologyDrift, describe
+
+    try:
+        changes = asyncio.run(apply_streams(CommonSettings(), replicas))
+    except TopologyDrift as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for change in changes:
+        detail = f" ({describe(change.drift)})" if change.drift else ""
+        typer.echo(f"{change.name}: {change.action}{detail}")
+
+
 async def _drop_consumers(services: Sequence[str]) -> list[tuple[str, str, bool]]:
     from nats.js.errors import NotFoundError
 
     from shared.runtime.service import make_broker
-    from shared.runtime.settings import CommonSettings
 
-    broker = make_broker(CommonSettings(), "deploy")
+    broker = make_broker(CommonSettings(), ADMIN)
     await broker.connect()
     try:
         js = broker.connection.jetstream()
@@ -280,23 +335,19 @@ def drop_consumers(
         typer.echo(f"{stream}/{durable}: {'deleted' if existed else 'absent'}")
 
 
-async def _issue_tokens() -> dict[str, str]:
-    from services.intake.main import IntakeSettings, issue_tokens
-
-    return await issue_tokens(IntakeSettings())
-
-
 @app.command("tokens")
 def tokens(
     out: Annotated[Path | None, typer.Option(help="write {code: token} here (mode 600)")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="the tokens stop working then: 2027-03-01, an ISO time, 90d"),
+    ] = None,
 ) -> None:
     """Issue a bearer token to every site and supervisory office of the registry, and one to the
-    operator, into the intake's database (stored hashed); print them as JSON (or --out). Earlier
-    tokens stay valid. Uses the intake's settings (NIANBAO_INTAKE_DATABASE_URL, _REGISTRY_FILE)."""
-    issued = asyncio.run(_issue_tokens())
-    text = json.dumps(issued, ensure_ascii=False, indent=1) + "\n"
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        _write_private(out, text)
-        typer.echo(f"wrote {len(issued)} tokens to {out}", err=True)
+    operator, into the intake's database (stored hashed); print them as JSON (or --out; a file
+    stdout is redirected to is made mode 600). Earlier tokens stay valid until revoked
+    (`nianbao tokens revoke|rotate`). Uses the intake's settings (NIANBAO_INTAKE_DATABASE_URL,
+    _REGISTRY_FILE)."""
+    from tools.tokens_cli import issue_all
+
+    issue_all(expires, out)

@@ -1,8 +1,9 @@
 """`make run` / `nianbao run`: the whole system on one machine, no Docker, no external server.
 
-Starts a nats-server (JetStream, store under the data dir), the five services as separate
-processes, and a static web server for the published pages; prints one line per URL; stops
-everything on Ctrl-C. Data persists in the data dir between runs.
+Starts a nats-server (JetStream, store under the data dir), creates or updates its streams (the
+admin step of a deployment), starts the five services as separate processes and a static web
+server for the published pages; prints one line per URL; stops everything on Ctrl-C.
+Data persists in the data dir between runs.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import httpx
 
 from shared.topology import SERVICES as TOPOLOGY
 from tools.natsserver import NatsServer, start_nats_server
+from tools.tokens_cli import write_private
 
 SERVICES = tuple(TOPOLOGY)
-#: services that serve /healthz, /readyz and /metrics on a health port of their own
-HEALTH_SERVED = ("validator", "aggregator", "publisher", "verifier")
+#: services that serve /healthz, /readyz and /metrics on a health port of their own (all five:
+#: the intake's public port does not expose them; the verifier serves its evidence there too)
+HEALTH_SERVED = SERVICES
 
 
 def port_is_free(port: int) -> bool:
@@ -59,7 +62,7 @@ class System:
     pages_port: int
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    #: health/metrics port of each service without an HTTP API, kept across restarts
+    #: health/metrics port of each service, kept across restarts
     health_ports: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -68,8 +71,6 @@ class System:
 
     def health_url(self, name: str) -> str:
         """Where a service answers /healthz, /readyz and /metrics."""
-        if name == "intake":
-            return self.intake_url
         return f"http://127.0.0.1:{self.health_ports[name]}"
 
     @property
@@ -174,6 +175,7 @@ def start_system(
         env["NIANBAO_REGISTRY_FILE"] = str(registry_file.resolve())
     system = System(data_dir, nats, intake_port, pages_port, env)
     try:
+        create_streams(system)
         issue_demo_tokens(system)
         for name in services:
             system.start_service(name)
@@ -182,6 +184,16 @@ def start_system(
         system.stop()
         raise
     return system
+
+
+def create_streams(system: System) -> None:
+    """The admin step (`nianbao deploy streams`) on the embedded server, which has no users:
+    services check the streams at start and refuse one that differs from the code."""
+    from shared.runtime.settings import CommonSettings
+    from tools.deploy_config import apply_streams
+
+    replicas = int(system.env.get("NIANBAO_STREAM_REPLICAS") or 1)
+    asyncio.run(apply_streams(CommonSettings(nats_url=system.nats.url), replicas))
 
 
 def issue_demo_tokens(system: System) -> dict[str, str]:
@@ -199,10 +211,7 @@ def issue_demo_tokens(system: System) -> dict[str, str]:
         intake_database_url=system.env.get("NIANBAO_INTAKE_DATABASE_URL"),
     )
     plain = asyncio.run(issue_tokens(settings))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(plain, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(plain, ensure_ascii=False, indent=1))
     return plain
 
 
@@ -221,11 +230,12 @@ def run(
     system = start_system(data_dir, registry_file, intake_port, pages_port, nats_port)
     tokens = json.loads((system.data_dir / "demo-tokens.json").read_text(encoding="utf-8"))
     print("nianbao is running (Ctrl-C stops it)", flush=True)
+    print(f"  console         {system.intake_url}/console/  (sign in with a demo token)")
     print(f"  intake API      {system.intake_url}/v1/reports")
     print(f"  API docs        {system.intake_url}/docs  (ReDoc: /redoc)")
     print(f"  events docs     {system.intake_url}/asyncapi")
     print(f"  Excel templates {system.intake_url}/v1/templates/work-report.xlsx")
-    print(f"  metrics         {system.intake_url}/metrics  (/healthz and /readyz beside each)")
+    print("  metrics         (/healthz and /readyz beside each; not on the intake's API port)")
     for name in HEALTH_SERVED:
         if name in system.health_ports:
             print(f"    {name:<12} {system.health_url(name)}/metrics")

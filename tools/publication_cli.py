@@ -129,7 +129,7 @@ def evidence(
     year: Year,
     verifier_url: Annotated[
         str, typer.Option(envvar="NIANBAO_VERIFIER_URL", help="the verifier's HTTP port")
-    ] = "http://127.0.0.1:8004",
+    ] = "http://127.0.0.1:8005",
     as_json: AsJson = False,
 ) -> None:
     """What the verifier fetched for a site or office, when, and what it found or missed."""

@@ -26,9 +26,9 @@ registry_app = typer.Typer(
     help="The site registry on the server (operator token): import with a dry run, export.",
     no_args_is_help=True,
 )
-RESTART_NOTE = (
-    "registry saved: restart intake, validator, aggregator and publisher to apply it "
-    "(each reads the registry at start)"
+APPLIED_NOTE = (
+    "registry saved: every running service switches to it after its current batch (within "
+    "NIANBAO_REGISTRY_POLL_SECONDS); the roll-ups and pages it changes are recomputed"
 )
 
 
@@ -94,7 +94,7 @@ def registry_import(
     console.print(_changes_table(diff))
     console.print(f"{diff['message_zh']}\n{diff['message_en']}")
     if diff["applied"]:
-        console.print(f"[bold]{RESTART_NOTE}[/] (file: {diff['file']})")
+        console.print(f"[bold]{APPLIED_NOTE}[/] (file: {diff['file']})")
 
 
 @registry_app.command("export")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from services.aggregator.deadlines import Deadlines, DeadlineSetting
 from shared.contracts import DeadlineSet, ReportJudged, ReviewRecorded
 from shared.filings import FiledVersion, Review, Standing, Status, standing
 from shared.forms import WORK_REPORT, count_paths, load_form, yes_no_paths
-from shared.registry import Registry
+from shared.registry import Registry, moved_sites
 from shared.rollup import NodeRollup, RollupBook, SiteState, rollup_view
 
 if TYPE_CHECKING:
@@ -141,6 +141,27 @@ class Books:
             states = [self.site_state((code, WORK_REPORT, year)) for code in sorted(codes)]
             changed.extend(self.book(year).update(states).values())
         return changed
+
+    def switch_registry(
+        self, new: Registry, adopt: Callable[[Registry], Registry], years: Iterable[int]
+    ) -> tuple[list[NodeRollup], list[FilingKey]]:
+        """Count under ``new`` from now on (``adopt`` switches the registry every part holds):
+        the roll-ups that differ from before (of every year with a filing and ``years``), and
+        the filings of the sites that were added, removed, opened, closed or moved."""
+        counted = sorted(set(self.rollup_books) | set(years))
+        before = {(r.year, r.node): r for r in self.all_rollups(counted)}
+        old = adopt(new)
+        self.rollup_books.clear()  # the books index the registry: rebuilt under the new one
+        changed = [r for r in self.all_rollups(counted) if before.get((r.year, r.node)) != r]
+        moved = moved_sites(old, self.registry)
+        return changed, [key for key in self.filings if key[0] in moved]
+
+    def latest_receipt(self, key: FilingKey) -> str | None:
+        """The counted version's receipt, else the latest version's."""
+        counted = self.standing(key).counted_receipt_id()
+        versions = self.filings.get(key, {}).values()
+        latest = max(versions, key=lambda v: v.version, default=None)
+        return counted or (latest.receipt_id if latest else None)
 
     def move_deadline(self, event: DeadlineSet) -> tuple[list[NodeRollup], list[str]]:
         """Take a deadline setting: the roll-ups that changed, and the counted receipts whose

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from shared.contracts import DeadlineSet
-from shared.deadlines import DeadlinePolicy, deadline_for, deadline_for_node
+from shared.deadlines import DeadlinePolicy, deadline_for, deadline_for_office
 from shared.registry import Registry
 
 
@@ -45,12 +45,13 @@ class Deadlines:
         return self._policies[year]
 
     def deadline(self, code: str, year: int) -> datetime:
-        """The deadline of a site, of a node's own report, or the national one."""
+        """The deadline of a site, of an office's own report (never its own internal deadline,
+        which binds its sites), or the national one."""
         policy = self.policy(year)
         if code in self.registry.sites:
             return deadline_for(policy, self.registry, code)
         if code in self.registry.nodes:
-            return deadline_for_node(policy, self.registry, code)
+            return deadline_for_office(policy, self.registry, code)
         return policy.national
 
     def remember(self, setting: DeadlineSetting) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from services.aggregator.books import Books
+from services.aggregator.books import Books, FilingKey
 from services.aggregator.catch_up import CatchUp
 from services.aggregator.deadlines import Deadlines
 from services.aggregator.events import aggregated_message, rollup_event, rollup_messages
+from services.aggregator.figures import FiguresBook
 from services.aggregator.ports import Ports
 from services.aggregator.reminders import Reminders
 from shared.contracts import DeadlineSet, ReportJudged, ReviewRecorded
@@ -26,6 +27,7 @@ class Aggregator:
         self, registry: Registry, base_policy: Callable[[int], DeadlinePolicy], ports: Ports
     ) -> None:
         self.books = Books(registry, Deadlines(registry, base_policy))
+        self.figures = FiguresBook(self.books)
         self.ports = ports
         self.catch_up = CatchUp(self.books, ports.journal, ports.versions, ports.supervision)
         self.reminders = Reminders(
@@ -39,6 +41,7 @@ class Aggregator:
             await self.ports.versions.add(verdicts)
             keys = [self.books.remember(verdict) for verdict in verdicts]
             changed = self.books.recount([*keys, *others])
+            await self.put_figures([*keys, *others])
             await self.ports.outlets.rollups(rollup_messages(changed))
             progress = [aggregated_message(self.books, verdict) for verdict in verdicts]
             await self.ports.outlets.progress(progress)
@@ -50,6 +53,7 @@ class Aggregator:
             await self.ports.supervision.add_reviews(events)
             keys = [self.books.remember_review(event) for event in events]
             changed = self.books.recount([*keys, *others])
+            await self.put_figures([*keys, *others])
             await self.ports.outlets.rollups(rollup_messages(changed))
             restated: dict[str, str] = {}
             for event, key in zip(events, keys, strict=True):
@@ -72,6 +76,31 @@ class Aggregator:
                 restated.update(dict.fromkeys(receipts, cause))
             await self.ports.outlets.rollups(rollup_messages(changed))
             await self.restate(restated)
+
+    async def switch_registry(
+        self,
+        new: Registry,
+        adopt: Callable[[Registry], Registry],
+        years: Iterable[int],
+        cause: str,
+    ) -> None:
+        """Count under an imported registry: publish every roll-up that changes with it, and
+        re-state the filings of the sites that opened, closed or moved (their nodes, deadline)."""
+        async with self.ports.journal.exclusive():
+            others = await self.catch_up()
+            changed = self.books.recount(others)
+            rollups, moved = self.books.switch_registry(new, adopt, years)
+            await self.ports.outlets.rollups(rollup_messages([*changed, *rollups]))
+            receipts = {self.books.latest_receipt(key) for key in moved}
+            await self.restate(dict.fromkeys(sorted(r for r in receipts if r), cause))
+
+    async def put_figures(self, keys: list[FilingKey]) -> None:
+        """Keep the plausibility figures current (before the verdicts are announced counted)."""
+        put = self.ports.outlets.figures
+        if put is not None:
+            writes = self.figures.writes(keys)
+            if writes:
+                await put(writes)
 
     async def restate(self, causes: dict[str, str]) -> None:
         """Announce the new standing of filings whose status changed without a new verdict

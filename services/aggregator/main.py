@@ -12,15 +12,17 @@ from datetime import UTC, datetime
 from functools import cache
 
 from faststream.nats import NatsBroker
+from nats.js.kv import KeyValue
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
 from services.aggregator.handlers import Aggregator
-from services.aggregator.ports import Outlets, Ports, Publish
+from services.aggregator.ports import Outlets, Ports, Publish, PutFigures
 from services.aggregator.publication import PublicationCounting, PublicationStore
 from services.aggregator.reminders import Reminders
 from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
 from shared.contracts import (
+    FIGURES_BUCKET,
     PROGRESS,
     REMINDERS,
     ROLLUPS,
@@ -32,6 +34,7 @@ from shared.contracts import (
 from shared.deadlines import DeadlinePolicy, national_deadline
 from shared.filings import current_reporting_year
 from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
+from shared.registry import Registry, registry_digest
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
@@ -41,8 +44,8 @@ from shared.runtime.messaging import (
     stop_broker,
 )
 from shared.runtime.metrics import Health, count_published, with_health
+from shared.runtime.registry_follow import LiveRegistry, live_registry
 from shared.runtime.service import (
-    configured_registry,
     declare_publications,
     freeze_startup_state,
     make_broker,
@@ -116,10 +119,11 @@ class Aggregation:
     supervision: SupervisionStore
     journal: Journal
     publication: PublicationCounting
+    live: LiveRegistry
 
 
 def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
-    registry = configured_registry(settings)
+    live = live_registry(settings)
     url = settings.database_url_for("aggregator", settings.aggregator_database_url)
     engine = make_engine(url)
     versions, supervision = VersionStore(engine), SupervisionStore(engine)
@@ -136,6 +140,7 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         rollups=publisher_to(ROLLUPS),
         progress=publisher_to(PROGRESS),
         reminders=publisher_to(REMINDERS),
+        figures=figures_bucket(broker),
     )
     ports = Ports(
         versions=versions,
@@ -144,7 +149,16 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         journal=journal,
         outlets=outlets,
     )
-    aggregator = Aggregator(registry, deadline_policies(settings), ports)
+    aggregator = Aggregator(live.registry, deadline_policies(settings), ports)
+
+    async def switch(new: Registry) -> None:
+        """An import: recount under it between two batches (the gate holds them back)."""
+        digest = live.incoming[1] if live.incoming else registry_digest(new)
+        cause = f"registry:{digest[:16]}"
+        years = [current_reporting_year(datetime.now(UTC))]
+        await aggregator.switch_registry(new, live.adopt, years, cause)
+
+    live.switch = switch
     declare_publications(broker, AGGREGATOR)
     dead = DeadLetters(broker, "aggregator")
     # a burst is counted in batches: one roll-up event per node per linger, not per verdict
@@ -152,19 +166,37 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
         broker,
         CONSUMER,
         ReportJudged,
-        aggregator.on_verdicts,
+        live.guarded(aggregator.on_verdicts),
         dead,
         batch_size=500,
         linger=BURST_LINGER_SECONDS,
     )
-    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, aggregator.on_reviews, dead)
-    BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, aggregator.on_deadlines, dead)
+    on_reviews, on_deadlines = (
+        live.guarded(aggregator.on_reviews),
+        live.guarded(aggregator.on_deadlines),
+    )
+    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, on_reviews, dead)
+    BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, on_deadlines, dead)
     publication = PublicationCounting(aggregator.books, PublicationStore(engine), ports)
-    on_events = publication.on_events
+    on_events = live.guarded(publication.on_events)
     BatchStage(broker, DECLARATION_CONSUMER, PublicationDeclared, on_events, dead)
     BatchStage(broker, JUDGEMENT_CONSUMER, PublicationJudged, on_events, dead)
     BatchStage(broker, CHECK_CONSUMER, PublicationChecked, on_events, dead)
-    return Aggregation(aggregator, versions, supervision, journal, publication)
+    return Aggregation(aggregator, versions, supervision, journal, publication, live)
+
+
+def figures_bucket(broker: NatsBroker) -> PutFigures:
+    """Puts into the plausibility figures bucket (confirmed, a few hundred at a time)."""
+    bucket: list[KeyValue] = []
+
+    async def put(writes: Sequence[tuple[str, bytes]]) -> None:
+        if not bucket:
+            bucket.append(await broker.connection.jetstream().key_value(FIGURES_BUCKET))
+        for start in range(0, len(writes), 256):
+            chunk = writes[start : start + 256]
+            await asyncio.gather(*(bucket[0].put(key, value) for key, value in chunk))
+
+    return put
 
 
 async def reminder_clock(reminders: Reminders, interval: float) -> None:
@@ -199,11 +231,12 @@ async def serve(settings: AggregatorSettings) -> None:
             )
             aggregator.catch_up.synced = synced
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, AGGREGATOR, CONSUMERS)
         async with parts.journal.exclusive():
             await aggregator.republish([current_reporting_year(datetime.now(UTC))])
         freeze_startup_state()
         await broker.start()
+        parts.live.start(broker, settings.registry_poll_seconds)
         interval = settings.reminder_interval_seconds
         clock = asyncio.create_task(reminder_clock(aggregator.reminders, interval))
 
@@ -212,6 +245,7 @@ async def serve(settings: AggregatorSettings) -> None:
             clock.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await clock
+        await parts.live.stop()
         await stop_broker(broker)
         await parts.versions.engine.dispose()
 

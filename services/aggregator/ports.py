@@ -17,6 +17,8 @@ Message = tuple[str, BaseModel, str]
 Publish = Callable[[Sequence[Message]], Awaitable[None]]
 #: (year, node, threshold in days): a reminder sent, or skipped as moot
 ReminderMark = tuple[int, str, int]
+#: puts into the plausibility figures bucket: (key, JSON bytes)
+PutFigures = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
 
 
 class VersionLog(Protocol):
@@ -63,11 +65,13 @@ class Journal(Protocol):
 
 @dataclass(frozen=True)
 class Outlets:
-    """Where the aggregator's events go: roll-ups, progress of receipts, reminders."""
+    """Where the aggregator's events go: roll-ups, progress of receipts, reminders, and the
+    plausibility figures the validator reads (none: not kept)."""
 
     rollups: Publish
     progress: Publish
     reminders: Publish
+    figures: PutFigures | None = None
 
 
 @dataclass(frozen=True)

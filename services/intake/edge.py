@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.errors import Malformed, TooLarge
 from shared.contracts import CODE_PATTERN
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT
+from shared.numbers import json_int
+
+Model = TypeVar("Model", bound=BaseModel)
 
 #: a site, node or receipt code in a path
 CODE = CODE_PATTERN
@@ -35,7 +40,9 @@ def too_large(limit: int) -> TooLarge:
 
 
 def decode_json(body: bytes) -> Any:
-    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON."""
+    """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON. An integer too
+    long for Python (over 4,300 digits) becomes an OversizedNumber, which the body's model
+    refuses at its field."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -45,7 +52,7 @@ def decode_json(body: bytes) -> Any:
             error="invalid_encoding",
         ) from exc
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=json_int)
     except (json.JSONDecodeError, RecursionError) as exc:
         where = (
             f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
@@ -55,3 +62,29 @@ def decode_json(body: bytes) -> Any:
             f"body is not valid JSON ({where}): {exc}",
             error="invalid_json",
         ) from exc
+
+
+async def read_model(request: Request, model: type[Model], limit: int) -> Model | None:
+    """A small JSON body as ``model``, read only when the route calls this (after the token was
+    checked) and at most ``limit`` bytes; None for an empty body. A body FastAPI decoded from a
+    parameter would be read whole before any dependency runs."""
+    body = await read_limited(request, limit)
+    if not body.strip():
+        return None
+    raw = decode_json(body)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=raw) from None
+
+
+def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads ``model`` itself (read_model)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }

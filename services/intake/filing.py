@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.intake.batching import Batcher
-from services.intake.errors import Invalid, Locked, NotAllowed, NotFound, Unavailable
+from services.intake.errors import Conflict, Invalid, Locked, NotAllowed, NotFound, Unavailable
 from services.intake.schemas import ReceiptOut, StageReached
-from services.intake.store import IntakeStore, Receipt
+from services.intake.store import IntakeStore, Receipt, row_conflict, row_refused
 from shared.access import Caller, may_file, may_read
 from shared.contracts import IssueOut, ReportSubmitted, content_hash
 from shared.forms import UnknownForm, load_form, parse_report, report_code
@@ -88,9 +88,10 @@ class Intake:
         #: a publish failed since the last flush: rows may wait in the outbox
         self._outbox_pending = False
         # group commit: concurrent requests store their rows, and later mark them in the
-        # stream, in one transaction per batch
-        self._inserts: Batcher[Receipt, None] = Batcher(store.insert_all)
-        self._marks: Batcher[str, None] = Batcher(store.mark_all_in_stream)
+        # stream, in one transaction per batch; a row the database refuses fails only its own
+        # request (the batch is retried row by row)
+        self._inserts: Batcher[Receipt, None] = Batcher(store.insert_all, by_item=row_refused)
+        self._marks: Batcher[str, None] = Batcher(store.mark_all_in_stream, by_item=row_refused)
 
     async def _latest_unreviewed(self, code: str, form: str, year: int) -> FilingState:
         return FilingState(await self.store.latest(code, form, year))
@@ -150,12 +151,34 @@ class Intake:
                 submitted_by=f"{caller.kind}:{caller.code}",
                 report=report,
             )
-            await self._inserts.submit(row)  # in the outbox (in_stream false) until the PubAck
+            await self._store(row)  # in the outbox (in_stream false) until the PubAck
             await self._publish_or_keep(row)
             row.in_stream = True
         if self._outbox_pending:
             await self._drain_outbox()
         return to_receipt(row, self.base_url), True
+
+    async def _store(self, row: Receipt) -> None:
+        """Insert a new version; Conflict when another intake stored this version first, Invalid
+        when the database refuses this very row (the wire model should have refused its content
+        first: this is the last line, never a 500)."""
+        try:
+            await self._inserts.submit(row)
+        except Exception as exc:
+            if row_conflict(exc):
+                raise Conflict(
+                    "同一报表的另一版本正在提交，请稍后重试",
+                    "another version of this filing was stored at the same time: retry",
+                    error="concurrent_version",
+                ) from exc
+            if not row_refused(exc):
+                raise
+            raise Invalid(
+                "报表含有数据库无法保存的内容，未予保存；请检查各文本字段",
+                "the database refused to store this report (see the text fields); "
+                "nothing was stored",
+                error="unstorable_report",
+            ) from exc
 
     @asynccontextmanager
     async def _filing_lock(self, key: tuple[str, str, int]) -> AsyncIterator[None]:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
-from services.intake.errors import Invalid, NotAllowed
+from services.intake.errors import Invalid, NotAllowed, Unavailable
 from shared.access import Caller
-from shared.contracts import IssueOut
-from shared.registry import Node, Registry, Site
+from shared.contracts import IssueOut, RegistryImported
+from shared.numbers import MAX_DIGITS, OVERSIZED_EN, OVERSIZED_NUMBER, OVERSIZED_ZH, is_oversized
+from shared.registry import Node, Registry, Site, registry_digest
 from shared.registry.validation import validate_registry
 from shared.runtime.registry_files import dump_registry, load_registry
+from shared.text import UNSAFE_EN, UNSAFE_ZH, first_unsafe, is_unsafe_error
 
-#: services that read the registry at start
-RESTART = ["intake", "validator", "aggregator", "publisher"]
+#: tells every running service that the registry file changed (a confirmed publish)
+Announce = Callable[[RegistryImported], Awaitable[None]]
 
 
 class RegistryBody(BaseModel):
@@ -49,7 +53,8 @@ class RegistryDiff(BaseModel):
     sites: Changes
     nodes: Changes
     file: str
-    restart_required: list[str]
+    #: the digest of the registry saved, which every running service switches to (else null)
+    digest: str | None = None
     message_zh: str
     message_en: str
 
@@ -85,23 +90,32 @@ def _invalid(issues: list[IssueOut]) -> Invalid:
     )
 
 
+def _field_issue(err: ErrorDetails) -> IssueOut:
+    path = ".".join(str(p) for p in err["loc"])
+    rule, zh, en = err["type"], "登记名录字段无效", str(err["msg"])
+    if is_unsafe_error(err["type"], err.get("ctx")):
+        char, position = first_unsafe(str(err["input"])) or ("?", 0)
+        rule = "unsafe_text"
+        zh = UNSAFE_ZH.format(char=char, position=position)
+        en = UNSAFE_EN.format(char=char, position=position)
+    elif is_oversized(err["input"]):
+        rule, zh, en = OVERSIZED_NUMBER, OVERSIZED_ZH, OVERSIZED_EN
+        zh, en = zh.format(max_digits=MAX_DIGITS), en.format(max_digits=MAX_DIGITS)
+    return IssueOut(
+        rule_id=f"registry.{rule}",
+        severity="error",
+        paths=[path],
+        message_zh=f"{path}：{zh}",
+        message_en=f"{path}: {en}",
+    )
+
+
 def parse_registry(raw: Any) -> tuple[list[Node], list[Site]]:
-    """Nodes and sites of a body, or Invalid listing every problem."""
+    """Nodes and sites of a body, or Invalid listing every problem, each at its field."""
     try:
         body = RegistryBody.model_validate(raw)
     except ValidationError as exc:
-        raise _invalid(
-            [
-                IssueOut(
-                    rule_id=f"registry.{err['type']}",
-                    severity="error",
-                    paths=[".".join(str(p) for p in err["loc"])],
-                    message_zh="登记名录字段无效",
-                    message_en=str(err["msg"]),
-                )
-                for err in exc.errors(include_url=False)
-            ]
-        ) from exc
+        raise _invalid([_field_issue(err) for err in exc.errors(include_url=False)]) from exc
     problems = validate_registry(body.nodes, body.sites)
     if problems:
         raise _invalid(
@@ -122,12 +136,15 @@ def parse_registry(raw: Any) -> tuple[list[Node], list[Site]]:
 class RegistryAdmin:
     """The registry file ``path`` (the running registry until one is written), one import at
     a time. An import is written atomically to that file (NIANBAO_REGISTRY_FILE, else
-    ``<data_dir>/registry.json``). Every service reads it at start, so a change takes effect
-    when intake, validator, aggregator and publisher are restarted; the answer says so."""
+    ``<data_dir>/registry.json``), then announced (``RegistryImported``): every running service
+    switches to it between two batches (shared.runtime.registry_follow)."""
 
-    def __init__(self, running: Registry, path: Path) -> None:
+    def __init__(self, running: Registry, path: Path, announce: Announce | None = None) -> None:
         self.running = running
         self.path = path
+        self.announce = announce
+        #: a registry saved but not announced (NATS did not acknowledge): announce it next time
+        self.unannounced: Registry | None = None
         self._lock = asyncio.Lock()
 
     def _stored(self) -> Registry:
@@ -147,22 +164,70 @@ class RegistryAdmin:
             node_changes = changes(dict(before.nodes), {n.code: n for n in nodes})
             empty = not any(c.added or c.removed or c.changed for c in (site_changes, node_changes))
             apply = not dry_run and not empty
+            digest = None
             if apply:
-                await asyncio.to_thread(dump_registry, Registry(nodes, sites), self.path)
+                digest = await self._save(Registry(nodes, sites), site_changes, node_changes)
+            elif empty and not dry_run and self.unannounced is not None:
+                digest = await self.announce_current(self.unannounced)
         if empty:
             zh, en = "登记名录没有变化", "the registry is unchanged"
         elif dry_run:
             zh, en = "试运行：以上为将发生的变化，未做修改", "dry run: these changes were not made"
         else:
-            zh = "登记名录已保存；请重启 intake、validator、aggregator、publisher 使其生效"
-            en = "registry saved; restart intake, validator, aggregator and publisher to apply it"
+            zh = "登记名录已保存；各服务在处理完当前批次后切换到新名录，并重算受影响的汇总和页面"
+            en = (
+                "registry saved; every service switches to it after its current batch, and the "
+                "roll-ups and pages it changes are recomputed"
+            )
         return RegistryDiff(
             dry_run=dry_run,
             applied=apply,
             sites=site_changes,
             nodes=node_changes,
             file=str(self.path),
-            restart_required=RESTART if apply else [],
+            digest=digest,
             message_zh=zh,
             message_en=en,
         )
+
+    async def _save(self, registry: Registry, sites: Changes, nodes: Changes) -> str:
+        """Write the file, read it back, announce it; the digest of the registry it holds."""
+
+        def write_and_read() -> Registry:
+            dump_registry(registry, self.path)
+            return load_registry(self.path)
+
+        saved = await asyncio.to_thread(write_and_read)
+        changed_sites = {*sites.added, *sites.removed, *(c.code for c in sites.changed)}
+        changed_nodes = {*nodes.added, *nodes.removed, *(c.code for c in nodes.changed)}
+        return await self._announce(saved, sorted(changed_sites), sorted(changed_nodes))
+
+    async def announce_current(self, saved: Registry) -> str:
+        """Announce the registry the file holds (saved earlier, never announced)."""
+        return await self._announce(saved, [], [])
+
+    async def _announce(self, saved: Registry, sites: list[str], nodes: list[str]) -> str:
+        digest = await asyncio.to_thread(registry_digest, saved)
+        if self.announce is None:
+            return digest
+        event = RegistryImported(
+            digest=digest,
+            sites=len(saved.sites),
+            nodes=len(saved.nodes),
+            sites_changed=sites,
+            nodes_changed=nodes,
+            imported_by="operator",
+            at=datetime.now(UTC),
+        )
+        try:
+            await self.announce(event)
+            self.unannounced = None
+        except Exception as exc:
+            self.unannounced = saved
+            raise Unavailable(
+                "登记名录已保存，但未能通知运行中的服务；请稍后重新导入",
+                "the registry was saved but the running services could not be told; "
+                "import it again later",
+                error="registry_not_announced",
+            ) from exc
+        return digest

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.intake.auth import Authenticated
 from services.intake.edge import decode_json, read_limited
-from services.intake.filing import Intake
 from services.intake.problems import errors
 from services.intake.registry_admin import (
     RegistryAdmin,
@@ -32,10 +30,9 @@ async def operator(caller: Authenticated) -> Caller:
 Operator = Annotated[Caller, Depends(operator)]
 
 
-def build_registry_router(intake: Intake, path: FilePath) -> APIRouter:
-    """GET and PUT /v1/registry, operator token only; ``path`` is the registry file."""
+def build_registry_router(admin: RegistryAdmin) -> APIRouter:
+    """GET and PUT /v1/registry, operator token only."""
     router = APIRouter(prefix="/v1")
-    admin = RegistryAdmin(intake.registry, path)
 
     @router.get(
         "/registry",
@@ -43,8 +40,8 @@ def build_registry_router(intake: Intake, path: FilePath) -> APIRouter:
         summary="Export the registry (导出网站登记名录) — operator",
     )
     async def export_registry(_caller: Operator) -> dict[str, Any]:
-        """The registry as stored (what every service uses after its next start), in the
-        format of a registry JSON file."""
+        """The registry as stored (what every service uses), in the format of a registry JSON
+        file."""
         return registry_document(await admin.stored())
 
     @router.put(
@@ -67,8 +64,8 @@ def build_registry_router(intake: Intake, path: FilePath) -> APIRouter:
         ),
     ) -> RegistryDiff:
         """Replace the whole registry after checking its consistency; answers with the sites
-        and nodes added, removed and changed. Validator, aggregator, publisher and the intake
-        read the registry at start: restart them to apply a change."""
+        and nodes added, removed and changed. Every running service switches to the new
+        registry after its current batch; the roll-ups and pages it changes are recomputed."""
         raw = decode_json(await read_limited(request, MAX_REGISTRY_BYTES))
         return await admin.replace(raw, dry_run)
 

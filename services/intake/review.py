@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,12 +28,16 @@ from services.intake.review_store import (
 from services.intake.store import IntakeStore, Receipt
 from shared.access import Caller, may_read, may_review, may_set_deadline, may_unlock
 from shared.contracts import DeadlineSet, ReviewRecorded, review_subject
-from shared.deadlines import national_deadline
+from shared.deadlines import internal_deadline_problem, national_deadline
 from shared.filings import Action, standing
 from shared.forms import WORK_REPORT
 from shared.registry import Registry
 
+log = logging.getLogger(__name__)
+
 PublishReview = Callable[[ReviewRecorded], Awaitable[None]]
+#: seconds between attempts to send what the outbox kept after a publish failed (the last repeats)
+RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -54,16 +62,20 @@ def review_messages(registry: Registry, event: ReviewRecorded) -> list[tuple[str
 PublishDeadline = Callable[[DeadlineSet], Awaitable[None]]
 
 
-def unavailable(exc: Exception) -> Unavailable:
+def kept(exc: Exception) -> Unavailable:
     return Unavailable(
-        "消息服务暂不可用，操作未被记录，请稍后重试",
-        f"the stream did not acknowledge; nothing was kept: {exc!r}",
+        "消息服务暂未确认，操作已记录并将自动重发；请勿重复操作",
+        "the stream did not acknowledge; the action is recorded and will be sent again "
+        f"(do not repeat it): {exc!r}",
     )
 
 
 class Reviews:
-    """The review use cases. Each action is stored, then published as an event, or not kept
-    at all."""
+    """The review use cases. Each action is stored with its event in an outbox, in one
+    transaction; the event is published and leaves the outbox on its PubAck. Without a PubAck
+    (which may be lost after the stream stored the message) the action stays, the caller gets
+    503, and the outbox is sent again, oldest first, with the same message ids: by a retry in
+    the background, before the next action's event, and at start."""
 
     def __init__(
         self,
@@ -80,6 +92,60 @@ class Reviews:
         self.publish_deadline = publish_deadline
         #: the filings of concurrent reports, read together
         self._heads: Batcher[FilingKey, dict[FilingKey, FilingHead]] = Batcher(store.heads)
+        #: one sender at a time: events leave in the order they were stored
+        self._sending = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
+
+    async def flush_outbox(self) -> int:
+        """Publish every event of the outbox, oldest first; how many were sent. Raises on the
+        first that gets no PubAck (it and those after it stay)."""
+        async with self._sending:
+            pending = await self.store.pending()
+            for row in pending:
+                if row.kind == "review":
+                    await self.publish_review(ReviewRecorded.model_validate(row.event))
+                else:
+                    await self.publish_deadline(DeadlineSet.model_validate(row.event))
+                assert row.seq is not None
+                await self.store.sent(row.seq)
+            return len(pending)
+
+    async def _send(self) -> None:
+        """Send the outbox (the new event last), or keep it, retry later and raise 503."""
+        try:
+            await self.flush_outbox()
+        except Exception as exc:
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.create_task(self._retry_until_sent(), name="review-outbox")
+            raise kept(exc) from exc
+
+    async def _retry_until_sent(self) -> None:
+        for attempt in itertools.count():
+            await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+            try:
+                sent = await self.flush_outbox()
+            except Exception as exc:
+                log.warning("review outbox not sent yet: %r", exc)
+                continue
+            log.info("review outbox sent: %d events", sent)
+            return
+
+    async def resume(self) -> int:
+        """At start: send what the outbox kept (a crash or a 503 before the stop); retried in
+        the background when the stream does not acknowledge yet."""
+        try:
+            return await self.flush_outbox()
+        except Exception as exc:
+            log.warning("review outbox not sent at start, retrying: %r", exc)
+            self._retry = asyncio.create_task(self._retry_until_sent(), name="review-outbox")
+            return 0
+
+    async def stop(self) -> None:
+        """Stop retrying (what is left is sent at the next start)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
 
     async def is_locked(self, code: str, form: str, year: int) -> bool:
         actions = await self.store.of_filing(code, form, year)
@@ -136,6 +202,14 @@ class Reviews:
     async def unlock(
         self, caller: Caller, code: str, form: str, year: int, reason: str
     ) -> ReviewRecorded:
+        # authorise before revealing anything of the filing: a caller who may not review the
+        # site is refused (403) whatever the lock's state; only then may it learn that state
+        # (409 not_locked)
+        if form != WORK_REPORT or not may_review(caller, self.registry, code):
+            raise NotAllowed(
+                "只有审核单位或其上级单位可以解除锁定",
+                "only the approving office or one above it may unlock",
+            )
         actions = await self.store.of_filing(code, form, year)
         approvals = [a for a in actions if a.action == "approve"]
         if not approvals or not await self.is_locked(code, form, year):
@@ -170,13 +244,9 @@ class Reviews:
             paths=paths,
             at=datetime.now(UTC),
         )
-        await self.store.add(row)
         event = ReviewRecorded(**row.model_dump())
-        try:
-            await self.publish_review(event)
-        except Exception as exc:
-            await self.store.remove(row.review_id)
-            raise unavailable(exc) from exc
+        await self.store.add(row, event.model_dump(mode="json"))
+        await self._send()
         return event
 
     async def history(self, caller: Caller, code: str, form: str, year: int) -> list[ReviewAction]:
@@ -198,26 +268,13 @@ class Reviews:
                 "只有省级或部门监管单位可以为其所辖网站设定内部截止时间",
                 "only the province or department office may set its internal deadline",
             )
-        if deadline.tzinfo is None:
-            raise Invalid(
-                "截止时间须带时区，如 2027-01-29T23:59:59+08:00",
-                "the deadline needs a time zone offset",
-                error="invalid_deadline",
-            )
-        if deadline > national_deadline(year):
-            raise Invalid(
-                "内部截止时间不得晚于全国截止时间（次年1月31日23:59:59）",
-                "an internal deadline cannot be later than the national one",
-                error="invalid_deadline",
-            )
         now = datetime.now(UTC)
+        problem = internal_deadline_problem(year, deadline, now)
+        if problem is not None:
+            raise Invalid.field("invalid_deadline", "deadline.window", "deadline", *problem)
         setter = caller.code if caller.kind == "office" and caller.code else "operator"
         row = InternalDeadline(year=year, node=node, deadline=deadline, set_by=setter, at=now)
-        old = await self.store.set_deadline(row)
         event = DeadlineSet(**row.model_dump())
-        try:
-            await self.publish_deadline(event)
-        except Exception as exc:
-            await self.store.restore_deadline(year, node, old)
-            raise unavailable(exc) from exc
+        await self.store.set_deadline(row, event.model_dump(mode="json"))
+        await self._send()
         return event

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.auth import Authenticated
 from services.intake.declarations import Declarations
-from services.intake.edge import CODE, FORM
+from services.intake.edge import CODE, FORM, json_body, read_model
+from services.intake.errors import Invalid
 from services.intake.filing import Intake, to_receipt
 from services.intake.review import Reviews
 from services.intake.schemas import ReceiptOut
 from shared.contracts import DeadlineSet, ReviewRecorded
 from shared.publication import PublicationDeclared
+from shared.text import SafeStr
 
 
 class ReturnRequest(BaseModel):
@@ -23,7 +25,7 @@ class ReturnRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, description="退回原因")
+    reason: SafeStr = Field(min_length=1, max_length=500, description="退回原因")
     paths: list[Annotated[str, Field(pattern=r"^[a-z0-9_.]{1,100}$")]] = Field(
         default_factory=list, max_length=100, description="需修改的字段路径"
     )
@@ -32,13 +34,16 @@ class ReturnRequest(BaseModel):
 class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=500)
+    reason: SafeStr = Field(default="", max_length=500)
 
 
 class DeadlineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     deadline: datetime = Field(description="ISO 8601 with offset, e.g. 2027-01-29T23:59:59+08:00")
+
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class FilingOut(BaseModel):
@@ -55,6 +60,20 @@ class FilingOut(BaseModel):
 
 
 Code = Annotated[str, Path(pattern=CODE)]
+#: the largest body of a review or deadline request (a reason of 500 characters, escaped, and
+#: 100 field paths fit many times over)
+REVIEW_BODY_BYTES = 32 * 1024
+
+
+def required(body: Model | None) -> Model:
+    """The body of a route that needs one."""
+    if body is None:
+        raise Invalid.field(
+            "invalid_request", "request.missing", "body", "缺少请求体", "the request needs a body"
+        )
+    return body
+
+
 Form = Annotated[str, Path(pattern=FORM)]
 Year = Annotated[int, Path(ge=2000, le=2100)]
 
@@ -69,10 +88,12 @@ def build_review_router(
         status_code=202,
         response_model=ReviewRecorded,
         summary="Return a report for correction (退回)",
+        openapi_extra=json_body(ReturnRequest),
     )
     async def return_report(
-        receipt_id: Code, body: ReturnRequest, caller: Authenticated
+        receipt_id: Code, request: Request, caller: Authenticated
     ) -> ReviewRecorded:
+        body = required(await read_model(request, ReturnRequest, REVIEW_BODY_BYTES))
         return await reviews.act_on_receipt(caller, receipt_id, "return", body.reason, body.paths)
 
     @router.post(
@@ -80,10 +101,12 @@ def build_review_router(
         status_code=202,
         response_model=ReviewRecorded,
         summary="Approve a report, locking it (审核通过并锁定)",
+        openapi_extra=json_body(NoteRequest, required=False),
     )
     async def approve_report(
-        receipt_id: Code, caller: Authenticated, body: NoteRequest | None = None
+        receipt_id: Code, request: Request, caller: Authenticated
     ) -> ReviewRecorded:
+        body = await read_model(request, NoteRequest, REVIEW_BODY_BYTES)
         reason = body.reason if body else ""
         return await reviews.act_on_receipt(caller, receipt_id, "approve", reason, [])
 
@@ -92,10 +115,12 @@ def build_review_router(
         status_code=202,
         response_model=ReviewRecorded,
         summary="Unlock an approved filing (解除锁定)",
+        openapi_extra=json_body(NoteRequest, required=False),
     )
     async def unlock_filing(
-        code: Code, form: Form, year: Year, caller: Authenticated, body: NoteRequest | None = None
+        code: Code, form: Form, year: Year, request: Request, caller: Authenticated
     ) -> ReviewRecorded:
+        body = await read_model(request, NoteRequest, REVIEW_BODY_BYTES)
         return await reviews.unlock(caller, code, form, year, body.reason if body else "")
 
     @router.get(
@@ -123,10 +148,12 @@ def build_review_router(
         status_code=202,
         response_model=DeadlineSet,
         summary="Set an internal deadline for the sites below a province or department",
+        openapi_extra=json_body(DeadlineRequest),
     )
     async def set_deadline(
-        year: Year, node: Code, body: DeadlineRequest, caller: Authenticated
+        year: Year, node: Code, request: Request, caller: Authenticated
     ) -> DeadlineSet:
+        body = required(await read_model(request, DeadlineRequest, REVIEW_BODY_BYTES))
         return await reviews.set_deadline(caller, year, node, body.deadline)
 
     return router

@@ -1,4 +1,5 @@
-"""The intake's record of review actions (return, approve, unlock) and internal deadlines."""
+"""The intake's record of review actions (return, approve, unlock) and internal deadlines, and
+the outbox of their events (stored with the record, deleted once JetStream acknowledged)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ class InternalDeadline(SQLModel, table=True):
     deadline: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
     set_by: str
     at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+
+
+class PendingEvent(SQLModel, table=True):
+    """A review or deadline event stored with its record and not yet acknowledged by JetStream:
+    sent in ``seq`` order, deleted after its PubAck."""
+
+    __tablename__ = "intake_event_outbox"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    #: "review" or "deadline"
+    kind: str
+    event: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
 
 
 def as_review(action: ReviewAction) -> Review:
@@ -110,16 +123,28 @@ class ReviewStore:
         self.engine = engine
 
     async def create(self) -> None:
-        await create_schema(self.engine, [ReviewAction, InternalDeadline])
+        await create_schema(self.engine, [ReviewAction, InternalDeadline, PendingEvent])
 
-    async def add(self, action: ReviewAction) -> None:
+    async def add(self, action: ReviewAction, event: dict[str, Any] | None = None) -> None:
+        """Record an action, and its event in the outbox when given, in one transaction."""
         async with self.engine.begin() as conn:
             await conn.execute(sql_table(ReviewAction).insert().values(**action.model_dump()))
+            if event is not None:
+                outbox = sql_table(PendingEvent).insert().values(kind="review", event=event)
+                await conn.execute(outbox)
 
-    async def remove(self, review_id: str) -> None:
-        table = sql_table(ReviewAction)
+    async def pending(self) -> list[PendingEvent]:
+        """The outbox, oldest first."""
+        table = sql_table(PendingEvent)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).order_by(table.c.seq))
+            return [PendingEvent.model_validate(dict(r._mapping)) for r in rows]
+
+    async def sent(self, seq: int) -> None:
+        """JetStream acknowledged this event: out of the outbox."""
+        table = sql_table(PendingEvent)
         async with self.engine.begin() as conn:
-            await conn.execute(table.delete().where(table.c.review_id == review_id))
+            await conn.execute(table.delete().where(table.c.seq == seq))
 
     async def of_filing(self, code: str, form: str, year: int) -> list[ReviewAction]:
         table = sql_table(ReviewAction)
@@ -150,25 +175,23 @@ class ReviewStore:
             }
         return {key: FilingHead(latest.get(key), key in reviewed) for key in filings}
 
-    async def set_deadline(self, row: InternalDeadline) -> InternalDeadline | None:
-        """Store a deadline; returns the one it replaced (to restore if publishing fails)."""
+    async def set_deadline(self, row: InternalDeadline, event: dict[str, Any]) -> None:
+        """Store a node's deadline for a year (replacing the one before) and its event in the
+        outbox, in one transaction."""
         table = sql_table(InternalDeadline)
         async with self.engine.begin() as conn:
-            old = (
-                await conn.execute(
-                    select(table).where(table.c.year == row.year, table.c.node == row.node)
-                )
-            ).first()
             await conn.execute(
                 table.delete().where(table.c.year == row.year, table.c.node == row.node)
             )
             await conn.execute(table.insert().values(**row.model_dump()))
-        return None if old is None else InternalDeadline.model_validate(dict(old._mapping))
+            await conn.execute(
+                sql_table(PendingEvent).insert().values(kind="deadline", event=event)
+            )
 
-    async def restore_deadline(self, year: int, node: str, old: InternalDeadline | None) -> None:
+    async def deadline(self, year: int, node: str) -> InternalDeadline | None:
         table = sql_table(InternalDeadline)
-        async with self.engine.begin() as conn:
-            await conn.execute(table.delete().where(table.c.year == year, table.c.node == node))
-            if old is not None:
-                values: dict[str, Any] = old.model_dump()
-                await conn.execute(table.insert().values(**values))
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(table).where(table.c.year == year, table.c.node == node))
+            ).first()
+        return None if row is None else InternalDeadline.model_validate(dict(row._mapping))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, UniqueConstraint, bindparam, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
 
@@ -58,6 +59,28 @@ class Token(SQLModel, table=True):
     label: str = ""
     expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     revoked: bool = False
+
+
+def row_refused(exc: Exception) -> bool:
+    """The database refused a row for what it holds (a data or integrity error, or a value the
+    driver cannot send), not for being unreachable: one row's fault, not the batch's."""
+    return (
+        row_conflict(exc)
+        or isinstance(exc, DataError)
+        or _sqlstate(exc) == "22"
+        or (isinstance(exc, StatementError) and not isinstance(exc, DBAPIError))
+    )
+
+
+def row_conflict(exc: Exception) -> bool:
+    """The database refused a row as a duplicate (another intake took this version first)."""
+    return isinstance(exc, IntegrityError) or _sqlstate(exc) == "23"
+
+
+def _sqlstate(exc: Exception) -> str:
+    """The SQLSTATE class of a PostgreSQL error (asyncpg's reach SQLAlchemy untranslated)."""
+    orig = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else None
+    return str(getattr(orig, "sqlstate", None) or "")[:2]
 
 
 def hash_token(token: str) -> str:
@@ -130,13 +153,25 @@ class IntakeStore:
         await create_schema(self.engine, [Receipt, Token])
 
     # ---------------------------------------------------------------- tokens
-    async def add_tokens(self, tokens: Sequence[tuple[str, Kind, str | None, str]]) -> None:
-        """Store (token, kind, code, label) hashed; an existing hash is left as it is."""
+    async def add_tokens(
+        self,
+        tokens: Sequence[tuple[str, Kind, str | None, str]],
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Store (token, kind, code, label) hashed, valid until ``expires_at`` (None: until
+        revoked); an existing hash is left as it is."""
         table = sql_table(Token)
         rows: dict[str, dict[str, Any]] = {}
         for token, kind, code, label in tokens:
             rows.setdefault(
-                hash_token(token), {"kind": kind, "code": code, "label": label, "revoked": False}
+                hash_token(token),
+                {
+                    "kind": kind,
+                    "code": code,
+                    "label": label,
+                    "revoked": False,
+                    "expires_at": expires_at,
+                },
             )
         digests = list(rows)
         async with self.engine.begin() as conn:
@@ -151,6 +186,46 @@ class IntakeStore:
             if new:
                 await conn.execute(table.insert(), new)
         self._tokens.clear()  # a token refused a moment ago as unknown works at once
+
+    async def revoke_tokens(self, code: str) -> int:
+        """Revoke every token of a site or office (``operator``: the operator's); how many.
+        A running intake refuses them within TOKEN_CACHE_SECONDS."""
+        table = sql_table(Token)
+        holder = table.c.kind == "operator" if code == "operator" else table.c.code == code
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                update(table).where(holder, table.c.revoked.is_(False)).values(revoked=True)
+            )
+        self._tokens.clear()
+        return int(done.rowcount or 0)
+
+    async def rotate_token(self, code: str, token: str, expires_at: datetime | None) -> bool:
+        """Give the holder of ``code``'s tokens the new ``token`` and revoke the others, in one
+        transaction; False when ``code`` never had a token."""
+        table = sql_table(Token)
+        holder = table.c.kind == "operator" if code == "operator" else table.c.code == code
+        async with self.engine.begin() as conn:
+            known = (await conn.execute(select(table).where(holder).limit(1))).first()
+            if known is None:
+                return False
+            await conn.execute(
+                update(table).where(holder, table.c.revoked.is_(False)).values(revoked=True)
+            )
+            await conn.execute(
+                table.insert(),
+                [
+                    {
+                        "token_hash": hash_token(token),
+                        "kind": known.kind,
+                        "code": known.code,
+                        "label": known.label,
+                        "revoked": False,
+                        "expires_at": expires_at,
+                    }
+                ],
+            )
+        self._tokens.clear()
+        return True
 
     async def caller(self, token: str, now: datetime) -> Caller | None:
         """Who holds this token at ``now``, or None (unknown, revoked or expired). A lookup is

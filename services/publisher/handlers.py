@@ -9,13 +9,13 @@ from services.publisher.announcements import Announcer, Publish
 from services.publisher.building import PageBuilder, RenderSites
 from services.publisher.dirty import filing_pages, page_key, rollup_pages
 from services.publisher.pacing import BurstPacer
-from services.publisher.pages.paths import PageRef
+from services.publisher.pages.paths import PageRef, affected_pages
 from services.publisher.scheduling import RenderScheduler, WriteFiles
 from services.publisher.sites_worker import SiteRenderer
 from services.publisher.state import PageState, latest_status
 from services.publisher.store import PublisherStore
 from shared.contracts import ReportAggregated, ReviewRecorded, RollupUpdated
-from shared.registry import Registry
+from shared.registry import Registry, moved_nodes, moved_sites
 from shared.runtime.messaging import Envelope
 
 
@@ -126,3 +126,20 @@ class Publisher:
             )
             dirty.extend(page_key(r) for r in rollup_pages(self.registry, event.year, event.node))
         await self.store.save([], [], rows, dirty, [])
+
+    async def registry_switched(self, before: Registry) -> None:
+        """The registry was switched from ``before``: mark the pages of the sites and nodes that
+        opened, closed, moved or changed, under the old and the new registry (their roll-ups
+        follow from the aggregator and mark theirs again)."""
+        years = {year for (_code, year) in self.state.statuses}
+        years |= {year for (year, _node) in self.state.rollups}
+        dirty: set[str] = set()
+        sites, nodes = moved_sites(before, self.registry), moved_nodes(before, self.registry)
+        for registry in (before, self.registry):
+            for year in sorted(years):
+                dirty.add(page_key(PageRef("index", year)))
+                for code in sorted(sites & registry.sites.keys()):
+                    dirty.update(page_key(r) for r in affected_pages(registry, code, year))
+                for node in sorted(nodes & registry.nodes.keys()):
+                    dirty.update(page_key(r) for r in rollup_pages(registry, year, node))
+        await self.store.save([], [], [], sorted(dirty), [])

@@ -27,6 +27,7 @@ from shared.contracts import (
     ReviewRecorded,
     RollupUpdated,
 )
+from shared.registry import Registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
@@ -42,8 +43,8 @@ from shared.runtime.metrics import (
     count_published,
     with_health,
 )
+from shared.runtime.registry_follow import LiveRegistry, live_registry
 from shared.runtime.service import (
-    configured_registry,
     declare_publications,
     freeze_startup_state,
     make_broker,
@@ -85,8 +86,12 @@ REVIEW_CONSUMER = PUBLISHER.consumer("publisher-reviews")
 CONSUMERS = [AGGREGATED_CONSUMER, ROLLUP_CONSUMER, REVIEW_CONSUMER]
 
 
-def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, PublisherStore]:
-    registry = configured_registry(settings)
+def build(
+    settings: PublisherSettings, broker: NatsBroker, live: LiveRegistry | None = None
+) -> tuple[Publisher, PublisherStore]:
+    """The publisher's parts; its pages follow ``live``'s registry, switched between batches."""
+    live = live or live_registry(settings)
+    registry = live.registry
     url = settings.database_url_for("publisher", settings.publisher_database_url)
     store = PublisherStore(make_engine(url))
 
@@ -105,15 +110,25 @@ def build(settings: PublisherSettings, broker: NatsBroker) -> tuple[Publisher, P
     publisher = Publisher(
         registry, store, PageWriter(settings.pages_dir), publish, base_url, renderer
     )
+
+    async def switch(new: Registry) -> None:
+        """An import: the pages it changes are marked dirty; the site page worker restarts."""
+        before = live.adopt(new)
+        renderer.switch(live.registry)
+        await publisher.registry_switched(before)
+
+    live.switch = switch
     declare_publications(broker, PUBLISHER)
     dead = DeadLetters(broker, "publisher")
     # a burst is stored in batches: one transaction per linger, not per small fetch
     linger = BURST_LINGER_SECONDS
-    BatchStage(
-        broker, AGGREGATED_CONSUMER, ReportAggregated, publisher.on_aggregated, dead, linger=linger
+    on_aggregated, on_rollups = (
+        live.guarded(publisher.on_aggregated),
+        live.guarded(publisher.on_rollups),
     )
-    BatchStage(broker, ROLLUP_CONSUMER, RollupUpdated, publisher.on_rollups, dead, linger=linger)
-    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, publisher.on_reviews, dead)
+    BatchStage(broker, AGGREGATED_CONSUMER, ReportAggregated, on_aggregated, dead, linger=linger)
+    BatchStage(broker, ROLLUP_CONSUMER, RollupUpdated, on_rollups, dead, linger=linger)
+    BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, live.guarded(publisher.on_reviews), dead)
     return publisher, store
 
 
@@ -135,7 +150,8 @@ async def render_loop(render: Callable[[], Awaitable[int]], idle: float) -> None
 
 async def serve(settings: PublisherSettings) -> None:
     broker = make_broker(settings, "publisher")
-    publisher, store = build(settings, broker)
+    live = live_registry(settings)
+    publisher, store = build(settings, broker, live)
     loop_tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -147,9 +163,10 @@ async def serve(settings: PublisherSettings) -> None:
             publisher.render_sites_port.start()
         await asyncio.to_thread(write_atomically, settings.pages_dir, static_files())
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, PUBLISHER, CONSUMERS)
         freeze_startup_state()
         await broker.start()
+        live.start(broker, settings.registry_poll_seconds)
         # site pages (they answer receipts) never wait behind a costly node page
         idle = settings.render_idle_seconds
         loop_tasks.append(asyncio.create_task(render_loop(publisher.render_sites, idle)))
@@ -158,6 +175,7 @@ async def serve(settings: PublisherSettings) -> None:
         loop_tasks.append(asyncio.create_task(render_loop(publisher.render_nodes, node_idle)))
 
     async def stop() -> None:
+        await live.stop()
         await stop_broker(broker)
         for task in loop_tasks:
             task.cancel()

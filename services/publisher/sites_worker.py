@@ -9,8 +9,14 @@ turns ``SiteJob``s into files; the publisher keeps its state, its store and the 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -62,11 +68,41 @@ def render_site_jobs(
 # ---------------------------------------------------------------- in the worker process
 _registry: Registry | None = None
 _base_url = ""
+#: prctl(2) option: the signal this process gets when its parent ends
+_PR_SET_PDEATHSIG = 1
+#: how often the worker looks whether its parent is still there (where prctl is missing)
+PARENT_WATCH_SECONDS = 0.5
 
 
-def _start_worker(registry_file: str | None, base_url: str) -> None:
+def end_with_parent(parent: int) -> None:
+    """End this process when ``parent`` ends, whatever the signal that ended it (a SIGKILLed
+    publisher cannot stop its worker): Linux kills it at once (PR_SET_PDEATHSIG), and a thread
+    that sees the process re-parented ends it anywhere else."""
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc to call: the watch below still ends it
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable; watching the parent instead")
+    if os.getppid() != parent:  # the parent ended before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start_worker(
+    registry_file: str | None, base_url: str, parent: int, given: Registry | None = None
+) -> None:
     global _registry, _base_url
-    if registry_file is None:
+    end_with_parent(parent)
+    if given is not None:
+        _registry = given
+    elif registry_file is None:
         from shared.registry.demo import demo_registry
 
         _registry = demo_registry()
@@ -103,6 +139,8 @@ class SiteRenderer:
         self.registry_file = None if registry_file is None else str(registry_file)
         self.worker = worker
         self._pool: Executor | None = None
+        #: a registry switched to since start: handed to the next worker whole
+        self._switched: Registry | None = None
 
     def _executor(self) -> Executor:
         if self._pool is None:
@@ -112,7 +150,7 @@ class SiteRenderer:
                 # (one more process to keep): a fresh interpreter that imports what it needs
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.registry_file, self.base_url),
+                initargs=(self.registry_file, self.base_url, os.getpid(), self._switched),
             )
         return self._pool
 
@@ -134,6 +172,13 @@ class SiteRenderer:
             log.error("the site page worker died; rendering here, a new worker next time")
             self.close()
             return render_site_jobs(self.registry, self.base_url, jobs)
+
+    def switch(self, registry: Registry) -> None:
+        """Render with ``registry`` from now on: the worker is replaced by one holding it."""
+        self._switched = registry
+        if self._pool is not None:
+            self.close()
+            self.start()
 
     def close(self) -> None:
         if self._pool is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.contracts import (
     IssueOut,
@@ -14,16 +16,27 @@ from shared.contracts import (
     accepted_subject,
     rejected_subject,
 )
-from shared.forms import check_report
+from shared.forms import WORK_REPORT, CheckContext, check_report
+from shared.plausibility import PeerStats, peer_group, peers_key, plausibility_context, site_key
 from shared.registry import Registry
 from shared.runtime.messaging import Envelope
 
+log = logging.getLogger(__name__)
+
 Publish = Callable[[Sequence[tuple[str, ReportJudged, str]]], Awaitable[None]]
+#: reads keys of the plausibility figures bucket: key -> decoded JSON (absent keys left out)
+ReadFigures = Callable[[Sequence[str]], Awaitable[dict[str, Any]]]
 
 
-def judge(submitted: ReportSubmitted, registry: Registry, now: datetime) -> ReportJudged:
-    """The verdict on one submission: the same judgement `nianbao forms check` gives."""
-    result = check_report(submitted.report, registry)
+def judge(
+    submitted: ReportSubmitted,
+    registry: Registry,
+    now: datetime,
+    context: CheckContext | None = None,
+) -> ReportJudged:
+    """The verdict on one submission: the same judgement `nianbao forms check` gives, with the
+    plausibility context when there is one."""
+    result = check_report(submitted.report, registry, context)
     fields = submitted.model_dump(exclude={"schema_version", "submitted_by"})
     issues = [IssueOut(**issue.model_dump()) for issue in result.issues]
     verdict = ReportAccepted if result.accepted else ReportRejected
@@ -36,14 +49,55 @@ def verdict_subject(verdict: ReportJudged) -> str:
     return subject(verdict.form, verdict.code)
 
 
+def context_keys(registry: Registry, submitted: ReportSubmitted) -> tuple[str, str, str] | None:
+    """(last year's figures, this year's counted figures, the peer group) of a site's report."""
+    if submitted.form != WORK_REPORT:
+        return None
+    group = peer_group(registry, submitted.code)
+    if group is None:
+        return None
+    year, code = submitted.year, submitted.code
+    return site_key(year - 1, code), site_key(year, code), peers_key(year, group)
+
+
 class Validator:
     """The validator's only handler: judge a batch, publish the verdicts (confirmed)."""
 
-    def __init__(self, registry: Registry, publish: Publish) -> None:
+    def __init__(
+        self, registry: Registry, publish: Publish, figures: ReadFigures | None = None
+    ) -> None:
         self.registry = registry
         self.publish = publish
+        self.figures = figures
+
+    async def contexts(self, batch: Sequence[ReportSubmitted]) -> dict[str, CheckContext]:
+        """The plausibility context of each work report (receipt id -> context); none when
+        the figures cannot be read: plausibility only warns, it never holds a verdict up."""
+        wanted = {s.receipt_id: context_keys(self.registry, s) for s in batch}
+        keys = sorted({k for ks in wanted.values() if ks for k in ks})
+        if self.figures is None or not keys:
+            return {}
+        try:
+            found = await self.figures(keys)
+        except Exception:
+            log.warning("plausibility figures unavailable; judging without them", exc_info=True)
+            return {}
+        out: dict[str, CheckContext] = {}
+        for receipt, ks in wanted.items():
+            if ks is None:
+                continue
+            previous, own, peers = (found.get(k) for k in ks)
+            stats = PeerStats.model_validate(peers) if isinstance(peers, dict) else None
+            out[receipt] = plausibility_context(
+                previous if isinstance(previous, dict) else None,
+                own if isinstance(own, dict) else None,
+                stats,
+            )
+        return out
 
     async def on_submitted(self, batch: list[Envelope[ReportSubmitted]]) -> None:
         now = datetime.now(UTC)
-        verdicts = [judge(e.event, self.registry, now) for e in batch]
+        submissions = [e.event for e in batch]
+        contexts = await self.contexts(submissions)
+        verdicts = [judge(s, self.registry, now, contexts.get(s.receipt_id)) for s in submissions]
         await self.publish([(verdict_subject(v), v, f"verdict:{v.receipt_id}") for v in verdicts])

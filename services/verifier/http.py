@@ -7,7 +7,7 @@ import gzip
 import re
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Path
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.responses import Response
 
 from services.verifier.store import VerifierStore
@@ -23,11 +23,13 @@ def create_app(store: VerifierStore, health: Health, lifespan: Any = None) -> Fa
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.include_router(health.router())
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/readyz", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False)
+    async def health_answer(request: Request) -> Response:
+        status, kind, body = health.respond(request.url.path)
+        return Response(body, status_code=status, media_type=kind)
 
     @app.get("/v1/evidence/{code}/{year}")
     async def evidence(

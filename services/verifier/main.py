@@ -30,8 +30,8 @@ from shared.registry import Registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
 from shared.runtime.metrics import Health, count_published, health_port
+from shared.runtime.registry_follow import live_registry
 from shared.runtime.service import (
-    configured_registry,
     declare_publications,
     freeze_startup_state,
     make_broker,
@@ -49,7 +49,7 @@ __all__ = ["CONSUMERS", "VerifierSettings", "build", "fetch_policy", "main", "st
 ACCEPTED_CONSUMER = VERIFIER.consumer("verifier-accepted")
 DECLARATIONS_CONSUMER = VERIFIER.consumer("verifier-declarations")
 CONSUMERS = [ACCEPTED_CONSUMER, DECLARATIONS_CONSUMER]
-DEFAULT_PORT = 8004
+DEFAULT_PORT = 8005
 
 
 class VerifierSettings(CommonSettings):
@@ -139,7 +139,9 @@ async def standalone(
 
 
 def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Verifier]:
-    registry = configured_registry(settings)
+    # the registry follows imports, switched between batches (a check reads it once, at start)
+    live = live_registry(settings)
+    registry = live.registry
     url = settings.database_url_for("verifier", settings.verifier_database_url)
     store = VerifierStore(make_engine(url))
     resolve = (
@@ -164,8 +166,12 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
         poll_seconds=settings.verifier_poll_seconds,
     )
     dead = DeadLetters(broker, "verifier")
-    BatchStage(broker, ACCEPTED_CONSUMER, ReportAccepted, verifier.on_accepted, dead)
-    BatchStage(broker, DECLARATIONS_CONSUMER, PublicationDeclared, verifier.on_declared, dead)
+    on_accepted, on_declared = (
+        live.guarded(verifier.on_accepted),
+        live.guarded(verifier.on_declared),
+    )
+    BatchStage(broker, ACCEPTED_CONSUMER, ReportAccepted, on_accepted, dead)
+    BatchStage(broker, DECLARATIONS_CONSUMER, PublicationDeclared, on_declared, dead)
     health = Health("verifier", broker, CONSUMERS)
 
     async def answer_recheck(msg: Any) -> None:
@@ -180,9 +186,10 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await store.create()
         await broker.connect()
-        await prepare_topology(broker, settings, CONSUMERS)
+        await prepare_topology(broker, settings, VERIFIER, CONSUMERS)
         freeze_startup_state()
         await broker.start()
+        live.start(broker, settings.registry_poll_seconds)
         await broker.connection.subscribe(
             f"nianbao.{RECHECK.kind}.*.*", queue="verifier", cb=answer_recheck
         )
@@ -195,6 +202,7 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
+        await live.stop()
         await health.stop()
         await stop_broker(broker)
         await fetcher.close()

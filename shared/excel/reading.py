@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +16,13 @@ from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet.worksheet import Worksheet
 
+from shared.excel.budget import (
+    MAX_PARTS,
+    MAX_UNPACKED_BYTES,
+    Budget,
+    check_archive,
+    numbers_as_text,
+)
 from shared.excel.layout import (
     META_SHEET,
     NO,
@@ -26,11 +33,11 @@ from shared.excel.layout import (
     read_slots,
 )
 from shared.forms.catalog import UnknownForm, load_form
-from shared.forms.definition import ENVELOPE_LABELS, FieldDef, FormDefinition, leaves
+from shared.forms.definition import ENVELOPE_LABELS, FieldDef, FormDefinition, Leaf, leaves
+from shared.forms.wire import MAX_RECORDS
+from shared.numbers import MAX_DIGITS, OversizedNumber
 
-#: an uploaded workbook may not unpack to more than this (zip bombs)
-MAX_UNPACKED_BYTES = 16 * 2**20
-MAX_PARTS = 200
+__all__ = ["MAX_PARTS", "MAX_UNPACKED_BYTES", "FilledWorkbook", "read_workbook"]
 
 _EMPTY: Any = object()
 
@@ -58,15 +65,21 @@ class FilledWorkbook:
         return [f"{self.sheet}!{ref}" for ref in refs or []]
 
 
-def read_workbook(data: bytes) -> FilledWorkbook:
+def read_workbook(data: bytes, budget: Budget | None = None) -> FilledWorkbook:
     """The report in a filled template, as raw wire JSON, with the cells of every path.
 
     Values are converted as a person means them (是/否 → true/false, option labels → ids, dates
     → ISO, whole numbers typed as text → integers); what cannot be converted is passed on as it
     is, so the wire model refuses it with the same message as in JSON, at the same path.
-    Raises WorkbookError when the bytes are not an xlsx or not a nianbao template.
+    Raises WorkbookError when the bytes are not an xlsx or not a nianbao template, or when
+    reading them would cost more than ``budget`` (XML elements, seconds): the archive is
+    measured before it is parsed, and the metadata checked against the form definition before
+    any cell of the sheet is read.
     """
-    _check_archive(data)
+    budget = budget or Budget()
+    oversized = check_archive(data, budget)
+    if oversized:
+        data = numbers_as_text(data, oversized)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -90,23 +103,55 @@ def read_workbook(data: bytes) -> FilledWorkbook:
     sheet_name = head.get("sheet", "")
     if sheet_name not in book.sheetnames or sheet_name == META_SHEET:
         raise not_template("找不到报表工作表", f"the sheet {sheet_name!r} is missing")
-    slots = list(read_slots(meta))
+    budget.check()
+    slots = checked_slots(defn, read_slots(meta))
+    budget.check()
     return _Reader(defn, book[sheet_name], slots).read()
 
 
-def _check_archive(data: bytes) -> None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            parts = archive.infolist()
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise WorkbookError(
-            "unreadable", "文件不是有效的 Excel（.xlsx）文件", f"not an xlsx (zip) file: {exc}"
-        ) from exc
-    if len(parts) > MAX_PARTS or sum(p.file_size for p in parts) > MAX_UNPACKED_BYTES:
-        raise WorkbookError(
-            "unreadable",
-            "Excel 文件解压后过大",
-            f"the workbook unpacks to more than {MAX_UNPACKED_BYTES} bytes or {MAX_PARTS} parts",
+def checked_slots(defn: FormDefinition, rows: Iterable[Slot]) -> list[Slot]:
+    """The metadata's slots once each names a field of the definition, at most once, and a
+    records range has the table's columns and at most as many rows as the field takes items:
+    a template's metadata is the client's to edit, so it is checked before any cell is read."""
+    by_path = leaves(defn)
+    seen: set[tuple[str, str, str]] = set()
+    slots: list[Slot] = []
+    for slot in rows:
+        key = (slot.kind, slot.path, slot.extra if slot.kind == "option" else "")
+        if key in seen:
+            raise not_template("模板信息中有重复字段", f"{slot.path!r} appears twice")
+        seen.add(key)
+        leaf = by_path.get(slot.path)
+        if slot.kind == "field":
+            if slot.path != "year" and (leaf is None or leaf.field.type in _TABLES):
+                raise not_template("模板信息中有未知字段", f"unknown field path {slot.path!r}")
+        elif slot.kind == "option":
+            if leaf is None or slot.extra not in {o.id for o in leaf.field.options}:
+                raise not_template("模板信息中有未知选项", f"unknown option of {slot.path!r}")
+        else:
+            _check_table(slot, leaf)
+        slots.append(slot)
+    return slots
+
+
+_TABLES = ("multi_choice", "records")
+
+
+def _check_table(slot: Slot, leaf: Leaf | None) -> None:
+    if leaf is None or leaf.field.type != "records":
+        raise not_template("模板信息中有未知字段", f"unknown field path {slot.path!r}")
+    items = {i.id for i in leaf.field.item_fields}
+    columns = slot.extra.split(",")
+    if len(set(columns)) != len(columns) or any(c not in items for c in columns):
+        raise not_template("模板信息中有未知列", f"unknown item fields in {slot.extra!r}")
+    left, top, right, bottom = range_boundaries(slot.ref)
+    assert left is not None and top is not None and right is not None and bottom is not None
+    most = leaf.field.max_items or MAX_RECORDS
+    if right - left + 1 != len(columns) or not 0 < bottom - top + 1 <= most:
+        raise not_template(
+            "模板信息中的表格范围无效",
+            f"the range {slot.ref} of {slot.path} is not {len(columns)} columns of at most "
+            f"{most} rows",
         )
 
 
@@ -309,18 +354,26 @@ def _whole(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and _INT_RE.fullmatch(value):
-        return int(value.replace(",", ""))
+        return _int(value)
     return value
 
 
 def _number(value: Any) -> Any:
     if isinstance(value, str):
+        if _INT_RE.fullmatch(value):
+            return _int(value)
         try:
-            number = float(value.replace(",", ""))
+            return float(value.replace(",", ""))
         except ValueError:
             return value
-        return int(number) if _INT_RE.fullmatch(value) else number
     return value
+
+
+def _int(text: str) -> int | OversizedNumber:
+    """Digits (with thousands commas) as an int, or the marker the wire model refuses when
+    there are more than Python reads."""
+    digits = text.replace(",", "").lstrip("+-")
+    return OversizedNumber(len(digits)) if len(digits) > MAX_DIGITS else int(text.replace(",", ""))
 
 
 def _span(refs: list[str]) -> str:

@@ -16,6 +16,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from shared.excel.layout import NO, YES, Slot, sheet_title, write_meta
+from shared.excel.printing import note_for, print_like_a_form, row_height, write_instructions
 from shared.forms.definition import ENVELOPE_LABELS, FieldDef, FormDefinition, Section, substitute
 from shared.forms.wire import ISO_DATE_RE, MAX_COUNT
 
@@ -45,7 +46,10 @@ def build_template(
     sheet = book.active
     assert sheet is not None
     sheet.title = sheet_title(defn)
-    slots = _Writer(defn, sheet, values or {}, records_rows).write()
+    writer = _Writer(defn, sheet, values or {}, records_rows)
+    slots = writer.write()
+    print_like_a_form(sheet, "3:3", get_column_letter(writer.last_col))
+    write_instructions(book, defn)
     write_meta(book, defn, sheet.title, slots)
     sheet.protection.sheet = True
     sheet.protection.formatColumns = False
@@ -131,7 +135,7 @@ class _Writer:
             "填好后直接上传本文件。"
         )
         sheet["A2"].alignment = _WRAP
-        sheet.row_dimensions[2].height = 32
+        sheet.row_dimensions[2].height = row_height([(sheet["A2"].value, self._span_width())])
         heads = ["类别", "指标", "填报值", *([""] * (self.value_cols - 1)), "单位", "填写说明"]
         for col, text in enumerate(heads, start=1):
             self._label(3, col, text, bold=True, fill=_HEAD_FILL, align=_CENTER)
@@ -161,7 +165,9 @@ class _Writer:
     def _scalar(self, f: FieldDef, path: str, label: str, hint: str | None = None) -> None:
         self._label(self.row, 2, label)
         value = _display(f, _value_at(self.values, path))
-        self._input(self.row, _FIRST_VALUE_COL, f, path, value, rule=_validation(f, path))
+        self._input(
+            self.row, _FIRST_VALUE_COL, f, path, value, rule=_validation(f, path), hint=hint
+        )
         for col in range(_FIRST_VALUE_COL + 1, self.unit_col):
             self._label(self.row, col, "", fill=_SECTION_FILL)
         self._label(self.row, self.unit_col, f.unit or "", align=_CENTER)
@@ -184,7 +190,9 @@ class _Writer:
         for option in f.options:
             self._label(self.row, 2, f"{f.label}：{option.label}")
             value = None if not isinstance(chosen, list) else (YES if option.id in chosen else NO)
-            cell = self._input(self.row, _FIRST_VALUE_COL, yes_no, f.id, value, register=False)
+            cell = self._input(
+                self.row, _FIRST_VALUE_COL, yes_no, f.id, value, register=False, hint=_hint(f)
+            )
             self.slots.append(Slot("option", f.id, cell.coordinate, f.type, option.id))
             for col in range(_FIRST_VALUE_COL + 1, self.unit_col):
                 self._label(self.row, col, "", fill=_SECTION_FILL)
@@ -198,7 +206,7 @@ class _Writer:
         rows = max(self.records_rows, len(items))
         self._label(self.row, 2, f"{f.label}（每行一条，空行不计）", bold=True)
         for i, item_field in enumerate(f.item_fields):
-            text = item_field.label + ("" if item_field.required else "（可空）")
+            text = item_field.label  # an item is judged whole: every field or none
             self._label(
                 self.row, _FIRST_VALUE_COL + i, text, bold=True, fill=_HEAD_FILL, align=_CENTER
             )
@@ -251,6 +259,7 @@ class _Writer:
         value: Any,
         register: bool = True,
         rule: _Rule | None = None,
+        hint: str | None = None,
     ) -> Cell:
         cell = self.sheet.cell(row, col)
         _put(cell, value)
@@ -259,6 +268,7 @@ class _Writer:
         cell.protection = _UNLOCKED
         cell.alignment = Alignment(vertical="center")
         cell.number_format = _number_format(f)
+        cell.comment = note_for(self.defn, f, path, hint or _hint(f))
         if register:
             self.slots.append(Slot("field", path, cell.coordinate, f.type))
         rule = rule or _validation(f)
@@ -282,10 +292,15 @@ class _Writer:
             self.validations[key] = validation
         validation.add(cell)
 
+    def _width(self, col: int) -> float:
+        return {1: 12, 2: 40, self.unit_col: 6, self.hint_col: 26}.get(col, 14)
+
+    def _span_width(self) -> float:
+        return sum(self._width(col) for col in range(1, self.last_col + 1))
+
     def _widths(self) -> None:
-        widths = {1: 14, 2: 44, self.unit_col: 8, self.hint_col: 30}
         for col in range(1, self.last_col + 1):
-            self.sheet.column_dimensions[get_column_letter(col)].width = widths.get(col, 16)
+            self.sheet.column_dimensions[get_column_letter(col)].width = self._width(col)
         self.sheet.freeze_panes = "C4"
 
 

@@ -61,6 +61,8 @@ class FieldDef(_Frozen):
     max_length: int | None = Field(default=None, gt=0)
     max_items: int | None = Field(default=None, gt=0)
     item_fields: tuple[FieldDef, ...] = ()
+    #: the filling instruction (填报说明) of the notice for this field, in Chinese
+    instruction: str = ""
 
     @model_validator(mode="after")
     def _shape(self) -> FieldDef:
@@ -81,6 +83,8 @@ class Section(_Frozen):
     columns: tuple[str, ...] = ()
     column_labels: dict[str, str] = Field(default_factory=dict)
     fields: tuple[FieldDef, ...]
+    #: the filling instruction of the section as a whole (before its fields')
+    instruction: str = ""
 
     @model_validator(mode="after")
     def _columns(self) -> Section:
@@ -166,10 +170,21 @@ class FormDefinition(_Frozen):
     code_field: str
     sections: tuple[Section, ...]
     rules: tuple[RuleDef, ...] = ()
+    #: section and field ids the notice (and FORMS.md) give no filling instruction for
+    without_instruction: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> FormDefinition:
         ids = [f.id for s in self.sections for f in s.fields]
+        instructed = {s.id for s in self.sections if s.instruction} | {
+            f.id for s in self.sections for f in s.fields if f.instruction
+        }
+        unknown = set(self.without_instruction) - set(ids) - set(self.section_ids())
+        if unknown:
+            raise ValueError(f"without_instruction names unknown ids: {sorted(unknown)}")
+        both = instructed & set(self.without_instruction)
+        if both:
+            raise ValueError(f"listed without instruction, yet instructed: {sorted(both)}")
         rule_ids = [r.id for r in self.rules]
         for what, seq in (("field", ids), ("rule", rule_ids), ("section", self.section_ids())):
             dupes = sorted({x for x in seq if seq.count(x) > 1})

@@ -7,6 +7,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from shared.numbers import MAX_DIGITS, OVERSIZED_EN, OVERSIZED_NUMBER, OVERSIZED_ZH, is_oversized
+from shared.text import UNSAFE_EN, UNSAFE_TEXT, UNSAFE_ZH
+
 from .catalog import UnknownForm, load_form
 from .definition import FormDefinition, label_of
 from .issues import Issue, ParseResult
@@ -35,6 +38,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "iso_date": ("应为日期（YYYY-MM-DD）", "must be an ISO date YYYY-MM-DD"),
     "date_from_datetime_parsing": ("日期无效", "is not a valid date"),
     "date_parsing": ("日期无效", "is not a valid date"),
+    UNSAFE_TEXT: (UNSAFE_ZH, UNSAFE_EN),
 }
 
 
@@ -51,6 +55,8 @@ def _issue(rule: str, path: str, zh: str, en: str) -> Issue:
 def _message(defn: FormDefinition, err: ErrorDetails, path: str) -> tuple[str, str]:
     zh, en = MESSAGES.get(err["type"], ("字段值无效", err["msg"]))
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    if is_oversized(err.get("input")):
+        zh, en, ctx = OVERSIZED_ZH, OVERSIZED_EN, {"max_digits": MAX_DIGITS}
     if err["type"] == "greater_than_equal" and ctx.get("ge") == 0:
         zh, en = "不应为负数", "must not be negative"
     for key, value in ctx.items():
@@ -64,7 +70,8 @@ def _schema_issues(defn: FormDefinition, exc: ValidationError) -> list[Issue]:
     for err in exc.errors(include_url=False):
         path = ".".join(str(part) for part in err["loc"])
         zh, en = _message(defn, err, path)
-        issues.append(_issue(err["type"], path, zh, en))
+        rule = OVERSIZED_NUMBER if is_oversized(err.get("input")) else err["type"]
+        issues.append(_issue(rule, path, zh, en))
     return issues
 
 

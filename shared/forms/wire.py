@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.text import refuse_unsafe
+
 from .definition import FieldDef, FormDefinition, Leaf, iter_leaves, per_definition
 
 MAX_COUNT = 10**12
@@ -34,7 +36,9 @@ Code = Annotated[
     str, StringConstraints(strict=True, strip_whitespace=True, max_length=32, pattern=CODE_RE)
 ]
 Url = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, max_length=2048, pattern=URL_RE)
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, max_length=2048, pattern=URL_RE),
+    BeforeValidator(refuse_unsafe),
 ]
 
 
@@ -68,6 +72,7 @@ def _text(f: FieldDef) -> Any:
             min_length=1 if f.required else None,
             max_length=f.max_length or 10_000,
         ),
+        BeforeValidator(refuse_unsafe),
     ]
 
 
@@ -105,9 +110,17 @@ def _scalar(f: FieldDef, name: str) -> Any:
     raise ValueError(f"unknown field type {f.type}")
 
 
+def _description(f: FieldDef) -> str | None:
+    """The field's filling instruction and unit, as people read them in the schema."""
+    parts = [f.instruction] if f.instruction else []
+    if f.unit:
+        parts.append(f"单位：{f.unit}")
+    return "\n".join(parts) or None
+
+
 def _field(f: FieldDef, name: str, title: str | None = None) -> tuple[Any, Any]:
     kind = _scalar(f, name)
-    description = f"单位：{f.unit}" if f.unit else None
+    description = _description(f)
     if f.required:
         return kind, Field(..., title=title or f.label, description=description)
     return kind | None, Field(None, title=title or f.label, description=description)
@@ -168,10 +181,15 @@ def wire_model(defn: FormDefinition) -> type[BaseModel]:
         "form_version": (Literal.__getitem__(defn.version), Field(..., title="表单版本")),
         "year": (Annotated[int, Field(strict=True, ge=2000, le=2100)], Field(..., title="年度")),
     }
+    notes = {s.id: s.instruction for s in defn.sections if s.instruction}
     for key, node in tree.items():
         assert not isinstance(node, Leaf), f"{key}: top-level fields must be grouped"
         sub = _group(name + _camel(key), node)
-        fields[key] = (sub, ...) if _required(node) else (sub | None, None)
+        note = Field(description=notes[key]) if key in notes else None
+        if _required(node):
+            fields[key] = (sub, note if note is not None else ...)
+        else:
+            fields[key] = (sub | None, Field(None, description=notes[key]) if note else None)
     return _model(name, fields)
 
 

@@ -9,6 +9,9 @@ from shared.registry.model import (
     Site,
     SiteType,
     Tree,
+    moved_nodes,
+    moved_sites,
+    registry_digest,
     registry_document,
 )
 
@@ -21,5 +24,8 @@ __all__ = [
     "Site",
     "SiteType",
     "Tree",
+    "moved_nodes",
+    "moved_sites",
+    "registry_digest",
     "registry_document",
 ]

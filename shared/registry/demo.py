@@ -1,16 +1,25 @@
 """The built-in demo registry: all of 四川, all of 北京 and two State Council department systems.
 
 Real division codes; invented but deterministic site codes, names and homepages below the
-province portals and department headquarters, which carry their real homepages (1100000088
-北京市人民政府 https://www.beijing.gov.cn, bm07000001 教育部 https://www.moe.gov.cn, …).
-Some sites open, close or are integrated in 2024–2025 so the registry has dated changes.
+province portals and department headquarters, which carry their real codes and homepages
+(1100000088 北京市人民政府 https://www.beijing.gov.cn, bm07000001 工业和信息化部
+https://www.miit.gov.cn, bm29000002 国家税务总局 https://www.chinatax.gov.cn). A department
+system is the ministry's own site and its vertically managed branches in the provinces (通信管理局,
+税务局: bm29230001 is the tax system in 四川, the 23rd province); a province's own departments
+(四川省教育厅) sit in the province's tree only. Some sites open, close or are integrated in
+2024–2025 so the registry has dated changes.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from shared.registry.divisions import children_of, division_closure, place_name
+from shared.registry.divisions import (
+    children_of,
+    department_site_code,
+    division_closure,
+    place_name,
+)
 from shared.registry.model import NATIONAL, Level, Node, Registry, Site, SiteType, Tree
 from shared.registry.validation import checked_registry
 
@@ -23,16 +32,21 @@ PROVINCE_PORTALS = {
     SICHUAN: ("5100000001", "四川省人民政府", "https://www.sc.gov.cn", "四川省人民政府办公厅"),
 }
 
-#: department code → (name, HQ site homepage, sponsor, {province: (branch name, site homepage)})
+#: department code → (name, HQ site serial, homepage, sponsor, {province: (branch, homepage)})
 DEPARTMENTS = {
     "bm07": (
-        "教育部",
-        "https://www.moe.gov.cn",
-        "教育部办公厅",
-        {SICHUAN: ("四川省教育厅", "https://edu.sc.gov.cn")},
+        "工业和信息化部",
+        1,
+        "https://www.miit.gov.cn",
+        "工业和信息化部办公厅",
+        {
+            BEIJING: ("北京市通信管理局", "https://bjca.miit.gov.cn"),
+            SICHUAN: ("四川省通信管理局", "https://scca.miit.gov.cn"),
+        },
     ),
     "bm29": (
         "国家税务总局",
+        2,
         "https://www.chinatax.gov.cn",
         "国家税务总局办公厅",
         {
@@ -40,6 +54,11 @@ DEPARTMENTS = {
             SICHUAN: ("国家税务总局四川省税务局", "https://sichuan.chinatax.gov.cn"),
         },
     ),
+}
+
+#: a province's own government departments: in its tree only, in no ministry's system
+PROVINCE_DEPARTMENTS = {
+    SICHUAN: (("5100000002", "四川省教育厅", "https://edu.sc.gov.cn"),),
 }
 
 #: serial → (bureau name at city level, at county level, subdomain) of local department sites
@@ -84,7 +103,7 @@ def _all_divisions(code: str) -> list[str]:
 
 def _department_nodes() -> list[Node]:
     nodes: list[Node] = []
-    for code, (name, _, _, branches) in DEPARTMENTS.items():
+    for code, (name, _, _, _, branches) in DEPARTMENTS.items():
         nodes.append(Node(code=code, name=name, level=Level.DEPARTMENT, tree=Tree.DEPT))
         for province, (branch_name, _) in branches.items():
             nodes.append(
@@ -109,6 +128,8 @@ def _province_sites(admin: list[Node]) -> list[Site]:
             code, name = f"{node.code}0001", f"{place}人民政府"
             homepage, sponsor = f"https://www.{node.code}.gov.cn", f"{place}人民政府办公室"
         sites.append(_site(code, name, homepage, SiteType.PORTAL, sponsor, node.code))
+        for code, name, homepage in PROVINCE_DEPARTMENTS.get(node.code, ()):
+            sites.append(_site(code, name, homepage, SiteType.DEPARTMENT, name, node.code))
         for serial in _bureau_serials(node, index):
             city_name, county_name, subdomain = BUREAUS[serial]
             bureau = place + (city_name if node.level is Level.CITY else county_name)
@@ -136,15 +157,13 @@ def _bureau_serials(node: Node, index: int) -> list[str]:
 
 def _department_sites() -> list[Site]:
     sites: list[Site] = []
-    for code, (name, homepage, sponsor, branches) in DEPARTMENTS.items():
-        number = code[2:]
-        sites.append(
-            _site(f"bm{number}000001", name, homepage, SiteType.DEPARTMENT, sponsor, NATIONAL, code)
-        )
+    for code, (name, serial, homepage, sponsor, branches) in DEPARTMENTS.items():
+        hq = department_site_code(code, None, serial)
+        sites.append(_site(hq, name, homepage, SiteType.DEPARTMENT, sponsor, NATIONAL, code))
         for province, (branch_name, branch_homepage) in branches.items():
             sites.append(
                 _site(
-                    f"bm{number}{province[:2]}0001",
+                    department_site_code(code, province, 1),
                     branch_name,
                     branch_homepage,
                     SiteType.DEPARTMENT,

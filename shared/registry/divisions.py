@@ -13,6 +13,22 @@ from shared.registry.model import NATIONAL, Level, Node, Tree
 NATIONAL_NAME = "全国"
 MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
 
+#: the provinces in GB/T 2260 order: their 2-digit number in department site codes
+#: (bm + department + province + serial; 00 for the headquarters: bm29030010 is the tax system
+#: in 河北, the 3rd); 660000 新疆生产建设兵团, a stand-in province here, comes last
+PROVINCE_ORDER = (
+    "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000",
+    "320000", "330000", "340000", "350000", "360000", "370000", "410000", "420000", "430000",
+    "440000", "450000", "460000", "500000", "510000", "520000", "530000", "540000", "610000",
+    "620000", "630000", "640000", "650000", "660000",
+)  # fmt: skip
+
+
+def department_site_code(department: str, province: str | None, serial: int) -> str:
+    """A department system's site code: bm07000001 (headquarters), bm29230001 (四川 branch)."""
+    number = "00" if province is None else f"{PROVINCE_ORDER.index(province) + 1:02d}"
+    return f"{department}{number}{serial:04d}"
+
 
 def national_node() -> Node:
     return Node(code=NATIONAL, name=NATIONAL_NAME, level=Level.NATIONAL, tree=Tree.ADMIN)

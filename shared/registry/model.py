@@ -7,12 +7,16 @@ Every site sits at one administrative node and optionally at one department-syst
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.text import SafePlainStr
 
 NATIONAL = "CN"
 
@@ -58,11 +62,11 @@ class RegistryError(ValueError):
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str
-    name: str
+    code: SafePlainStr
+    name: SafePlainStr
     level: Level
     tree: Tree
-    parent: str | None = None
+    parent: SafePlainStr | None = None
 
 
 class Site(BaseModel):
@@ -70,13 +74,13 @@ class Site(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str
-    name: str
-    homepage_url: str
+    code: SafePlainStr
+    name: SafePlainStr
+    homepage_url: SafePlainStr
     type: SiteType
-    sponsor: str
-    admin_node: str
-    dept_node: str | None = None
+    sponsor: SafePlainStr
+    admin_node: SafePlainStr
+    dept_node: SafePlainStr | None = None
     active_from: int = 2000
     active_to: int | None = None
     #: how the site ended, when active_to is set: "closed" (关停下线) or "integrated" (整合迁移)
@@ -91,7 +95,8 @@ class Site(BaseModel):
 
 
 class Registry:
-    """An immutable registry: nodes of both trees and all sites, with every year's view."""
+    """A registry: nodes of both trees and all sites, with every year's view. Never changed
+    piece by piece: a running service switches to an imported one whole (``adopt``)."""
 
     def __init__(self, nodes: Iterable[Node], sites: Iterable[Site]) -> None:
         self.nodes: dict[str, Node] = {n.code: n for n in nodes}
@@ -164,6 +169,15 @@ class Registry:
     def tree_of(self, node: str) -> Tree:
         return self.nodes[node].tree
 
+    def adopt(self, other: Registry) -> Registry:
+        """Become ``other`` in place, at once (one assignment), so that every part of a service
+        holding this object uses the imported registry from now on; the registry as it was, as
+        a separate object."""
+        before = object.__new__(Registry)
+        before.__dict__ = self.__dict__
+        self.__dict__ = dict(other.__dict__)
+        return before
+
 
 def registry_document(registry: Registry) -> dict[str, Any]:
     """A registry as a registry JSON file holds it: nodes and sites, codes sorted."""
@@ -171,3 +185,30 @@ def registry_document(registry: Registry) -> dict[str, Any]:
         "nodes": [registry.nodes[c].model_dump(mode="json") for c in sorted(registry.nodes)],
         "sites": [registry.sites[c].model_dump(mode="json") for c in sorted(registry.sites)],
     }
+
+
+def registry_digest(registry: Registry) -> str:
+    """SHA-256 of the registry's document: equal registries, equal digests."""
+    text = json.dumps(registry_document(registry), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def moved_sites(before: Registry, after: Registry) -> set[str]:
+    """Sites added, removed, changed (opened, closed, renamed) or placed under other nodes."""
+
+    def placement(registry: Registry, code: str) -> tuple[Any, ...]:
+        site = registry.sites.get(code)
+        return (None,) if site is None else (site, *registry.site_ancestors(code))
+
+    codes = before.sites.keys() | after.sites.keys()
+    return {c for c in codes if placement(before, c) != placement(after, c)}
+
+
+def moved_nodes(before: Registry, after: Registry) -> set[str]:
+    """Nodes added, removed, changed (renamed) or placed under other nodes."""
+
+    def placement(registry: Registry, code: str) -> tuple[Any, ...]:
+        return tuple(registry.nodes[n] for n in registry.ancestors(code))
+
+    codes = before.nodes.keys() | after.nodes.keys()
+    return {c for c in codes if placement(before, c) != placement(after, c)}

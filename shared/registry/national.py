@@ -6,9 +6,14 @@ to ``sites``: each province gets its share of the province part (largest remaind
 is exact); inside a province the portals come first (province, then cities, then counties, as long
 as the share lasts), then department sites drawn at random over the province's nodes (weights
 province 10, city 4, county 1). The department part goes to 30 department systems ``bm01``…``bm30``,
-of which ``bm21``…``bm29`` have a branch in every province: one site per department headquarters,
-then one per branch, then the rest at random. Site codes, names and homepages are invented; the
-division codes are real. The same ``sites`` and ``seed`` always give the same registry.
+of which ``bm07`` (工业和信息化部: the provinces' 通信管理局) and ``bm21``…``bm29`` (``bm29``
+国家税务总局: the provinces' 税务局) have a vertically managed branch in every province: one site
+per department headquarters, then one per branch, then the rest at random. A department system
+holds only the ministry's own sites and its branches; the provinces' own departments are in the
+province part. Department site codes follow the national scheme: bm + department + the province's
+number in GB/T 2260 order (00 for the headquarters) + a serial (bm29030010: 河北's tax system).
+Other site codes, names and homepages are invented; the division codes are real. The same
+``sites`` and ``seed`` always give the same registry.
 """
 
 from __future__ import annotations
@@ -19,15 +24,29 @@ import random
 from collections.abc import Sequence
 from importlib import resources
 
-from shared.registry.divisions import children_of, division_closure, division_nodes, place_name
+from shared.registry.divisions import (
+    children_of,
+    department_site_code,
+    division_closure,
+    division_nodes,
+    place_name,
+)
 from shared.registry.model import NATIONAL, Level, Node, Registry, Site, SiteType, Tree
 from shared.registry.validation import checked_registry
 
 FULL_SCALE = 14_474
 DEPARTMENT_SITES = 912
 DEPARTMENTS = [f"bm{n:02d}" for n in range(1, 31)]
-BRANCHED = frozenset(f"bm{n}" for n in range(21, 30))
-DEPARTMENT_NAMES = {"bm07": "教育部", "bm29": "国家税务总局"}
+BRANCHED = frozenset({"bm07", *(f"bm{n}" for n in range(21, 30))})
+#: the department codes FORMS.md §5 names (the others are numbered stand-ins)
+DEPARTMENT_NAMES = {
+    "bm07": "工业和信息化部",
+    "bm17": "生态环境部",
+    "bm18": "住房和城乡建设部",
+    "bm29": "国家税务总局",
+}
+#: how a branch is named after its province, where the real name is known
+BRANCH_NAMES = {"bm07": "{province}通信管理局", "bm29": "国家税务总局{province}税务局"}
 LEVEL_WEIGHTS = {Level.PROVINCE: 10, Level.CITY: 4, Level.COUNTY: 1}
 MAX_SERIAL = 9999
 
@@ -118,10 +137,11 @@ def _department_nodes(provinces: list[str]) -> list[Node]:
         name = DEPARTMENT_NAMES.get(code, f"国务院部门{code[2:]}")
         nodes.append(Node(code=code, name=name, level=Level.DEPARTMENT, tree=Tree.DEPT))
         if code in BRANCHED:
+            pattern = BRANCH_NAMES.get(code, name + "{province}分支机构")
             nodes += [
                 Node(
                     code=f"{code}-{p}",
-                    name=f"{name}{names[p].name}分支",
+                    name=pattern.format(province=names[p].name),
                     level=Level.BRANCH,
                     tree=Tree.DEPT,
                     parent=code,
@@ -138,17 +158,15 @@ def _department_sites(nodes: list[Node], total: int, rng: random.Random) -> list
     sites: list[Site] = []
     for node in chosen:
         serials[node.code] = serials.get(node.code, 0) + 1
-        if node.level is Level.BRANCH:
-            province = node.code.split("-")[1]
-            code, admin = f"{node.code[:4]}{province[:2]}", province
-        else:
-            code, admin = f"{node.code}00", NATIONAL
+        department, _, branch = node.code.partition("-")
+        admin = branch or NATIONAL
         serial = _serial(serials[node.code], node.code)
+        code = department_site_code(department, branch or None, int(serial))
         sites.append(
             _site(
-                f"{code}{serial}",
+                code,
                 f"{node.name}网站{serial}",
-                f"https://www.{code}{serial}.gov.cn",
+                f"https://www.{code}.gov.cn",
                 SiteType.DEPARTMENT,
                 node.name,
                 admin,

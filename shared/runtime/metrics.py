@@ -6,8 +6,8 @@ this module
 adds what each service measures of itself (submissions, verdicts, roll-ups, pages rendered,
 HTTP requests), the consumer lag polled from JetStream, and the endpoints that expose it all:
 ``/healthz`` (the process is alive), ``/readyz`` (broker connected, durable consumers present)
-and ``/metrics`` (Prometheus text format). The intake serves them on its HTTP port; the other
-services on a small HTTP server on ``NIANBAO_HEALTH_PORT``.
+and ``/metrics`` (Prometheus text format), every service on a small HTTP server of its own on
+``NIANBAO_HEALTH_PORT``, apart from any public port (the intake's API does not expose them).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -82,12 +80,13 @@ def count_published(stream: str, items: Sequence[tuple[str, Any, str]]) -> None:
 
 
 class HealthSettings(BaseSettings):
-    """Where the health server of a service without HTTP API listens."""
+    """Where a service's health server listens."""
 
     model_config = SettingsConfigDict(env_prefix="NIANBAO_", env_file=".env", extra="ignore")
 
     health_host: str = "127.0.0.1"
-    #: None = the service's default (validator 8001, aggregator 8002, publisher 8003); 0 = off
+    #: None = the service's default (validator 8001, aggregator 8002, publisher 8003, intake
+    #: 8004); 0 = off
     health_port: int | None = None
     #: how often each durable consumer's lag is read from JetStream
     lag_poll_seconds: float = 5.0
@@ -167,21 +166,6 @@ class Health:
             "consumers": [c.durable for c in self.consumers],
             "missing_consumers": sorted(self.missing),
         }
-
-    def router(self) -> APIRouter:
-        """/readyz and /metrics for a FastAPI app (the intake); it has its own /healthz."""
-        router = APIRouter()
-
-        @router.get("/readyz", include_in_schema=False)
-        async def readyz() -> JSONResponse:
-            ready, body = self.readiness()
-            return JSONResponse(body, status_code=200 if ready else 503)
-
-        @router.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-        return router
 
     def respond(self, path: str) -> tuple[int, str, bytes]:
         """(status, content type, body) for the health server."""

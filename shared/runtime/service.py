@@ -16,11 +16,10 @@ from typing import Any
 import orjson
 from faststream.nats import NatsBroker, NatsUserPassword
 
-from shared.contracts import STREAMS
 from shared.registry import Registry
-from shared.runtime.messaging import ensure_consumer, ensure_streams, patch_faststream_pull_timeout
+from shared.runtime.messaging import check_streams, ensure_consumer, patch_faststream_pull_timeout
 from shared.runtime.settings import CommonSettings
-from shared.topology import ConsumerSpec, ServiceTopology
+from shared.topology import ConsumerSpec, ServiceTopology, inbox_prefix
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,9 @@ def setup_logging(service: str, level: str) -> None:
 
 
 def make_broker(settings: CommonSettings, name: str) -> NatsBroker:
-    """A broker that logs per-message only at DEBUG: per-message INFO halves throughput."""
+    """A broker that logs per-message only at DEBUG (per-message INFO halves throughput), with
+    its replies and pulled messages in its own inbox ``_INBOX_<name>`` (a service's NATS user may
+    subscribe to nothing else: no service reads another's replies)."""
     broker_log = logging.getLogger(f"faststream.{name}")
     broker_log.setLevel(logging.WARNING)
     patch_faststream_pull_timeout()
@@ -90,6 +91,7 @@ def make_broker(settings: CommonSettings, name: str) -> NatsBroker:
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
+        inbox_prefix=inbox_prefix(name),
     )
 
 
@@ -111,11 +113,15 @@ def configured_registry(settings: CommonSettings) -> Registry:
 
 
 async def prepare_topology(
-    broker: NatsBroker, settings: CommonSettings, consumers: Sequence[ConsumerSpec]
+    broker: NatsBroker,
+    settings: CommonSettings,
+    service: ServiceTopology,
+    consumers: Sequence[ConsumerSpec],
 ) -> None:
-    """Streams and durable consumers as the code wants them, before any subscriber starts."""
+    """Before any subscriber starts: the streams the service uses are as the code wants them
+    (checked, never changed: TopologyDrift otherwise), and its durable consumers are."""
     js = broker.connection.jetstream()
-    await ensure_streams(js, STREAMS, settings.stream_replicas)
+    await check_streams(js, service.streams, settings.stream_replicas)
     for consumer in consumers:
         await ensure_consumer(js, consumer)
 

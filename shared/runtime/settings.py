@@ -28,6 +28,8 @@ class CommonSettings(BaseSettings):
         default=None, description="deadline overrides (JSON); the national default when unset"
     )
     log_level: str = "INFO"
+    #: how often every service looks for a registry import (seconds)
+    registry_poll_seconds: float = 1.0
     #: replicas of streams; 3 in the production cluster
     stream_replicas: int = 1
 

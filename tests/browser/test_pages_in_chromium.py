@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 YEAR = current_reporting_year(datetime.now(UTC))
 REGISTRY = demo_registry()
 #: site -> counts scale; 5109030001 files twice (a version history), 5109040001 is rejected
-FILINGS = {"5100000001": 1, "5109000001": 2, "5109030001": 3, "bm29510001": 5}
+FILINGS = {"5100000001": 1, "5109000001": 2, "5109030001": 3, "bm29230001": 5}
 AMENDED = "5109030001"
 REJECTED = "5109040001"
 WIDTHS = {"desktop": 1280, "phone": 390}

@@ -24,6 +24,7 @@ from tests.support.compose import (
     COMPOSE_FILE,
     DEPLOY,
     LISTENS,
+    ONE_SHOTS,
     MissingVariable,
     as_list,
     default_services,
@@ -138,6 +139,8 @@ def test_each_service_is_given_only_real_settings() -> None:
 def test_every_service_has_a_health_check_and_restarts() -> None:
     compose = load_compose()
     for name, spec in compose["services"].items():
+        if name in ONE_SHOTS:  # runs once and exits; checked below
+            continue
         assert spec.get("restart") in RESTARTS, name
         test = as_list(spec["healthcheck"]["test"])
         assert test[0] == "CMD", name
@@ -146,7 +149,8 @@ def test_every_service_has_a_health_check_and_restarts() -> None:
         for mapping in spec.get("ports", []):
             assert int(str(mapping).rsplit(":", 1)[1]) in LISTENS[kind_of(name)], (name, mapping)
     # the health ports are the ones the services are told to listen on
-    for service, port in (("validator", 8001), ("aggregator", 8002), ("publisher", 8003)):
+    health = (("validator", 8001), ("aggregator", 8002), ("publisher", 8003), ("intake", 8004))
+    for service, port in health:
         assert compose["services"][service]["environment"]["NIANBAO_HEALTH_PORT"] == str(port)
     assert compose["services"]["intake"]["environment"]["NIANBAO_INTAKE_PORT"] == "8000"
 
@@ -186,8 +190,21 @@ def test_nats_cluster_config() -> None:
     assert re.search(r"^\s*sync_interval:\s*always\s*$", conf, re.M)
     store = re.search(r'store_dir:\s*"([^"]+)"', conf)
     assert store is not None
-    routes = set(re.findall(r"nats-route://([\w-]+):6222", conf))
-    assert routes == set(nodes)
+    # routes authenticate: the cluster block has an authorization, every route URL its password
+    cluster = conf[conf.index("cluster {") :]
+    assert re.search(r"authorization \{[^}]*password: \$NATS_ROUTE_PASSWORD", cluster)
+    nats_env = compose["services"]["nats-1"]["environment"]
+    route_variables = re.findall(r"^\s*\$(NATS_ROUTE_\d+)\s*$", cluster, re.M)
+    routes = {}
+    for variable in route_variables:
+        url = re.fullmatch(
+            r"nats-route://route:\$\{NATS_ROUTE_PASSWORD:\?[^}]+\}@([\w-]+):6222",
+            nats_env[variable],
+        )
+        assert url is not None, (variable, nats_env[variable])
+        routes[variable] = url.group(1)
+    assert set(routes.values()) == set(nodes)
+    assert nats_env["NATS_ROUTE_PASSWORD"].startswith("${NATS_ROUTE_PASSWORD:?")
     for node in nodes:
         spec = compose["services"][node]
         assert as_list(spec["command"])[-2:] == ["--name", node]
@@ -196,13 +213,55 @@ def test_nats_cluster_config() -> None:
     env = read_env_file(DEPLOY / ".env.example") | {
         k: "x" for k in example_env() if SECRET.search(k)
     }
+    resolved = load_compose(env)["services"]["nats-1"]["environment"]
     checked = subprocess.run(
         [nats_server_binary(), "-c", str(DEPLOY / "nats" / "nats.conf"), "-t"],
-        env={k: v for k, v in env.items() if k.startswith("NATS_")},
+        env={k: str(v) for k, v in resolved.items()},
         capture_output=True,
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_streams_are_created_by_the_admin_before_any_service_starts() -> None:
+    compose = load_compose()
+    assert ONE_SHOTS == ("streams",)
+    streams = compose["services"]["streams"]
+    assert as_list(streams["command"]) == ["nianbao", "deploy", "streams"]
+    assert streams["restart"] == "no" and "healthcheck" not in streams
+    assert streams["environment"]["NIANBAO_NATS_USER"] == "admin"
+    assert streams["environment"]["NIANBAO_NATS_PASSWORD"].startswith("${NATS_ADMIN_PASSWORD:?")
+    assert streams["image"] == compose["services"]["intake"]["image"]
+    for service in SERVICES:
+        spec = compose["services"][service]
+        assert spec["depends_on"]["streams"] == {"condition": "service_completed_successfully"}
+        assert spec["environment"]["NIANBAO_NATS_USER"] != "admin"
+
+
+def test_only_the_intake_writes_the_registry() -> None:
+    """The registry an operator uploads lands in ``<data dir>/registry.json``: the intake's
+    mount of that volume is read-write, every other service's read-only (so is the config)."""
+    compose = load_compose()
+    for service in SERVICES:
+        spec = compose["services"][service]
+        data_dir = spec["environment"]["NIANBAO_DATA_DIR"]
+        registry = f"{data_dir}/registry.json"
+        covering = [
+            v.split(":")
+            for v in spec["volumes"]
+            if registry.startswith(v.split(":")[1].rstrip("/") + "/")
+        ]
+        assert covering, (service, spec["volumes"])
+        modes = {parts[2] if len(parts) > 2 else "rw" for parts in covering}
+        assert modes == ({"rw"} if service == "intake" else {"ro"}), (service, covering)
+        for volume in spec["volumes"]:  # no writable mount of the same volume elsewhere
+            source, _target, *mode = volume.split(":")
+            if service != "intake" and source == covering[0][0]:
+                assert mode == ["ro"], (service, volume)
+        config = [v for v in spec["volumes"] if v.split(":")[1] == "/etc/nianbao"]
+        assert config and all(v.endswith(":ro") for v in config), (service, config)
+    default = compose["services"]["intake"]["environment"]["NIANBAO_REGISTRY_FILE"]
+    assert default == "${NIANBAO_REGISTRY_FILE:-}"  # unset: <data dir>/registry.json
 
 
 def test_users_file_matches_the_code() -> None:
@@ -357,7 +416,7 @@ async def test_nianbao_subscribe_works_with_an_offices_credentials(
         await admin.publish(
             "nianbao.review.2026.admin.CN.110000.1100000088", json.dumps(review).encode()
         )
-        await admin.publish("nianbao.review.2026.dept.bm29.bm29000001", json.dumps(review).encode())
+        await admin.publish("nianbao.review.2026.dept.bm29.bm29000002", json.dumps(review).encode())
         await admin.flush()
 
     writer = asyncio.create_task(publish_live())

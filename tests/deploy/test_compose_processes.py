@@ -29,7 +29,7 @@ YEAR = current_reporting_year(datetime.now(UTC))
 REGISTRY = demo_registry()
 #: Sichuan's sites (both trees: some are branches of the tax system) and Beijing's
 SITES = list(
-    dict.fromkeys([*REGISTRY.sites_under("510000", YEAR)[:16], "bm29510001", "1100000088"])
+    dict.fromkeys([*REGISTRY.sites_under("510000", YEAR)[:16], "bm29230001", "1100000088"])
 )
 NODES = ("CN", "510000", "510900", "bm29", "110000")
 MEASURE = "traffic.page_views"
@@ -124,7 +124,7 @@ def assert_everything_published(
 
 
 def assert_no_permission_refused(deployment: Deployment) -> None:
-    refused = deployment.logs(r"Permissions Violation|Authorization Violation|authentication error")
+    refused = deployment.logs(r"Violation|authentication error")
     assert not refused, "\n".join(refused[:20])
 
 

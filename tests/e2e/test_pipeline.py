@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 YEAR = current_reporting_year(datetime.now(UTC))
 COUNTY_SITE = "5109030001"  # a county (船山区) portal in Sichuan
 CITY_SITE = "5109000001"  # the city (遂宁市) portal
-BRANCH_SITE = "bm29510001"  # the tax system's Sichuan branch: both trees
+BRANCH_SITE = "bm29230001"  # the tax system's Sichuan branch: both trees
 PROVINCE_SITE = "5100000001"
 
 

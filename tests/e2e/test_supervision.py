@@ -3,6 +3,7 @@ its lock, an internal deadline making one site late, reminders, and subtree subs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.contracts import DEADLINES, DeadlineSet, deadline_subject
 from shared.filings import current_reporting_year
 from shared.registry.demo import demo_registry
+from tests.support.pipeline import jetstream
 from tests.support.reports import DATA, work_report_for
 from tests.support.system import system_fixture
 from tests.support.waiting import wait_until
@@ -80,6 +83,22 @@ class Api:
         return response.json() if response.status_code == 200 else {}
 
 
+def move_deadline(system: System, node: str, deadline: datetime) -> None:
+    """Publish a DeadlineSet as the intake does after a PUT (set now, by the node's office)."""
+    event = DeadlineSet(year=YEAR, node=node, deadline=deadline, set_by=node, at=datetime.now(UTC))
+
+    async def publish() -> None:
+        async with jetstream(system.nats.url) as js:
+            await js.publish(
+                deadline_subject(YEAR, node),
+                event.model_dump_json().encode(),
+                stream=DEADLINES.name,
+                headers={"Nats-Msg-Id": f"test-deadline:{event.at.isoformat()}"},
+            )
+
+    asyncio.run(publish())
+
+
 class Watch:
     """`nianbao subscribe` as a separate process, its JSON lines collected in a file."""
 
@@ -138,18 +157,21 @@ def test_offices_supervise_their_sites(office_system: System) -> None:
     assert api.call("POST", "/v1/reports", CITY, supervision_report()).status_code == 403
     assert api.settled("510000", own["receipt_id"])["outcome"] == "accepted"
 
-    # an internal deadline two days ahead: the three-day reminder lists every site
-    soon = datetime.now(UTC) + timedelta(days=2)
-    response = api.call(
-        "PUT", f"/v1/deadlines/{YEAR}/510000", "510000", {"deadline": soon.isoformat()}
-    )
+    # an internal deadline in January, set by the province; a city may not, and no one may set
+    # one before the year's end or in the past
+    internal = {"deadline": f"{YEAR + 1}-01-29T23:59:59+08:00"}
+    response = api.call("PUT", f"/v1/deadlines/{YEAR}/510000", "510000", internal)
     assert response.status_code == 202, response.text
-    assert (
-        api.call(
-            "PUT", f"/v1/deadlines/{YEAR}/510000", CITY, {"deadline": soon.isoformat()}
-        ).status_code
-        == 403
+    assert api.call("PUT", f"/v1/deadlines/{YEAR}/510000", CITY, internal).status_code == 403
+    past = api.call(
+        "PUT", f"/v1/deadlines/{YEAR}/510000", "510000", {"deadline": "2000-01-01T00:00:00+08:00"}
     )
+    assert past.status_code == 422 and past.json()["issues"][0]["paths"] == ["deadline"]
+
+    # the reminders and the lateness below need deadlines near the test's clock, which the API
+    # takes only in January: the test moves the deadline by publishing the intake's event
+    soon = datetime.now(UTC) + timedelta(days=2)
+    move_deadline(office_system, "510000", soon)
 
     def reminders() -> dict[int, set[str]]:
         return {
@@ -209,8 +231,7 @@ def test_offices_supervise_their_sites(office_system: System) -> None:
     wait_until(lambda: api.call("POST", "/v1/reports", APPROVED, changed).status_code == 202)
 
     # the province moves its deadline back to the cut: every site that filed after it is late
-    moved = api.call("PUT", f"/v1/deadlines/{YEAR}/510000", "510000", {"deadline": cut.isoformat()})
-    assert moved.status_code == 202
+    move_deadline(office_system, "510000", cut)
     api.settled(LATE, late["receipt_id"], status="late")
     api.settled(ON_TIME, on_time["receipt_id"], status="on_time")
 

@@ -16,8 +16,10 @@ from shared.excel import (
     read_workbook,
     sheet_title,
 )
+from shared.excel.printing import INSTRUCTIONS_SHEET
 from shared.forms import load_form, parse_report
 from shared.forms.definition import leaves
+from shared.forms.instructions import instruction_of, instructions
 from tests.support.excel import (
     FORMS,
     clean_report,
@@ -216,3 +218,23 @@ def test_what_is_not_a_template_is_refused_with_a_reason() -> None:
     with pytest.raises(WorkbookError) as large:
         read_workbook(bomb.getvalue())
     assert large.value.kind == "unreadable" and "unpacks" in large.value.message_en
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_input_cell_has_a_note_with_its_fields_instruction(form: str) -> None:
+    defn = load_form(form)
+    data = build_template(defn)
+    book = load_workbook(io.BytesIO(data))
+    sheet = book[sheet_title(defn)]
+    _, rows = meta_rows(data)
+    for kind, path, ref, _extra in rows:
+        cells = [c for row in sheet[ref] for c in row] if kind == "records" else [sheet[ref]]
+        for cell in cells:
+            assert cell.comment is not None, f"{path} at {cell.coordinate} has no note"
+            found = instruction_of(defn, path)
+            if found is not None:
+                assert f"填报说明第{found.number}条：{found.text}" in cell.comment.text
+    listed = book[INSTRUCTIONS_SHEET]
+    assert book.sheetnames.index(INSTRUCTIONS_SHEET) == 1
+    numbers = [row[0] for row in listed.iter_rows(min_row=3, values_only=True)]
+    assert numbers == [i.number for i in instructions(defn)]

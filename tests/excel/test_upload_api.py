@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,34 @@ from shared.excel import XLSX_MEDIA_TYPE, build_template, sheet_title
 from shared.forms import load_form, parse_report
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
-from tests.support.excel import clean_report, fill_template, meta_rows
+from tests.support.excel import (
+    clean_report,
+    dense_sheet,
+    fill_template,
+    meta_rows,
+    with_huge_number,
+    with_records_range,
+)
 
 SITE, OFFICE = "1100000088", "110000"
 TOKENS = {SITE: "nb_site_token", OFFICE: "nb_office_token"}
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, published: list[ReportSubmitted]) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, published: list[ReportSubmitted], store: IntakeStore
+    ) -> None:
         self.client = client
         self.published = published
+        self.store = store
+
+    async def nothing_kept(self) -> bool:
+        """Nothing published, no receipt stored."""
+        histories = [
+            await self.store.history(SITE, form, 2026)
+            for form in ("work-report", "supervision-report")
+        ]
+        return self.published == [] and await self.store.outbox() == [] and histories == [[], []]
 
     def auth(self, code: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKENS[code]}"}
@@ -57,7 +76,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     app.include_router(build_templates_router(intake))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Api(client, published)
+        yield Api(client, published, store)
     await store.engine.dispose()
 
 
@@ -177,3 +196,61 @@ async def test_what_is_not_a_workbook_gets_a_clear_4xx(api: Api) -> None:
     assert foreign.status_code == 422
     assert foreign.json()["error"] == "not_a_template"
     assert api.published == []
+
+
+async def test_a_cell_dense_sheet_is_refused_quickly_and_nothing_is_kept(api: Api) -> None:
+    data = dense_sheet(build_template(load_form("work-report"), _report("work-report")))
+    assert len(data) < 32 * 1024  # a small upload: 4 MiB of cells once unpacked
+    started = time.monotonic()
+    response = await api.client.post(
+        "/v1/reports", content=data, headers={"content-type": XLSX_MEDIA_TYPE, **api.auth(SITE)}
+    )
+    took = time.monotonic() - started
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "workbook_too_large"
+    assert "XML" in response.json()["message_en"]
+    assert took < 2.0, f"refused after {took:.1f} s"
+    assert await api.nothing_kept()
+
+
+async def test_a_records_range_of_300000_rows_is_refused_before_a_cell_is_read(api: Api) -> None:
+    template = build_template(load_form("work-report"), _report("work-report"))
+    data = with_records_range(template, "C100:G300099")
+    started = time.monotonic()
+    response = await api.client.post(
+        "/v1/reports", content=data, headers={"content-type": XLSX_MEDIA_TYPE, **api.auth(SITE)}
+    )
+    took = time.monotonic() - started
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "not_a_template"
+    assert "C100:G300099" in response.json()["message_en"]
+    assert took < 2.0, f"refused after {took:.1f} s"
+    assert await api.nothing_kept()
+
+
+@pytest.mark.parametrize("typed_as", ["number", "text"])
+async def test_a_count_cell_too_long_for_python_is_refused_at_its_field(
+    api: Api, typed_as: str
+) -> None:
+    defn = load_form("work-report")
+    report = _report("work-report")
+    report["traffic"]["page_views"] = 424242
+    data = build_template(defn, report)
+    pv = _ref(data, "traffic.page_views")
+    if typed_as == "number":
+        data = with_huge_number(data, 424242)
+    else:
+        book = load_workbook(io.BytesIO(data))
+        book.worksheets[0][pv] = "9" * 5000
+        out = io.BytesIO()
+        book.save(out)
+        data = out.getvalue()
+    response = await api.client.post(
+        "/v1/reports", content=data, headers={"content-type": XLSX_MEDIA_TYPE, **api.auth(SITE)}
+    )
+    assert response.status_code == 422, response.text
+    (issue,) = response.json()["issues"]
+    assert issue["rule_id"] == "schema.oversized_number"
+    assert issue["paths"] == ["traffic.page_views"]
+    assert issue["cells"] == [f"{sheet_title(defn)}!{pv}"]
+    assert await api.nothing_kept()

@@ -97,8 +97,10 @@ async def submit(broker: NatsBroker, name: str) -> None:
     )
 
 
-async def consumer_info(js: JetStreamContext) -> js_api.ConsumerInfo:
-    return await js.consumer_info(WORK.name, CONSUMER.durable)
+async def consumer_info(
+    js: JetStreamContext, consumer: ConsumerSpec = CONSUMER
+) -> js_api.ConsumerInfo:
+    return await js.consumer_info(WORK.name, consumer.durable)
 
 
 async def test_transient_failures_are_redelivered_with_backoff_then_acked(
@@ -119,7 +121,7 @@ async def test_transient_failures_are_redelivered_with_backoff_then_acked(
     async with jetstream(nats_server.url) as js:
         info = await eventually(lambda: _acked(js), within=10)
         assert info.config.ack_policy == js_api.AckPolicy.EXPLICIT
-        assert info.config.max_deliver == CONSUMER.max_deliver
+        assert info.config.max_deliver == -1  # unlimited: the stage counts failures
         assert (await js.stream_info(DEAD_LETTERS.name)).state.messages == 0
 
 
@@ -149,6 +151,123 @@ async def test_a_handler_that_always_fails_ends_in_the_dead_letters_once(
         assert [c for c, _ in worker.seen["doomed"]] == [1, 2, 3, 4]
         assert len(await list_entries(js, "worker")) == 1
     assert worker.done == []
+
+
+#: redelivered one second after its process was killed
+CRASHY = CONSUMER.model_copy(update={"durable": "crashy", "ack_wait_seconds": 1.0})
+#: dead-letters what was delivered twice without an answer
+POISONED = CRASHY.model_copy(update={"durable": "poisoned", "crash_deliveries": 2})
+
+
+async def hang_on_every_job(url: str, durable: str = CRASHY.durable) -> None:
+    """In a process of its own (the test SIGKILLs it): take jobs and never finish one."""
+    consumer = {c.durable: c for c in (CRASHY, POISONED)}[durable]
+
+    async def handle(batch: list[Envelope[Job]]) -> None:
+        print(f"in flight {deliveries(batch[0].msg)}", flush=True)
+        await asyncio.Event().wait()
+
+    broker = NatsBroker(url)
+    BatchStage(broker, consumer, Job, handle, DeadLetters(broker, consumer.durable))
+    await broker.start()
+    await asyncio.Event().wait()
+
+
+async def in_flight(out: asyncio.StreamReader) -> str:
+    """The worker's "in flight N" line (FastStream logs to the same output)."""
+    while line := (await out.readline()).decode():
+        if line.startswith("in flight"):
+            return line.strip()
+    raise AssertionError("the worker ended before it took the job")
+
+
+async def test_deliveries_to_killed_processes_do_not_count_toward_dead_lettering(
+    nats_server: NatsServer,
+) -> None:
+    """A message in flight during more SIGKILLs than ``max_deliver`` is still handled after
+    them, and one real failure then does not dead-letter it: only the handler's failures count
+    (before, the server stopped delivering it after ``max_deliver`` deliveries, or the stage
+    dead-lettered it on its first failure)."""
+    async with jetstream(nats_server.url) as js:
+        await ensure_streams(js, [WORK, DEAD_LETTERS], replicas=1)
+        await ensure_consumer(js, CRASHY)
+    broker = NatsBroker(nats_server.url)
+    await broker.connect()
+    await submit(broker, "survivor")
+    kills = CRASHY.max_deliver + 1
+    code = (
+        "import asyncio, sys; from tests.integration.test_batch_stage import hang_on_every_job"
+        " as run; asyncio.run(run(sys.argv[1]))"
+    )
+    for kill in range(1, kills + 1):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, nats_server.url, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(in_flight(process.stdout), 30)
+            assert line == f"in flight {kill}", line
+        finally:
+            process.kill()  # SIGKILL while the message is in flight
+            await process.wait()
+
+    worker = Worker(fail_first={"survivor": kills + 1})  # fails once more: a real failure
+    BatchStage(broker, CRASHY, Job, worker.handle, DeadLetters(broker, "crashy"))
+    await broker.start()
+    try:
+        await eventually(lambda: _async(worker.done == ["survivor"]), within=30)
+        assert [count for count, _ in worker.seen["survivor"]] == [kills + 1, kills + 2]
+        async with jetstream(nats_server.url) as js:
+            await eventually(lambda: _acked(js, CRASHY), within=10)
+            assert (await js.stream_info(DEAD_LETTERS.name)).state.messages == 0
+    finally:
+        await broker.stop()
+
+
+async def kill_while_in_flight(url: str, durable: str, kills: int) -> None:
+    """Start a worker process on the durable ``kills`` times; SIGKILL it while it holds the job."""
+    code = (
+        "import asyncio, sys; from tests.integration.test_batch_stage import hang_on_every_job"
+        " as run; asyncio.run(run(sys.argv[1], sys.argv[2]))"
+    )
+    for kill in range(1, kills + 1):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, url, durable, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(in_flight(process.stdout), 30)
+            assert line == f"in flight {kill}", line
+        finally:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_message_that_kills_every_handler_ends_in_the_dead_letters(
+    nats_server: NatsServer,
+) -> None:
+    """No poison loop: a message whose every delivery ended with its process killed is
+    dead-lettered, with the reason, once it has been delivered ``crash_deliveries`` times."""
+    async with jetstream(nats_server.url) as js:
+        await ensure_streams(js, [WORK, DEAD_LETTERS], replicas=1)
+        await ensure_consumer(js, POISONED)
+    broker = NatsBroker(nats_server.url)
+    await broker.connect()
+    await submit(broker, "poison")
+    await kill_while_in_flight(nats_server.url, POISONED.durable, POISONED.crash_deliveries)
+    worker = Worker()
+    BatchStage(broker, POISONED, Job, worker.handle, DeadLetters(broker, POISONED.durable))
+    await broker.start()
+    try:
+        async with jetstream(nats_server.url) as js:
+            entries = await eventually(lambda: list_entries(js, POISONED.durable), within=30)
+            letters = [e.letter for e in entries if e.letter is not None]
+            assert [(x.subject, x.deliveries) for x in letters] == [("test.work.poison", 3)]
+            assert "without an answer" in letters[0].reason
+            await eventually(lambda: _acked(js, POISONED), within=10)
+        assert worker.seen.get("poison") is None  # the handler never saw it again
+    finally:
+        await broker.stop()
 
 
 async def test_a_dead_letter_redriven_after_the_fix_flows_through(
@@ -278,6 +397,8 @@ async def _async(value: bool) -> bool:
     return value
 
 
-async def _acked(js: JetStreamContext) -> js_api.ConsumerInfo | None:
-    info = await consumer_info(js)
+async def _acked(
+    js: JetStreamContext, consumer: ConsumerSpec = CONSUMER
+) -> js_api.ConsumerInfo | None:
+    info = await consumer_info(js, consumer)
     return info if info.num_pending == 0 and info.num_ack_pending == 0 else None

@@ -49,6 +49,22 @@ def test_every_service_is_live_and_ready(system: System) -> None:
     assert httpx.get(f"{system.health_url('validator')}/nothing").status_code == 404
 
 
+def test_the_intakes_public_port_does_not_expose_metrics(system: System) -> None:
+    """Metrics and readiness are on the intake's health port, like every service's; its API
+    port (the one published to sites) answers 404, and keeps only its liveness."""
+    for path in ("/metrics", "/readyz"):
+        answer = httpx.get(f"{system.intake_url}{path}", timeout=5)
+        assert answer.status_code == 404, (path, answer.status_code)
+    assert httpx.get(f"{system.intake_url}/healthz", timeout=5).status_code == 200
+    assert system.health_url("intake") != system.intake_url
+    # the refused requests above are counted, and read on the health port
+    refused = scrape(system, "intake")
+    assert (
+        value(refused, "nianbao_http_requests_total", method="GET", route="unmatched", status="404")
+        >= 2
+    )
+
+
 async def _publish_undecodable(url: str) -> None:
     connection = await nats.connect(url)
     try:

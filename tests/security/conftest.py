@@ -1,5 +1,6 @@
 """A running system for the security tests (all four services as processes, one start for the
-whole directory) and its tokens; the figures the tests record, printed at the end."""
+whole directory; the intake on PostgreSQL when NIANBAO_TEST_POSTGRES_URL is set, as in CI) and
+its tokens; the figures the tests record, printed at the end."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ system = system_fixture(
     data_dir="security",
     services=SERVICES,
     env={"NIANBAO_LAG_POLL_SECONDS": "60"},
+    intake_on_postgres=True,
 )
 tokens = tokens_fixture(scope="package")
 

@@ -18,7 +18,7 @@ from services.intake.store import Token, hash_token, new_token
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine, sql_table
 from tests.support.figures import SECURITY_FIGURES
-from tests.support.hostile import intake_rows
+from tests.support.hostile import intake_database_url, intake_query, intake_rows
 from tests.support.pipeline import YEAR
 from tests.support.reports import work_report_for
 from tests.support.waiting import wait_until
@@ -49,7 +49,7 @@ def tokens_by_kind(system: System, tokens: dict[str, str]) -> dict[str, str | No
     expired, revoked = new_token(), new_token()
 
     async def add() -> None:
-        engine = make_engine(f"sqlite+aiosqlite:///{system.data_dir / 'intake.db'}")
+        engine = make_engine(intake_database_url(system))
         rows = [
             {
                 "token_hash": hash_token(expired),
@@ -129,7 +129,7 @@ def test_every_token_kind_against_every_endpoint(
     assert filed.status_code == 202, filed.text
     receipt = filed.json()["receipt_id"]
     assert judged(http, t["site"] or "", receipt)["outcome"] == "accepted"
-    rows_before = intake_rows(system.data_dir)
+    rows_before = intake_rows(system)
     denied: list[tuple[str, str, int, int]] = []
     checks = 0
 
@@ -155,14 +155,14 @@ def test_every_token_kind_against_every_endpoint(
     hidden = {"other site": 404, "other city": 404, "other province": 404, "department": 404}
     run("GET", f"/v1/receipts/{receipt}", readers | hidden)
     run("GET", f"/v1/filings/{SITE}/work-report/{YEAR}", readers | hidden)
-    assert intake_rows(system.data_dir) == rows_before
+    assert intake_rows(system) == rows_before
     # returning and approving: an office above the site, or the operator; refusals first
     refusers = {"site": 403, **hidden}
     reason = {"reason": "请核对访问量 <b>并更正</b>"}
     for action, body in (("return", reason), ("approve", {"reason": "审核通过"})):
         path = f"/v1/receipts/{receipt}/{action}"
         run("POST", path, refusers, body, kinds=(*refusers, *UNAUTHENTICATED))
-        assert intake_rows(system.data_dir) == rows_before, action
+        assert intake_rows(system) == rows_before, action
     for kind in ("city above", "province above", "operator"):
         run("POST", f"/v1/receipts/{receipt}/return", {kind: 202}, reason, kinds=(kind,))
     run("POST", f"/v1/receipts/{receipt}/approve", {"city above": 202}, kinds=("city above",))
@@ -222,24 +222,19 @@ def test_every_token_kind_against_every_endpoint(
 
 
 def test_tokens_are_stored_as_hashes_only(system: System, tokens: dict[str, str]) -> None:
-    """No plaintext token in the intake's database files or any log; each row is the SHA-256
-    of a 256-bit random token (looked up by that digest: see the report on timing)."""
+    """No plaintext token in the intake's database (its files, or every row of its tokens) or
+    any log; each row is the SHA-256 of a 256-bit random token (looked up by that digest: see
+    the report on timing)."""
     files = [p for p in system.data_dir.glob("intake.db*") if p.is_file()]
     files += list((system.data_dir / "logs").glob("*.log"))
-    blob = b"".join(p.read_bytes() for p in files)
+    rows = intake_query(system, "SELECT * FROM intake_tokens")
+    blob = b"".join(p.read_bytes() for p in files) + repr(rows).encode()
     leaked = [code for code, token in tokens.items() if token.encode() in blob]
     assert leaked == []
-    stored = sqlite_tokens(system)
+    stored = {row[0] for row in intake_query(system, "SELECT token_hash FROM intake_tokens")}
     for code in ("operator", SITE, "510000"):
         assert hashlib.sha256(tokens[code].encode()).hexdigest() in stored
     assert all(len(t.removeprefix("nb_")) >= 43 for t in tokens.values())  # 32 random bytes
-
-
-def sqlite_tokens(system: System) -> set[str]:
-    import sqlite3
-
-    with sqlite3.connect(f"file:{system.data_dir / 'intake.db'}?mode=ro", uri=True) as db:
-        return {r[0] for r in db.execute("SELECT token_hash FROM intake_tokens")}
 
 
 def test_demo_tokens_file_is_private(system: System) -> None:

@@ -1,5 +1,7 @@
 """Bad input at the HTTP edge: every hostile request gets a clear 4xx (never a 5xx) and leaves
-nothing stored (receipts, reviews, deadlines, the registry file) or published (streams)."""
+nothing stored (receipts, reviews, deadlines, the registry file) or published (streams); the
+intake's database is PostgreSQL when NIANBAO_TEST_POSTGRES_URL is set (it refuses what SQLite
+forgives, a NUL in JSONB for one)."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def headers_for(hostile: Hostile, tokens: dict[str, str]) -> dict[str, str | byt
 
 
 async def stored(system: System, js: object) -> dict[str, object]:
-    state: dict[str, object] = dict(intake_rows(system.data_dir))
+    state: dict[str, object] = dict(intake_rows(system))
     for stream in STREAMS:
         state[stream] = (await js.stream_info(stream)).state.messages  # type: ignore[attr-defined]
     registry = Path(system.data_dir) / "registry.json"
@@ -85,8 +87,9 @@ async def test_every_hostile_request_gets_a_4xx_and_leaves_nothing_behind(
                 "application/json"
             ) or not response.json().get("error" if "error" in response.json() else "detail"):
                 failures.append((request.name, "no clear problem body", response.text[:200]))
+    database = "PostgreSQL" if "NIANBAO_INTAKE_DATABASE_URL" in system.env else "SQLite"
     SECURITY_FIGURES["hostile requests"] = (
-        f"{len(hostile)} in {time.monotonic() - started:.0f} s, answers "
+        f"{len(hostile)} in {time.monotonic() - started:.0f} s (intake on {database}), answers "
         + ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items()))
     )
     assert failures == [], "\n".join(repr(f)[:300] for f in failures)

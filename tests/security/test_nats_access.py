@@ -12,6 +12,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from shared.contracts import FIGURES, FIGURES_BUCKET
+from shared.runtime.messaging import ensure_streams
 from tests.support.figures import SECURITY_FIGURES
 from tests.support.waiting import eventually
 from tools.natsserver import NatsServer
@@ -59,6 +61,10 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "intake": [
         ("pub", "nianbao.submitted.work-report.1100000088", True),
+        ("pub", "nianbao.registry.imported", True),
+        ("sub", "_INBOX_intake.>", True),
+        ("sub", "_INBOX_validator.>", False),
+        ("sub", "_INBOX_office-110000.>", False),
         ("pub", "nianbao.accepted.work-report.1100000088", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "$JS.API.STREAM.DELETE.NIANBAO_SUBMISSIONS", False),
@@ -66,34 +72,57 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "validator": [
         ("pub", "nianbao.accepted.work-report.1100000088", True),
+        ("sub", "_INBOX_validator.>", True),
+        ("sub", "_INBOX_intake.>", False),
         ("pub", "nianbao.rejected.work-report.1100000088", True),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
+        ("pub", "nianbao.registry.imported", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "$JS.API.STREAM.PURGE.NIANBAO_SUBMISSIONS", False),
         ("sub", "nianbao.submitted.>", False),
     ],
     "aggregator": [
         ("pub", f"nianbao.rollup.{Y}.admin.CN", True),
+        ("pub", "nianbao.registry.imported", False),
+        ("sub", "_INBOX_aggregator.>", True),
+        ("sub", "_INBOX_publisher.>", False),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
         ("pub", "nianbao.accepted.work-report.1100000088", False),
         ("sub", "nianbao.>", False),
     ],
     "publisher": [
         ("pub", "nianbao.published.1100000088", True),
+        ("pub", "nianbao.registry.imported", False),
+        ("sub", "_INBOX_publisher.>", True),
+        ("sub", "_INBOX_aggregator.>", False),
         ("pub", f"nianbao.rollup.{Y}.admin.CN", False),
         ("pub", "nianbao.submitted.work-report.1100000088", False),
         ("pub", "$JS.API.STREAM.DELETE.NIANBAO_VERDICTS", False),
     ],
 }
+SERVICES = ("intake", "validator", "aggregator", "publisher")
+#: what no service may do to any stream: only the admin step creates or changes streams
+STREAM_VERBS = ("CREATE", "UPDATE", "DELETE", "PURGE")
+STREAM_PROBES = [
+    ("pub", f"$JS.API.STREAM.{verb}.{stream}", False)
+    for verb in STREAM_VERBS
+    for stream in ("NIANBAO_SUBMISSIONS", "NIANBAO_REVIEWS", "NIANBAO_VERDICTS")
+] + [
+    ("pub", "$JS.API.STREAM.MSG.DELETE.NIANBAO_SUBMISSIONS", False),
+    ("pub", "$JS.API.STREAM.MSG.GET.NIANBAO_SUBMISSIONS", False),
+    ("pub", "$JS.API.CONSUMER.DELETE.NIANBAO_SUBMISSIONS.validator", False),
+    ("sub", "_INBOX.>", False),
+    ("sub", ">", False),
+]
+for _service in SERVICES:
+    PROBES[_service] += STREAM_PROBES
 
 
 async def connect_as(server: NatsServer, user: str, password: str, errors: list[str]) -> Client:
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc).lower())
 
-    options: dict[str, Any] = {}
-    if user.startswith("office-"):
-        options["inbox_prefix"] = f"_INBOX_{user}"
+    options: dict[str, Any] = {"inbox_prefix": f"_INBOX_{user}"}
     return await nats.connect(
         server.url,
         user=user,
@@ -172,8 +201,7 @@ async def test_each_user_against_each_subject_family(
     admin: Client,
 ) -> None:
     server, passwords = secured_nats
-    services = ("intake", "validator", "aggregator", "publisher")
-    passwords = passwords | {user: f"pw-{user}" for user in services}
+    passwords = passwords | {user: f"pw-{user}" for user in SERVICES}
     seen: list[str] = []
 
     async def collect(msg: Any) -> None:
@@ -202,3 +230,116 @@ async def test_each_user_against_each_subject_family(
     SECURITY_FIGURES["NATS access probes"] = (
         f"{probes} over {len(PROBES)} users, plus 3 refused logins"
     )
+
+
+async def test_no_service_can_rewrite_delete_or_purge_a_stream(
+    secured_nats: tuple[NatsServer, dict[str, str]], admin: Client
+) -> None:
+    """Logged in as each service, JetStream's own calls to shrink, seal, purge or delete the audit
+    streams are refused; the streams keep their messages and their configuration."""
+    from nats.js.errors import Error as JetStreamError
+
+    from shared.contracts import REVIEWS, SUBMISSIONS
+    from shared.runtime.messaging import _STREAM_FIELDS, _differences, ensure_streams, stream_config
+
+    server, _ = secured_nats
+    admin_js = admin.jetstream()
+    await ensure_streams(admin_js, [SUBMISSIONS, REVIEWS], 1)
+    for n in range(5):
+        await admin_js.publish(f"nianbao.submitted.work-report.site{n}", b"{}")
+        await admin_js.publish(f"nianbao.review.{Y}.admin.CN.site{n}", b"{}")
+    attempts = 0
+    for service in SERVICES:
+        errors: list[str] = []
+        client = await connect_as(server, service, f"pw-{service}", errors)
+        js = client.jetstream(timeout=0.5)
+        try:
+            for spec in (SUBMISSIONS, REVIEWS):
+                wanted = stream_config(spec, 1)
+                calls = [
+                    js.update_stream(wanted.evolve(max_msgs=1)),
+                    js.update_stream(wanted.evolve(sealed=True)),
+                    js.purge_stream(spec.name),
+                    js.delete_stream(spec.name),
+                    js.add_stream(wanted.evolve(name=f"{spec.name}_COPY")),
+                ]
+                for call in calls:
+                    attempts += 1
+                    with pytest.raises((JetStreamError, asyncio.TimeoutError, TimeoutError)):
+                        await call
+        finally:
+            await client.close()
+        assert any("permissions violation" in e for e in errors), (service, errors)
+    for spec in (SUBMISSIONS, REVIEWS):
+        info = await admin_js.stream_info(spec.name)
+        assert info.state.messages == 5, (spec.name, info.state)
+        assert _differences(info.config, stream_config(spec, 1), _STREAM_FIELDS) == {}
+    SECURITY_FIGURES["NATS stream changes refused"] = (
+        f"{attempts} over {len(SERVICES)} service users (update, seal, purge, delete, create)"
+    )
+
+
+async def test_every_service_reads_the_last_registry_import_and_no_office_does(
+    secured_nats: tuple[NatsServer, dict[str, str]],
+    admin: Client,
+) -> None:
+    """Each process of each service follows imports by direct get of the last message."""
+    from nats.js.errors import APIError
+
+    from shared.contracts import REGISTRY_CHANGES, REGISTRY_IMPORTED_SUBJECT, STREAMS
+    from shared.runtime.messaging import ensure_streams
+
+    server, passwords = secured_nats
+    await ensure_streams(admin.jetstream(), STREAMS, 1)
+    await admin.jetstream().publish(REGISTRY_IMPORTED_SUBJECT, b'{"probe": 1}')
+    for user in ("intake", "validator", "aggregator", "publisher"):
+        client = await connect_as(server, user, f"pw-{user}", [])
+        try:
+            js = client.jetstream()
+            last = await js.get_last_msg(
+                REGISTRY_CHANGES.name, REGISTRY_IMPORTED_SUBJECT, direct=True
+            )
+            assert last.data == b'{"probe": 1}', user
+        finally:
+            await client.close()
+    office = await connect_as(server, "office-110000", passwords["office-110000"], [])
+    try:
+        with pytest.raises((APIError, TimeoutError, nats.errors.Error)):
+            await office.jetstream().get_last_msg(
+                REGISTRY_CHANGES.name, REGISTRY_IMPORTED_SUBJECT, direct=True
+            )
+    finally:
+        await office.close()
+
+
+async def test_the_figures_bucket_is_written_by_the_aggregator_and_read_by_the_validator(
+    secured_nats: tuple[NatsServer, dict[str, str]],
+    admin: Client,
+) -> None:
+    """The plausibility bucket: the aggregator puts, the validator gets by key, nobody else."""
+    server, passwords = secured_nats
+    key, body = "site.2026.1100000088", b'{"traffic.unique_visitors": 1}'
+    errors: list[str] = []
+    aggregator = await connect_as(server, "aggregator", "pw-aggregator", errors)
+    validator = await connect_as(server, "validator", "pw-validator", errors)
+    office = await connect_as(server, "office-110000", passwords["office-110000"], errors)
+    try:
+        # the bucket's stream is created by the admin step, as every stream
+        await ensure_streams(admin.jetstream(), [FIGURES], 1)
+        await (await aggregator.jetstream().key_value(FIGURES_BUCKET)).put(key, body)
+        readable = await validator.jetstream().key_value(FIGURES_BUCKET)
+        assert (await readable.get(key)).value == body
+        with pytest.raises(Exception):  # noqa: B017 - refused: a timeout, never an ack
+            await readable.put(key, b"{}")
+        direct_get = f"$JS.API.DIRECT.GET.{FIGURES.name}.$KV.{FIGURES_BUCKET}.{key}"
+
+        async def office_refused() -> bool:
+            return refused(errors, "pub", direct_get)
+
+        await office.publish(direct_get)
+        await office.flush()
+        await eventually(office_refused, within=10)
+        assert (await readable.get(key)).value == body
+    finally:
+        for client in (aggregator, validator, office):
+            await client.close()

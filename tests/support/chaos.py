@@ -1,5 +1,6 @@
 """Fault injection on a running system: SIGKILL a service or the nats-server at a random moment
-and restart it; clients that retry what got no answer (connection errors, 5xx)."""
+and restart it; clients that retry what got no answer (connection errors, 5xx), their filings
+spread over the whole chaos."""
 
 from __future__ import annotations
 
@@ -109,17 +110,26 @@ class Clients:
     filed: list[Filed] = field(default_factory=list)
     retries: int = 0
     answers: dict[str, int] = field(default_factory=dict)
+    #: answers that were a fault: a connection error or timeout (0 in ``answers``' keys: its
+    #: exception's name) or a 5xx
+    faults_met: int = 0
 
-    async def push(self, plans: list[list[Planned]]) -> None:
-        queue: asyncio.Queue[list[Planned]] = asyncio.Queue()
-        for plan in plans:
-            queue.put_nowait(plan)
+    async def push(self, plans: list[list[Planned]], paced_by: Chaos | None = None) -> None:
+        """File every plan; with ``paced_by``, the i-th of n plans waits for i/n of the chaos's
+        faults, so that the filings are spread over the whole chaos and kills land while
+        clients post (unpaced, they were done before the first kill reached the intake)."""
+        queue: asyncio.Queue[tuple[int, list[Planned]]] = asyncio.Queue()
+        for index, plan in enumerate(plans):
+            queue.put_nowait((index, plan))
         limits = httpx.Limits(max_connections=self.concurrency)
         async with httpx.AsyncClient(timeout=20, limits=limits) as client:
 
             async def worker() -> None:
                 while not queue.empty():
-                    for planned in queue.get_nowait():
+                    index, plan = queue.get_nowait()
+                    if paced_by is not None:
+                        await paced_by.reached(index / len(plans))
+                    for planned in plan:
                         self.filed.append(await self.file(client, planned))
 
             await asyncio.gather(*(worker() for _ in range(self.concurrency)))
@@ -143,11 +153,24 @@ class Clients:
                 return Filed(planned, response.json(), attempts)
             if response is not None and status < 500:
                 raise AssertionError(f"{planned.code} {planned.kind}: {status} {response.text}")
+            self.faults_met += 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"{planned.code}: no 202 after {attempts} attempts")
             self.retries += 1
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+    def fault_figures(self) -> dict[str, Any]:
+        """What the clients met, for the suite's figures."""
+        met = {k: n for k, n in sorted(self.answers.items()) if not k.isdigit() or k >= "500"}
+        return {
+            "requests that met a fault (connection error, timeout or 5xx)": (
+                f"{self.faults_met} of {sum(self.answers.values())}: {met}"
+            ),
+            "client retries": self.retries,
+            "filings retried at least once": sum(1 for f in self.filed if f.attempts > 1),
+            "answers seen": dict(sorted(self.answers.items())),
+        }
 
 
 # ------------------------------------------------------------------ the faults
@@ -167,20 +190,46 @@ class Chaos:
     system: System
     rng: random.Random
     faults: list[Fault] = field(default_factory=list)
+    #: faults this run will inject (known once ``run`` began)
+    planned: int = 0
+    _progress: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _over: bool = False
 
     async def run(self, rounds: int, stop: asyncio.Event) -> None:
         """Every target ``rounds`` times in a seeded order; after the clients are done (``stop``)
         the remaining faults still hit the pipeline draining its backlog."""
         order = [t for _ in range(rounds) for t in self.rng.sample(TARGETS, len(TARGETS))]
+        self.planned = len(order)
         began = time.monotonic()
-        for target in order:
-            quiet = self.rng.uniform(0.3, 2.5) if not stop.is_set() else self.rng.uniform(0.1, 0.6)
-            await asyncio.sleep(quiet)
-            down = self.rng.uniform(0.1, 1.5)
-            self.faults.append(Fault(target, round(time.monotonic() - began, 2), round(down, 2)))
-            await asyncio.to_thread(self.kill, target)
-            await asyncio.sleep(down)
-            await asyncio.to_thread(self.restart, target)
+        try:
+            for target in order:
+                quiet = (
+                    self.rng.uniform(0.3, 2.5) if not stop.is_set() else self.rng.uniform(0.1, 0.6)
+                )
+                await asyncio.sleep(quiet)
+                down = self.rng.uniform(0.1, 1.5)
+                at = round(time.monotonic() - began, 2)
+                self.faults.append(Fault(target, at, round(down, 2)))
+                await asyncio.to_thread(self.kill, target)
+                await self._progressed()
+                await asyncio.sleep(down)
+                await asyncio.to_thread(self.restart, target)
+        finally:
+            self._over = True  # whatever happened, no client waits for faults that never come
+            await self._progressed()
+
+    async def _progressed(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def reached(self, fraction: float) -> None:
+        """Return once ``fraction`` of the planned faults were injected (or the chaos ended)."""
+        async with self._progress:
+            await self._progress.wait_for(
+                lambda: (
+                    self._over or (self.planned > 0 and len(self.faults) >= fraction * self.planned)
+                )
+            )
 
     def kill(self, target: str) -> None:
         if target == "nats":

@@ -39,11 +39,11 @@ NIANBAO_BIN = str(Path(sys.executable).parent / "nianbao")
 #: the container ports each service listens on (checked against compose.yaml by the tests)
 LISTENS: dict[str, tuple[int, ...]] = {
     "nats": (4222, 8222, 6222),
-    "intake": (8000,),
+    "intake": (8000, 8004),
     "validator": (8001,),
     "aggregator": (8002,),
     "publisher": (8003,),
-    "verifier": (8004,),
+    "verifier": (8005,),
     "pages": (8080,),
     "postgres": (5432,),
     "prometheus": (9090,),
@@ -281,7 +281,7 @@ class Deployment:
         env = {"PATH": os.environ["PATH"], "HOME": str(self.root), "LANG": "C.UTF-8"}
         if spec.get("build"):
             env.update(IMAGE_ENV)
-            if "PYTHONPATH" in os.environ:  # the code under test, as the image would hold it
+            if "PYTHONPATH" in os.environ:  # the code under test, not what the venv installed
                 env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for key, value in (spec.get("environment") or {}).items():
             value = "" if value is None else str(value)
@@ -411,6 +411,8 @@ class Deployment:
 #: consumer (aggregator replicas take turns through a PostgreSQL advisory lock: one on SQLite)
 SCALE = {"validator": 2, "aggregator": 2 if postgres_url() else 1}
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
+#: run to completion before the services start (`service_completed_successfully`)
+ONE_SHOTS = ("streams",)
 SERVICES = ("intake", "validator", "aggregator", "publisher", "verifier")
 DATABASES = ("intake", "aggregator", "publisher", "verifier")
 
@@ -445,6 +447,17 @@ def drop_databases(deployment: Deployment) -> None:
         )
 
 
+def run_to_completion(deployment: Deployment, service: str, timeout: float = 60) -> None:
+    """A one-shot service: started, and it must exit 0 (else compose starts nothing after it)."""
+    for instance in deployment.prepare(service):
+        instance.start()
+        assert instance.process is not None
+        code = instance.process.wait(timeout)
+        instance.down = True
+        log = instance.log.read_text(encoding="utf-8", errors="replace")
+        assert code == 0, f"{instance.name} exited with {code}:\n{log[-2000:]}"
+
+
 def start(deployment: Deployment, services: tuple[str, ...]) -> list[str]:
     """Start every replica of ``services``; their instance names."""
     names = []
@@ -455,10 +468,8 @@ def start(deployment: Deployment, services: tuple[str, ...]) -> list[str]:
     return names
 
 
-@contextmanager
-def deployed(root: Path) -> Iterator[Deployment]:
-    """The deployment in ``root`` with a fresh .env: the NATS cluster, then the services (each
-    healthy), then the pages server; stopped and its databases dropped on the way out."""
+def new_deployment(root: Path) -> Deployment:
+    """The deployment in ``root`` with a fresh .env (deploy/new-env.sh), nothing started."""
     env_path = root / ".env"
     subprocess.run(["sh", str(DEPLOY / "new-env.sh"), str(env_path)], check=True)
     env_file = read_env_file(env_path)
@@ -472,11 +483,33 @@ def deployed(root: Path) -> Iterator[Deployment]:
         scale=SCALE,
     )
     running.allocate_ports()
+    return running
+
+
+@contextmanager
+def nats_cluster(root: Path) -> Iterator[Deployment]:
+    """The deployment's three NATS nodes alone, each healthy; stopped on the way out."""
+    running = new_deployment(root)
+    try:
+        running.wait_healthy(start(running, NATS_NODES), timeout=60)
+        yield running
+    finally:
+        running.stop()
+
+
+@contextmanager
+def deployed(root: Path) -> Iterator[Deployment]:
+    """The deployment in ``root`` with a fresh .env: the NATS cluster, the streams' admin step,
+    then the services (each healthy), then the pages server; stopped and its databases dropped
+    on the way out."""
+    running = new_deployment(root)
     running.supervise()
     try:
         if running.postgres_url is not None:
             create_databases(running)
         running.wait_healthy(start(running, NATS_NODES), timeout=60)
+        for one_shot in ONE_SHOTS:
+            run_to_completion(running, one_shot)
         running.wait_healthy(start(running, SERVICES), timeout=120)
         running.start_pages_server()
         yield running

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -118,3 +120,89 @@ def _distinct(f: FieldDef, n: int) -> Any:
                 for k in range(3)
             ]
     return f"文本{n}号"
+
+
+# ------------------------------------------------------------------ crafted (hostile) workbooks
+
+
+def with_parts(data: bytes, edit: Callable[[str, bytes], bytes]) -> bytes:
+    """The workbook with each part passed through ``edit(name, body)``, recompressed hard (what
+    is sent is small, whatever it unpacks to)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, edit(info.filename, source.read(info)))
+    return out.getvalue()
+
+
+def dense_sheet(data: bytes, megabytes: float = 4) -> bytes:
+    """The template with its report sheet swollen by rows of cells: ``megabytes`` of sheet XML
+    (4 MiB of cells zip to about 21 KB)."""
+    row = b"<row>" + b"<c><v>1</v></c>" * 1000 + b"</row>"
+    rows = row * int(megabytes * 2**20 / len(row))
+
+    def edit(name: str, body: bytes) -> bytes:
+        if name == "xl/worksheets/sheet1.xml":
+            return body.replace(b"</sheetData>", rows + b"</sheetData>")
+        return body
+
+    return with_parts(data, edit)
+
+
+def with_meta(data: bytes, edit: Callable[[list[list[Any]]], None]) -> bytes:
+    """The template with its hidden sheet's rows edited in place (header rows included)."""
+    book = load_workbook(io.BytesIO(data))
+    meta = book[META_SHEET]
+    rows = [[cell.value for cell in row] for row in meta.iter_rows()]
+    edit(rows)
+    meta.delete_rows(1, meta.max_row)
+    for row in rows:
+        meta.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def with_records_range(data: bytes, ref: str) -> bytes:
+    """The template whose metadata gives its records table the range ``ref`` (300,000 rows...)."""
+
+    def edit(rows: list[list[Any]]) -> None:
+        for row in rows:
+            if row[0] == "records":
+                row[2] = ref
+
+    return with_meta(data, edit)
+
+
+def with_huge_number(data: bytes, placeholder: int, digits: int = 5000) -> bytes:
+    """A filled workbook whose number cell holding ``placeholder`` holds ``digits`` nines
+    instead, as a number cell (what no Python int conversion reads)."""
+    old = f"<v>{placeholder}</v>".encode()
+    found = []
+
+    def edit(name: str, body: bytes) -> bytes:
+        if name.startswith("xl/worksheets/") and old in body:
+            found.append(name)
+            return body.replace(old, b"<v>" + b"9" * digits + b"</v>")
+        return body
+
+    crafted = with_parts(data, edit)
+    assert found, f"no number cell holds {placeholder}"
+    return crafted
+
+
+def with_text_cell(data: bytes, path: str, char: str) -> bytes:
+    """The workbook whose text cell at ``path`` holds ``char`` between two words, as a character
+    reference in the sheet's XML (``&#7;``: what XML 1.0 forbids, a parser refuses)."""
+    book = load_workbook(io.BytesIO(data))
+    ref = next(ref for _kind, p, ref, _extra in meta_rows(data)[1] if p == path)
+    book.worksheets[0][ref] = "北京NIANBAOCHAR发布"
+    out = io.BytesIO()
+    book.save(out)
+    marker = f"&#{ord(char)};".encode()
+
+    def edit(name: str, body: bytes) -> bytes:
+        return body.replace(b"NIANBAOCHAR", marker) if name.startswith("xl/") else body
+
+    return with_parts(out.getvalue(), edit)

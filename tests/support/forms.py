@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from shared.forms import load_form
+from shared.forms.definition import iter_leaves
 from shared.registry.model import Node, Registry, Site
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -39,4 +41,35 @@ def edited(report: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
             node[int(last)] = value
         else:
             node[last] = value
+    return out
+
+
+def field_paths(form: str, types: Collection[str]) -> list[str]:
+    """Every concrete path of a form's fields of these types, the first item's fields of each
+    records field included ("new_media.other.0.name")."""
+    out = []
+    for leaf in iter_leaves(load_form(form)):
+        if leaf.field.type in types:
+            out.append(leaf.path)
+        if leaf.field.type == "records":
+            out += [f"{leaf.path}.0.{i.id}" for i in leaf.field.item_fields if i.type in types]
+    return out
+
+
+def put(report: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of a report with one dotted path set, creating the groups (and the first
+    records item) that are missing or null on the way."""
+    out = copy.deepcopy(report)
+    *head, last = path.split(".")
+    node: Any = out
+    for i, part in enumerate(head):
+        if isinstance(node, list):
+            while len(node) <= int(part):
+                node.append({})
+            node = node[int(part)]
+            continue
+        if node.get(part) is None:
+            node[part] = [] if i + 1 < len(head) and head[i + 1].isdigit() else {}
+        node = node[part]
+    node[last] = value
     return out

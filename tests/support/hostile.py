@@ -5,6 +5,7 @@ a query."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import io
 import json
@@ -12,15 +13,26 @@ import sqlite3
 import struct
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import asyncpg
 
 from shared.excel import XLSX_MEDIA_TYPE, build_template
 from shared.forms import load_form
 from shared.registry.demo import demo_registry
+from tests.support.databases import asyncpg_dsn
+from tests.support.excel import (
+    dense_sheet,
+    with_huge_number,
+    with_records_range,
+    with_text_cell,
+)
+from tests.support.forms import field_paths, put
 from tests.support.reports import DATA, work_report_for
+from tools.launcher import System
 
 SITE = "1100000088"  # 北京市人民政府: its token files the corpus
 OFFICE = "110000"  # 北京市: its token reviews
@@ -186,10 +198,7 @@ def bodies(year: int) -> Iterator[Hostile]:
 def injections(year: int) -> Iterator[Hostile]:
     """Injection attempts in every string that becomes a subject, a file name or a query."""
     good = report(year)
-    office_report = json.loads(
-        (DATA / "supervision-report" / "clean.json").read_text(encoding="utf-8")
-    )
-    office_report["year"] = year
+    office = office_report(year)
     for value in INJECTIONS:
         shown = repr(value)[:40]
         yield Hostile(
@@ -203,7 +212,7 @@ def injections(year: int) -> Iterator[Hostile]:
             f"office.code {shown}",
             "POST",
             "/v1/reports",
-            encoded(setting(office_report, "office.code", value)),
+            encoded(setting(office, "office.code", value)),
             JSON,
             auth="office",
         )
@@ -387,6 +396,14 @@ def workbooks(year: int) -> dict[str, bytes]:
     out["zip bomb (declares 4 KiB, holds 120 MiB)"] = lying
     template = build_template(load_form("work-report"), {"year": year}, 3)
     out["truncated template"] = template[: len(template) // 2]
+    filled = report(year)
+    filled["traffic"]["page_views"] = 424242
+    filled_template = build_template(load_form("work-report"), filled)
+    out["a cell-dense sheet (4 MiB of cells)"] = dense_sheet(filled_template)
+    out["a records range of 300,000 rows"] = with_records_range(filled_template, "C100:G300099")
+    out["a count cell of 5,000 digits"] = with_huge_number(filled_template, 424242)
+    for name, char in UNSAFE_CHARS.items():
+        out[f"{name} in a text cell"] = with_text_cell(filled_template, "site.sponsor", char)
     return out
 
 
@@ -418,15 +435,172 @@ def zip_bombs(year: int) -> tuple[bytes, bytes]:
     return honest, bytes(lying)
 
 
+#: characters no text field takes: NUL and other C0 controls, a lone surrogate, bidi controls
+UNSAFE_CHARS = {
+    "NUL": "\x00",
+    "BEL": "\x07",
+    "ESC": "\x1b",
+    "lone surrogate": "\ud800",
+    "RLO": "\u202e",
+    "LRI": "\u2066",
+}
+#: an integer literal longer than Python reads (4,300 digits)
+HUGE = "9" * 5000
+
+
+def escaped(value: Any) -> bytes:
+    """JSON with every non-ASCII character escaped (a lone surrogate cannot be UTF-8)."""
+    return json.dumps(value, ensure_ascii=True).encode()
+
+
+def office_report(year: int) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(
+        (DATA / "supervision-report" / "clean.json").read_text(encoding="utf-8")
+    )
+    doc["year"] = year
+    return doc
+
+
+def unsafe_text(year: int) -> Iterator[Hostile]:
+    """Every text field of both forms (records items included) holding each unsafe character,
+    and a number too long for Python in every numeric field."""
+    for form, good, auth in (
+        ("work-report", report(year), "site"),
+        ("supervision-report", office_report(year), "office"),
+    ):
+        for path in field_paths(form, ("text", "url")):
+            for name, char in UNSAFE_CHARS.items():
+                value = f"ht{char}tps://x.gov.cn/" if path.endswith("_url") else f"北京{char}发布"
+                doc = put(good, path, value)
+                yield Hostile(
+                    f"{name} in {form} {path}", "POST", "/v1/reports", escaped(doc), JSON, auth=auth
+                )
+        for path in ["year", *field_paths(form, ("count", "decimal", "percent"))]:
+            doc = encoded(put(good, path, "__huge__")).replace(b'"__huge__"', HUGE.encode())
+            yield Hostile(
+                f"5,000 digits in {form} {path}", "POST", "/v1/reports", doc, JSON, auth=auth
+            )
+    yield Hostile("a bare number of 5,000 digits", "POST", "/v1/reports", HUGE.encode(), JSON)
+    yield Hostile(
+        "a bare negative number of 5,000 digits", "POST", "/v1/reports", b"-" + HUGE.encode(), JSON
+    )
+    receipt = "/v1/receipts/0123456789abcdef0123456789abcdef"
+    for name, char in UNSAFE_CHARS.items():
+        for action in ("return", "approve"):
+            yield Hostile(
+                f"{name} in a reason to {action}",
+                "POST",
+                f"{receipt}/{action}",
+                escaped({"reason": f"请{char}更正"}),
+                JSON,
+                auth="office",
+            )
+        yield Hostile(
+            f"{name} in an unlock reason",
+            "POST",
+            f"/v1/filings/{SITE}/work-report/{year}/unlock",
+            escaped({"reason": f"请{char}更正"}),
+            JSON,
+            auth="office",
+        )
+    for action in ("return", "approve"):
+        yield Hostile(
+            f"a reason to {action} of 5,000 digits",
+            "POST",
+            f"{receipt}/{action}",
+            b'{"reason": ' + HUGE.encode() + b"}",
+            JSON,
+            auth="office",
+        )
+    yield Hostile(
+        "a deadline of 5,000 digits",
+        "PUT",
+        f"/v1/deadlines/{year}/{OFFICE}",
+        b'{"deadline": ' + HUGE.encode() + b"}",
+        JSON,
+        auth="office",
+    )
+    registry = demo_registry()
+    nodes = [n.model_dump(mode="json") for n in registry.nodes.values()]
+    sites = [s.model_dump(mode="json") for s in registry.sites.values()]
+    for name, char in UNSAFE_CHARS.items():
+        for field in ("name", "sponsor", "homepage_url"):
+            changed = [{**sites[0], field: sites[0][field] + char}, *sites[1:]]
+            yield Hostile(
+                f"registry: {name} in a site's {field}",
+                "PUT",
+                "/v1/registry",
+                escaped({"nodes": nodes, "sites": changed}),
+                JSON,
+                auth="operator",
+            )
+        renamed = [{**nodes[0], "name": nodes[0]["name"] + char}, *nodes[1:]]
+        yield Hostile(
+            f"registry: {name} in a node's name",
+            "PUT",
+            "/v1/registry",
+            escaped({"nodes": renamed, "sites": sites}),
+            JSON,
+            auth="operator",
+        )
+    huge_year = encoded({"nodes": nodes, "sites": [{**sites[0], "active_from": "__huge__"}]})
+    yield Hostile(
+        "registry: a year of 5,000 digits",
+        "PUT",
+        "/v1/registry",
+        huge_year.replace(b'"__huge__"', HUGE.encode()),
+        JSON,
+        auth="operator",
+    )
+    yield Hostile(
+        "registry: a bare number of 5,000 digits",
+        "PUT",
+        "/v1/registry",
+        HUGE.encode(),
+        JSON,
+        auth="operator",
+    )
+
+
 def corpus(year: int) -> list[Hostile]:
-    return [*bodies(year), *injections(year), *review_bodies(year), *auth_headers()]
+    return [
+        *bodies(year),
+        *injections(year),
+        *review_bodies(year),
+        *auth_headers(),
+        *unsafe_text(year),
+    ]
 
 
-def intake_rows(data_dir: Path) -> dict[str, int]:
+INTAKE_TABLES = ("intake_receipts", "intake_reviews", "intake_deadlines")
+
+
+def intake_database_url(system: System) -> str:
+    """The intake's database: its PostgreSQL database when the system has one, else its file."""
+    return system.env.get(
+        "NIANBAO_INTAKE_DATABASE_URL", f"sqlite+aiosqlite:///{system.data_dir / 'intake.db'}"
+    )
+
+
+def intake_query(system: System, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a query on the intake's database (SQLite read only, or PostgreSQL)."""
+    url = system.env.get("NIANBAO_INTAKE_DATABASE_URL")
+    if url is None:
+        with sqlite3.connect(f"file:{system.data_dir / 'intake.db'}?mode=ro", uri=True) as db:
+            return [tuple(row) for row in db.execute(sql)]
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as thread:  # callers may run in an event loop already
+        return thread.submit(asyncio.run, fetch()).result()
+
+
+def intake_rows(system: System) -> dict[str, int]:
     """How many receipts, review actions and deadlines the intake holds (a refused request must
     leave nothing behind)."""
-    with sqlite3.connect(f"file:{data_dir / 'intake.db'}?mode=ro", uri=True) as db:
-        return {
-            table: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            for table in ("intake_receipts", "intake_reviews", "intake_deadlines")
-        }
+    return {t: int(intake_query(system, f"SELECT count(*) FROM {t}")[0][0]) for t in INTAKE_TABLES}

@@ -22,7 +22,8 @@ MINI_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry-mini.js
 
 @contextmanager
 def secured_nats_server(directory: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
-    """The server and every user's password (services: ``pw-<name>``, admin: ``pw-admin``)."""
+    """The server and every user's password (services: ``pw-<name>``, admin: ``pw-admin``);
+    its log is ``<directory>/nats.log``."""
     users, passwords = directory / "users.conf", directory / "passwords.json"
     subprocess.run(
         [
@@ -45,12 +46,13 @@ def secured_nats_server(directory: Path) -> Iterator[tuple[NatsServer, dict[str,
     env = {f"NATS_{u.upper()}_PASSWORD": "pw-" + u for u in ("admin", *SERVICES)}
     ports = directory / "ports"
     ports.mkdir()
-    process = subprocess.Popen(
-        [nats_server_binary(), "-c", str(conf), "--ports_file_dir", str(ports)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (directory / "nats.log").open("ab") as log:  # permission violations are logged
+        process = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf), "--ports_file_dir", str(ports)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     client, monitor = _read_ports(ports, process.pid, time.monotonic() + 15)
     server = NatsServer(process, client, monitor, directory)
     try:

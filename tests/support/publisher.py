@@ -161,9 +161,9 @@ def registry() -> Registry:
         site("5101000002", "成都市教育局网站", "510100", SiteType.DEPARTMENT),
         site("5101070001", "成都市武侯区人民政府网站", "510107", SiteType.PORTAL),
         site("5101070002", "成都市武侯区教育局网站", "510107", SiteType.DEPARTMENT),
-        site("bm29000001", "国家税务总局网站", "CN", SiteType.DEPARTMENT, "bm29"),
+        site("bm29000002", "国家税务总局网站", "CN", SiteType.DEPARTMENT, "bm29"),
         site(
-            "bm29510001",
+            "bm29230001",
             "国家税务总局四川省税务局网站",
             "510000",
             SiteType.DEPARTMENT,
@@ -225,8 +225,8 @@ STATES: dict[str, tuple[str, datetime | None]] = {
     "5101000002": ("returned", None),
     "5101070001": ("late", at(31, 17)),
     "5101070002": ("missing", None),
-    "bm29000001": ("rejected", None),
-    "bm29510001": ("late", at(30, 18)),
+    "bm29000002": ("rejected", None),
+    "bm29230001": ("late", at(30, 18)),
 }
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 import pytest
 
+from tests.support.databases import fresh_postgres_database, postgres_url
 from tools.launcher import SERVICES, System, start_system
 
 #: the four services and the pages server (what `nianbao run` starts)
@@ -59,25 +60,31 @@ def system_fixture(
     intake_port: int = 0,
     pages_port: int = 0,
     nats_port: int = 0,
+    intake_on_postgres: bool = False,
 ) -> Callable[..., Iterator[System]]:
     """A fixture named ``name`` yielding a running system, started once per ``scope`` in a fresh
-    temporary directory whose name starts with ``data_dir``::
+    temporary directory whose name starts with ``data_dir``; with ``intake_on_postgres``, the
+    intake's database is a fresh PostgreSQL database (dropped afterwards) when
+    NIANBAO_TEST_POSTGRES_URL names a reachable server, SQLite otherwise::
 
         system = system_fixture(scope="package", env={"NIANBAO_LAG_POLL_SECONDS": "60"})
     """
 
     @pytest.fixture(scope=scope, name=name)
     def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-        with running_system(
-            tmp_path_factory.mktemp(data_dir),
-            registry_file=registry_file,
-            env=env,
-            services=services,
-            intake_port=intake_port,
-            pages_port=pages_port,
-            nats_port=nats_port,
-        ) as running:
-            yield running
+        server = postgres_url() if intake_on_postgres else None
+        with fresh_postgres_database(server, f"nianbao_{data_dir}") as database:
+            more = {} if database is None else {"NIANBAO_INTAKE_DATABASE_URL": database}
+            with running_system(
+                tmp_path_factory.mktemp(data_dir),
+                registry_file=registry_file,
+                env={**(env or {}), **more},
+                services=services,
+                intake_port=intake_port,
+                pages_port=pages_port,
+                nats_port=nats_port,
+            ) as running:
+                yield running
 
     return fixture
 

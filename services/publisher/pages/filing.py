@@ -21,10 +21,22 @@ from services.publisher.pages.formatting import (
     with_unit,
 )
 from services.publisher.pages.records import VersionRecord
-from shared.forms import WORK_REPORT, LayoutRow, layout, load_form
+from shared.filings import Outcome
+from shared.forms import WORK_REPORT, LayoutRow, UnknownForm, layout, load_form
+from shared.forms.instructions import Instruction, instructions
 
 DEFAULT_FORM_VERSION = "2018"
 OUTCOME_LABELS = {"accepted": "已受理", "rejected": "未通过校验"}
+
+
+@cache
+def form_instructions(form: str, version: str = DEFAULT_FORM_VERSION) -> tuple[Instruction, ...]:
+    """The filling instructions of a form version (the default version's for an unknown one)."""
+    try:
+        defn = load_form(form, version)
+    except UnknownForm:
+        defn = load_form(form, DEFAULT_FORM_VERSION)
+    return tuple(instructions(defn))
 
 
 @cache
@@ -71,7 +83,7 @@ class VersionView:
     content_hash: str
     received_at: str
     received_at_iso: str
-    outcome: str
+    outcome: Outcome
     outcome_label: str
     error_count: int
     warning_count: int

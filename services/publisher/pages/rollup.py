@@ -28,7 +28,7 @@ from services.publisher.pages.views import (
 )
 from shared.forms import LayoutRow
 from shared.registry.model import Registry
-from shared.rollup import NodeRollup
+from shared.rollup import NodeRollup, Tally
 
 BY_TYPE_KEY_LABELS = {
     "expected": "应报",
@@ -94,6 +94,26 @@ class RollupPageData:
         return self.paths.root
 
 
+def count_totals(
+    layout: Sequence[LayoutRow], tally: Tally
+) -> tuple[tuple[SumLine, ...], tuple[YesLine, ...]]:
+    """The total of every work-report count, and how many sites answered yes to each question."""
+    sums: list[SumLine] = []
+    yes_lines: list[YesLine] = []
+    for row in layout:
+        if row.type == "count":
+            for path, _col, col_label in expand_row(row):
+                label = f"{row.label}（{col_label}）" if col_label else row.label
+                sums.append(
+                    SumLine(path, row.section_label, label, row.unit or "", tally.sums.get(path, 0))
+                )
+        elif row.type == "yes_no" and not row.columns:
+            yes_lines.append(
+                YesLine(row.path, row.section_label, row.label, tally.yes_counts.get(row.path, 0))
+            )
+    return tuple(sums), tuple(yes_lines)
+
+
 def plan_rollup_page(
     registry: Registry,
     rollup: NodeRollup,
@@ -125,19 +145,7 @@ def plan_rollup_page(
         Link(registry.sites[c].name if c in registry.sites else c, None)
         for c in sorted(tally.missing_sites)
     )
-    sums: list[SumLine] = []
-    yes_lines: list[YesLine] = []
-    for row in layout:
-        if row.type == "count":
-            for path, _col, col_label in expand_row(row):
-                label = f"{row.label}（{col_label}）" if col_label else row.label
-                sums.append(
-                    SumLine(path, row.section_label, label, row.unit or "", tally.sums.get(path, 0))
-                )
-        elif row.type == "yes_no" and not row.columns:
-            yes_lines.append(
-                YesLine(row.path, row.section_label, row.label, tally.yes_counts.get(row.path, 0))
-            )
+    sums, yes_lines = count_totals(layout, tally)
     type_keys = sorted(
         {k for counts in tally.by_type.values() for k in counts},
         key=lambda k: (list(BY_TYPE_KEY_LABELS).index(k) if k in BY_TYPE_KEY_LABELS else 99, k),
@@ -193,8 +201,8 @@ def plan_rollup_page(
         chart=chart,
         chart_title=f"{name}下级各地区、系统完整率与及时率",
         missing_sites=missing,
-        sums=tuple(sums),
-        yes_counts=tuple(yes_lines),
+        sums=sums,
+        yes_counts=yes_lines,
         by_type_header=("网站类型", *(BY_TYPE_KEY_LABELS.get(k, k) for k in type_keys)),
         by_type_rows=by_type_rows,
         column_link=Link(f"{name}专栏", root + url_for_column(year, node)),

@@ -8,10 +8,12 @@ from typing import Any
 
 from services.publisher.pages.embed import Embed, make_badge, make_embed
 from services.publisher.pages.filing import (
+    DEFAULT_FORM_VERSION,
     FieldLine,
     VersionView,
     field_line,
     filing_json,
+    form_instructions,
     version_history,
     work_report_layout,
 )
@@ -35,6 +37,7 @@ from services.publisher.pages.records import ReviewRecord, VersionRecord
 from services.publisher.pages.views import SITE_STATUS_LABELS, Link, name_of, type_label
 from shared.filings import Status
 from shared.forms import WORK_REPORT, LayoutRow
+from shared.forms.instructions import Instruction
 from shared.registry.model import NATIONAL, Registry, Site
 
 
@@ -83,6 +86,8 @@ class SitePageData:
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
+    #: the form's filling instructions (填报说明), shown after the form
+    instructions: tuple[Instruction, ...] = ()
 
     @property
     def root(self) -> str:
@@ -240,4 +245,10 @@ def plan_site_page(
         json_doc=json_doc,
         csv_header=("栏目", "项目", "单位", "填报值", "字段路径"),
         csv_rows=tuple(csv_rows),
+        instructions=form_instructions(WORK_REPORT, _version_of(report)),
     )
+
+
+def _version_of(report: Mapping[str, Any] | None) -> str:
+    version = report.get("form_version") if report is not None else None
+    return version if isinstance(version, str) else DEFAULT_FORM_VERSION

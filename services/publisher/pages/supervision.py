@@ -10,17 +10,16 @@ from typing import Any
 from services.publisher.pages.embed import Embed, make_badge, make_embed
 from services.publisher.pages.filing import (
     DEFAULT_FORM_VERSION,
-    FieldLine,
     VersionView,
     field_line,
     filing_json,
+    form_instructions,
     version_history,
+    work_report_layout,
 )
 from services.publisher.pages.formatting import (
-    EMPTY,
     csv_cell,
     expand_row,
-    format_number,
     format_value,
     lookup,
 )
@@ -37,6 +36,14 @@ from services.publisher.pages.paths import (
     url_for_supervision,
 )
 from services.publisher.pages.records import SiteRow, VersionRecord
+from services.publisher.pages.rollup import SumLine, YesLine, count_totals
+from services.publisher.pages.supervision_parts import (
+    NamedSite,
+    OfficeSection,
+    QuarterGrid,
+    SiteChangeLine,
+    SiteList,
+)
 from services.publisher.pages.views import (
     SITE_STATUS_LABELS,
     ChartBar,
@@ -49,6 +56,7 @@ from services.publisher.pages.views import (
 )
 from shared.filings import Status
 from shared.forms import SUPERVISION_REPORT, LayoutRow, layout, load_form
+from shared.forms.instructions import Instruction
 from shared.registry.model import NATIONAL, Registry
 from shared.rollup import NodeRollup
 
@@ -57,7 +65,6 @@ SITE_CHANGES: tuple[tuple[str, str], ...] = (
     ("integrated", "整合迁移"),
     ("closed", "关停下线"),
 )
-CHANGE_CHECK_LABELS = {True: "一致", False: "不一致"}
 
 
 @cache
@@ -82,88 +89,6 @@ def site_changes(registry: Registry, node: str, year: int) -> dict[str, list[str
         "integrated": [s.code for s in sites if s.active_to == year and s.ended_by == "integrated"],
         "closed": [s.code for s in sites if s.active_to == year and s.ended_by == "closed"],
     }
-
-
-# ---------------------------------------------------------------- view values
-
-
-@dataclass(frozen=True)
-class QuarterGrid:
-    """A quarterly section of the form: one row per field, one column per quarter and the year."""
-
-    caption: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, str, tuple[str, ...]], ...]  # (label, unit, cells)
-
-
-@dataclass(frozen=True)
-class OfficeSection:
-    """One section of the office's report: a label | value | unit table, or a quarterly grid."""
-
-    key: str
-    label: str
-    lines: tuple[FieldLine, ...] = ()
-    grid: QuarterGrid | None = None
-
-
-@dataclass(frozen=True)
-class SiteChangeLine:
-    """One kind of site change: what the registry says beside what the office declared."""
-
-    key: str
-    label: str
-    derived: int
-    declared: int | None
-    sites: tuple[Link, ...]
-
-    @property
-    def matches(self) -> bool | None:
-        return None if self.declared is None else self.declared == self.derived
-
-    @property
-    def declared_text(self) -> str:
-        return EMPTY if self.declared is None else format_number(self.declared)
-
-    @property
-    def check_label(self) -> str:
-        return EMPTY if self.matches is None else CHANGE_CHECK_LABELS[self.matches]
-
-
-@dataclass(frozen=True)
-class NamedSite:
-    """A site listed by name on the page (missing, rejected or returned)."""
-
-    code: str
-    link: Link
-    level_label: str
-    #: the child node of the page's node the site lies under, or 本级
-    group: str = ""
-
-
-@dataclass(frozen=True)
-class SiteGroup:
-    """The listed sites under one child node (or at the node itself: 本级)."""
-
-    label: str
-    sites: tuple[NamedSite, ...]
-
-
-@dataclass(frozen=True)
-class SiteList:
-    key: str
-    title: str
-    sites: tuple[NamedSite, ...]
-
-    @property
-    def groups(self) -> tuple[SiteGroup, ...]:
-        order: list[str] = []
-        members: dict[str, list[NamedSite]] = {}
-        for site in self.sites:
-            if site.group not in members:
-                order.append(site.group)
-                members[site.group] = []
-            members[site.group].append(site)
-        return tuple(SiteGroup(label, tuple(members[label])) for label in order)
 
 
 @dataclass(frozen=True)
@@ -193,6 +118,11 @@ class SupervisionPageData:
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
+    #: the total of every work-report count of the node's sites, and yes answers
+    sums: tuple[SumLine, ...] = ()
+    yes_counts: tuple[YesLine, ...] = ()
+    #: the supervision form's filling instructions, shown after the office's report
+    instructions: tuple[Instruction, ...] = ()
 
     @property
     def root(self) -> str:
@@ -333,6 +263,14 @@ def plan_supervision_page(
         )
     )
 
+    sums, yes_counts = (
+        count_totals(work_report_layout(), rollup.tally) if rollup is not None else ((), ())
+    )
+    version = report.get("form_version") if report is not None else None
+    if not isinstance(version, str):
+        version = DEFAULT_FORM_VERSION
+    notes = form_instructions(SUPERVISION_REPORT, version) if office else ()
+
     derived = site_changes(registry, node, year)
     changes = tuple(
         SiteChangeLine(
@@ -415,6 +353,8 @@ def plan_supervision_page(
                 }
                 for c in children
             ],
+            "sums": {s.path: s.total for s in sums},
+            "yes_counts": {y.path: y.yes for y in yes_counts},
         },
     }
 
@@ -437,6 +377,9 @@ def plan_supervision_page(
     for figure, (key, value) in zip(figures.items, figures.as_json().items(), strict=True):
         unit = "%" if key.endswith("_pct") else "个"
         csv_rows.append(("推算数据", "报送情况", figure.label, "", unit, str(value), key))
+    for s in sums:
+        total = str(s.total)
+        csv_rows.append(("工作年度报表合计", s.section_label, s.label, "", s.unit, total, s.path))
     for c in changes:
         path = f"site_changes.{c.key}"
         for source, value in (("名录推算", c.derived), ("本单位填报", c.declared)):
@@ -485,4 +428,7 @@ def plan_supervision_page(
         json_doc=json_doc,
         csv_header=("类别", "栏目", "项目", "列", "单位", "数值", "代码或字段路径"),
         csv_rows=tuple(csv_rows),
+        sums=sums,
+        yes_counts=yes_counts,
+        instructions=notes,
     )

@@ -9,8 +9,9 @@ from typing import Any
 from shared.registry.model import Registry
 
 from ..definition import FormDefinition, RuleDef, leaves
+from ..instructions import pointer_en, pointer_zh
 from ..issues import CheckContext, Issue
-from . import codes, forms, plausibility  # noqa: F401  (registers the named checks)
+from . import codes, filings, forms, plausibility  # noqa: F401  (registers the named checks)
 from .base import CHECKS, Finding, RuleInput, display, rule_check
 from .compare import bound_comparisons, comparison_paths, operand_paths, run_comparison
 
@@ -26,13 +27,16 @@ def render(template: str, values: Mapping[str, Any]) -> str:
     )
 
 
-def _issue(rule: RuleDef, finding: Finding) -> Issue:
+def _issue(defn: FormDefinition, rule: RuleDef, finding: Finding) -> Issue:
+    """The issue of a finding; its message points at the instruction of its field."""
+    zh = finding.message_zh or render(rule.message_zh, finding.values)
+    en = finding.message_en or render(rule.message_en, finding.values)
     return Issue(
         rule_id=rule.id,
         severity=rule.severity,
         paths=finding.paths,
-        message_zh=finding.message_zh or render(rule.message_zh, finding.values),
-        message_en=finding.message_en or render(rule.message_en, finding.values),
+        message_zh=zh + pointer_zh(defn, finding.paths),
+        message_en=en + pointer_en(defn, finding.paths),
     )
 
 
@@ -53,7 +57,7 @@ def run_rules(
         else:
             given = RuleInput(report, defn, rule.params, registry, context)
             findings = list(CHECKS[rule.check](given))
-        issues.extend(_issue(rule, f) for f in findings)
+        issues.extend(_issue(defn, rule, f) for f in findings)
         if findings:
             fired.add(rule.id)
     return issues

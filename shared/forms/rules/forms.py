@@ -31,18 +31,32 @@ def _channel(given: RuleInput, label: str, name: str, counts: list[str]) -> Iter
         )
 
 
+def _whole_item(given: RuleInput, prefix: str, fields: list[str]) -> Iterator[Finding]:
+    """A records item is judged whole: every one of its fields filled (or the item absent)."""
+    missing = [prefix + f for f in fields if is_empty(given.value(prefix + f))]
+    if missing:
+        item = given.label(prefix.rstrip("."))
+        names = "、".join(given.label(p).rsplit(" ", 1)[-1] for p in missing)
+        yield Finding(
+            missing,
+            message_zh=f"{item}应完整填写（缺少{names}）；不填写的产品请整行删除",
+            message_en=f"{prefix.rstrip('.')}: an item needs every field (missing "
+            f"{', '.join(p.rsplit('.', 1)[-1] for p in missing)}), or no item at all",
+        )
+
+
 @rule_check("new_media_channels")
 def new_media_channels(given: RuleInput) -> Iterator[Finding]:
-    """No new media → every channel empty; new media → at least one named channel, complete."""
+    """No new media → every channel empty; new media → at least one named channel, complete;
+    an "other" item is judged whole."""
     has = given.params["has"]
     records = given.params["records"]
     items = given.value(records["path"]) or []
     channels = [(c["name"], list(c["counts"])) for c in given.params["channels"]]
-    for i in range(len(items)):
-        prefix = f"{records['path']}.{i}."
-        channels.append((prefix + records["name"], [prefix + c for c in records["counts"]]))
+    prefixes = [f"{records['path']}.{i}." for i in range(len(items))]
+    others = [(p + records["name"], [p + c for c in records["counts"]]) for p in prefixes]
     if given.value(has) is False:
-        for name, counts in channels:
+        for name, counts in channels + others:
             filled = [p for p in [name, *counts] if not is_empty(given.value(p))]
             if filled:
                 yield Finding(
@@ -51,7 +65,7 @@ def new_media_channels(given: RuleInput) -> Iterator[Finding]:
                     message_en=f"{name}: must be empty when {has} is false",
                 )
         return
-    if not any(not is_empty(given.value(name)) for name, _ in channels):
+    if not any(not is_empty(given.value(name)) for name, _ in channels + others):
         yield Finding(
             [has],
             message_zh="有移动新媒体时，应至少填写一个渠道（微博、微信或其他）的名称",
@@ -59,6 +73,26 @@ def new_media_channels(given: RuleInput) -> Iterator[Finding]:
         )
     for name, counts in channels:
         yield from _channel(given, given.label(name).rsplit(" ", 1)[0], name, counts)
+    for prefix in prefixes:
+        yield from _whole_item(given, prefix, list(records["fields"]))
+
+
+@rule_check("required_when_positive")
+def required_when_positive(given: RuleInput) -> Iterator[Finding]:
+    """A field that must be filled when another count is above 0 (per column with {col})."""
+    for col in given.params.get("columns") or [None]:
+        path, when = (
+            given.params[k] if col is None else given.params[k].replace("{col}", col)
+            for k in ("path", "when")
+        )
+        count = given.value(when)
+        if isinstance(count, int | float) and count > 0 and is_empty(given.value(path)):
+            yield Finding(
+                [path, when],
+                message_zh=f"{given.label(when)}为{display(count)}（大于0），应填写"
+                f"{given.label(path)}",
+                message_en=f"{path} is required when {when} is above 0 (got {display(count)})",
+            )
 
 
 @rule_check("option_needs_text")
@@ -151,7 +185,7 @@ def mean_of_columns(given: RuleInput) -> Iterator[Finding]:
 
 @rule_check("weight_iff_included")
 def weight_iff_included(given: RuleInput) -> Iterator[Finding]:
-    """A weight in (0, 100] exactly when included; empty (or 0) otherwise."""
+    """A weight in (0, 100] exactly when included; empty (not 0) otherwise."""
     flag, weight = given.params["flag"], given.params["weight"]
     included, value = given.value(flag), given.value(weight)
     if included and (value is None or value <= 0):
@@ -161,9 +195,10 @@ def weight_iff_included(given: RuleInput) -> Iterator[Finding]:
             f"（现为{display(value)}）",
             message_en=f"{flag} is true, so {weight} must be in (0, 100] (got {display(value)})",
         )
-    elif not included and value:
+    elif not included and value is not None:
         yield Finding(
             [weight, flag],
-            message_zh=f"未纳入政府年度绩效考核，{given.label(weight)}应为空（现为{display(value)}）",
+            message_zh=f"未纳入政府年度绩效考核，{given.label(weight)}应为空，不填0"
+            f"（现为{display(value)}）",
             message_en=f"{flag} is false, so {weight} must be empty (got {display(value)})",
         )

@@ -1,8 +1,10 @@
 """JetStream plumbing shared by the services: streams, durable consumers, batches, dead letters.
 
-Streams and consumers are reconciled at start (created, updated when the server allows it, or
-refused loudly). Handlers process a batch of decoded events; undecodable messages and messages
-that keep failing go to the dead-letter stream with the reason, then are terminated.
+A service checks at start that the streams it uses are exactly as the code wants them (it never
+changes one: the admin step `nianbao deploy streams` creates and updates them) and reconciles its
+own durable consumers (created, updated when the server allows it, or refused loudly).
+Handlers process a batch of decoded events; undecodable messages and messages that keep failing
+go to the dead-letter stream with the reason, then are terminated.
 """
 
 from shared.runtime.messaging.publishing import (
@@ -32,8 +34,12 @@ from shared.runtime.messaging.stages import (
 from shared.runtime.messaging.streams import (
     _CONSUMER_FIELDS,
     _STREAM_FIELDS,
+    ADMIN_STEP,
+    SERVER_MAX_DELIVER,
+    StreamChange,
     TopologyDrift,
     _differences,
+    check_streams,
     consumer_config,
     describe,
     ensure_consumer,
@@ -42,6 +48,7 @@ from shared.runtime.messaging.streams import (
 )
 
 __all__ = [
+    "ADMIN_STEP",
     "BATCH_SECONDS",
     "BURST_LINGER_SECONDS",
     "DEAD_LETTERED",
@@ -50,6 +57,7 @@ __all__ = [
     "PUBLISH_WINDOW",
     "RECEIVED",
     "REDELIVERED",
+    "SERVER_MAX_DELIVER",
     "STREAM_MIN_MESSAGES",
     "STREAM_WINDOW_SECONDS",
     "_CONSUMER_FIELDS",
@@ -59,8 +67,10 @@ __all__ = [
     "BatchStage",
     "DeadLetters",
     "Envelope",
+    "StreamChange",
     "TopologyDrift",
     "_differences",
+    "check_streams",
     "consumer_config",
     "deliveries",
     "describe",

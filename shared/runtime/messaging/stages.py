@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -55,6 +55,8 @@ BURST_LINGER_SECONDS = 0.2
 #: another, a few per second, are not one)
 STREAM_MIN_MESSAGES = 50
 STREAM_WINDOW_SECONDS = 1.0
+#: messages whose handler failures a stage remembers (the oldest forgotten first)
+MAX_REMEMBERED_FAILURES = 10_000
 
 
 def patch_faststream_pull_timeout() -> None:
@@ -129,6 +131,11 @@ def _metadata(msg: Msg) -> Any:
         return None
 
 
+def _stream_seq(msg: Msg) -> int | None:
+    meta = _metadata(msg)
+    return int(meta.sequence.stream) if meta else None
+
+
 def deliveries(msg: Msg) -> int:
     meta = _metadata(msg)
     return int(meta.num_delivered) if meta else 1
@@ -183,6 +190,14 @@ async def stop_broker(broker: NatsBroker) -> None:
                 await connection.close()
 
 
+def _inbox_prefix(broker: NatsBroker) -> bytes:
+    """``<the broker's inbox prefix>.``: FastStream hands pull subscriptions its own default
+    (``_INBOX.``) rather than the connection's, which a service's NATS user may not read."""
+    kwargs: dict[str, Any] = getattr(broker, "_connection_kwargs", {})
+    prefix = kwargs.get("inbox_prefix") or b"_INBOX"
+    return (prefix.encode() if isinstance(prefix, str) else bytes(prefix)) + b"."
+
+
 def durable_subscriber(
     broker: NatsBroker, consumer: ConsumerSpec, batch_size: int = 200, batch_timeout: float = 0.05
 ) -> Any:
@@ -193,6 +208,7 @@ def durable_subscriber(
         subject,
         stream=JStream(consumer.stream.name, declare=False),
         durable=consumer.durable,
+        inbox_prefix=_inbox_prefix(broker),
         config=consumer_config(consumer),
         pull_sub=PullSub(batch_size=batch_size, timeout=batch_timeout, batch=True),
         ack_policy=AckPolicy.MANUAL,
@@ -208,7 +224,15 @@ class BatchStage(Generic[M]):
     Each message is decoded into the event model; what does not decode is dead-lettered. The
     batch handler must be idempotent. When it raises, each message is retried alone so one bad
     message cannot hold the rest; a message that still fails is redelivered with backoff and
-    dead-lettered on its last delivery.
+    dead-lettered when the handler has failed on it ``consumer.max_deliver`` times.
+
+    Only the handler's failures count, not the server's deliveries: a message in flight while
+    its process was SIGKILLed is delivered again (after ``ack_wait``) though no handler failed
+    on it, so the server delivers without limit and the stage counts the failures of each
+    message by its stream sequence. The count lives in this process: a crash forgets it, which
+    gives a failing message more tries (never fewer) before it is dead-lettered. A message that
+    was delivered ``consumer.crash_deliveries`` times and never answered (it kills whatever
+    process handles it) is dead-lettered before its next delivery reaches the handler.
     """
 
     def __init__(
@@ -236,6 +260,8 @@ class BatchStage(Generic[M]):
         self._flushing = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        #: handler failures of each message not yet acknowledged, by stream sequence (bounded)
+        self._failures: OrderedDict[int | None, int] = OrderedDict()
         self.subscriber = durable_subscriber(broker, consumer, batch_size, batch_timeout)
         self.subscriber(self.on_batch)
         _STAGES.setdefault(broker, []).append(self)
@@ -307,6 +333,16 @@ class BatchStage(Generic[M]):
     async def _on_batch(self, msgs: list[Any]) -> None:
         good: list[Envelope[M]] = []
         for msg in msgs:
+            if (count := deliveries(msg)) > self.consumer.crash_deliveries:
+                # no handler failed on it, but no process ever finished with it: a poison that
+                # kills its handler's process, not a message caught in a few crashes
+                await self.dead_letters.put(
+                    msg,
+                    f"delivered {count} times in {self.consumer.durable} without an answer: "
+                    "every process handling it stopped (killed, or stalled past ack_wait)",
+                )
+                await msg.term()
+                continue
             try:
                 good.append(Envelope(msg, self.model.model_validate_json(msg.data)))
             except ValidationError as exc:
@@ -322,28 +358,51 @@ class BatchStage(Generic[M]):
             )
         else:
             await asyncio.gather(*(e.msg.ack() for e in good))
+            if self._failures:  # some failed alone before: forget them
+                for e in good:
+                    self._failures.pop(_stream_seq(e.msg), None)
             self._handled(good)
             return
         for envelope in good:
             await self._one(envelope)
 
     async def _one(self, envelope: Envelope[M]) -> None:
+        seq = _stream_seq(envelope.msg)
         try:
             await self.handler([envelope])
         except Exception as exc:
             FAILED.labels(self.consumer.durable).inc()
+            failures = self._failed(seq)
             count = deliveries(envelope.msg)
-            if count >= self.consumer.max_deliver:
+            if failures >= self.consumer.max_deliver:
+                self._failures.pop(seq, None)
                 await self.dead_letters.put(
-                    envelope.msg, f"failed {count} times in {self.consumer.durable}: {exc!r}"
+                    envelope.msg, f"failed {failures} times in {self.consumer.durable}: {exc!r}"
                 )
                 await envelope.msg.term()
             else:
-                log.warning("%s failed (delivery %d): %r", self.consumer.durable, count, exc)
-                await envelope.msg.nak(delay=self.consumer.delay_after(count))
+                log.warning(
+                    "%s failed (delivery %d, failure %d): %r",
+                    self.consumer.durable,
+                    count,
+                    failures,
+                    exc,
+                )
+                await envelope.msg.nak(delay=self.consumer.delay_after(failures))
         else:
+            self._failures.pop(seq, None)
             await envelope.msg.ack()
             self._handled([envelope])
+
+    def _failed(self, seq: int | None) -> int:
+        """Count one more failure of the message at ``seq``; its failures so far."""
+        if seq is None:  # no metadata (not from JetStream): nothing to remember it by
+            return self.consumer.max_deliver
+        failures = self._failures.pop(seq, 0) + 1
+        self._failures[seq] = failures
+        while len(self._failures) > MAX_REMEMBERED_FAILURES:
+            self._failures.popitem(last=False)  # the oldest: taken by another replica, or gone
+        return failures
 
     def _handled(self, batch: list[Envelope[M]]) -> None:
         """One INFO line per handled batch with its receipt ids (per message it would halve

@@ -11,6 +11,7 @@ import pytest
 
 from services.intake.app import create_app
 from services.intake.filing import Intake
+from services.intake.registry_admin import RegistryAdmin
 from services.intake.registry_api import build_registry_router
 from services.intake.review import Reviews
 from services.intake.review_api import build_review_router
@@ -47,7 +48,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app.include_router(
         build_review_router(intake, Reviews(registry, store, reviews_store, refuse, refuse))
     )
-    app.include_router(build_registry_router(intake, tmp_path / "registry.json"))
+    app.include_router(build_registry_router(RegistryAdmin(registry, tmp_path / "registry.json")))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http

@@ -205,7 +205,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 async def test_publish_all_gives_the_same_bytes(world: World, tmp_path: Path) -> None:
     await world.file("5101070001", 1, at(10, 2))
-    await world.file("bm29510001", 3, at(12, 2))
+    await world.file("bm29230001", 3, at(12, 2))
     await world.file("5101070001", 2, at(20, 2))
     event = world.aggregated(
         "510000", "supervision-report", supervision_report(), "late", at(25, 4)

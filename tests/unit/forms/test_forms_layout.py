@@ -37,7 +37,7 @@ def test_quarterly_rows_are_defined_once_with_their_columns() -> None:
     sampled = next(r for r in rows if r.path == "spot_checks.{col}.sampled")
     assert sampled.columns == QUARTERS
     assert sampled.label == "抽查网站数量（个）"
-    assert sum(r.section == "spot_checks" for r in rows) == 11
+    assert sum(r.section == "spot_checks" for r in rows) == 12
 
 
 def test_count_paths_expand_columns_and_skip_records() -> None:
@@ -49,7 +49,7 @@ def test_count_paths_expand_columns_and_skip_records() -> None:
     assert wr[0] == "traffic.unique_visitors"
     assert "new_media.weibo.posts" in wr
     assert not any(p.startswith("new_media.other") for p in wr)
-    assert len(wr) == 35 and len(sr) == 57
+    assert len(wr) == 35 and len(sr) == 62
 
 
 def test_yes_no_paths() -> None:
@@ -68,8 +68,8 @@ def test_yes_no_paths() -> None:
 def test_field_counts() -> None:
     wr, sr = load_form("work-report"), load_form("supervision-report")
     assert len(layout(wr)) == len(list(iter_leaves(wr))) == 60
-    assert len(layout(sr)) == 34
-    assert len(list(iter_leaves(sr))) == 34 + 11 * 4
+    assert len(layout(sr)) == 35
+    assert len(list(iter_leaves(sr))) == 35 + 12 * 4
 
 
 def test_get_path_and_report_code(clean: Clean) -> None:

@@ -252,9 +252,9 @@ CASES: list[tuple[str, str, dict[str, Any], list[str], dict[str, Any]]] = [
     (
         WR,
         "wr.psb_filing_format",
-        {"site.psb_filing": "京公网安备 11010202007633号"},
+        {"site.psb_filing": "京公网安备11000002007633号"},
         ["site.psb_filing"],
-        {"site.psb_filing": None},
+        {"site.psb_filing": "京公网安备 11010202007633号"},
     ),
     (
         SR,
@@ -358,6 +358,42 @@ CASES: list[tuple[str, str, dict[str, Any], list[str], dict[str, Any]]] = [
         {"office.code": "bm29", "office.kind": "department"},
     ),
     (
+        WR,
+        "wr.messages_avg_days_required",
+        {"interaction.messages.avg_days": None},
+        ["interaction.messages.avg_days", "interaction.messages.closed"],
+        {"interaction.messages.closed": 0, "interaction.messages.avg_days": None},
+    ),
+    (
+        SR,
+        "sr.pass_rate_required",
+        {"spot_checks.q3.pass_rate_pct": None},
+        ["spot_checks.q3.pass_rate_pct", "spot_checks.q3.sampled"],
+        {"spot_checks.q3.sampled": 0, "spot_checks.q3.pass_rate_pct": None},
+    ),
+    (
+        SR,
+        "sr.accountability_total_sum",
+        {"spot_checks.q2.accountability.total": 5},
+        [
+            "spot_checks.q2.accountability.total",
+            "spot_checks.q2.accountability.talk",
+            "spot_checks.q2.accountability.written_review",
+            "spot_checks.q2.accountability.public_criticism",
+            "spot_checks.q2.accountability.warning_or_demerit",
+            "spot_checks.q2.accountability.transfer_or_dismissal",
+            "spot_checks.q2.accountability.other",
+        ],
+        {"spot_checks.q2.accountability.total": 0},
+    ),
+    (
+        SR,
+        "sr.closed_on_time_required",
+        {"error_reports.closed_on_time_pct": None},
+        ["error_reports.closed_on_time_pct", "error_reports.received"],
+        {"error_reports.received": 0, "error_reports.closed_on_time_pct": None},
+    ),
+    (
         SR,
         "sr.site_changes_match_registry",
         {"site_changes.closed": 1},
@@ -411,8 +447,12 @@ def test_messages_interpolate_the_values(clean: Clean) -> None:
         edited(clean(WR), {"traffic.unique_visitors": 2000, "traffic.page_views": 1000})
     )
     issue = next(i for i in result.issues if i.rule_id == "wr.uv_le_pv")
-    assert issue.message_zh == "独立用户访问总量（2000）不应大于网站总访问量（1000）"
-    assert issue.message_en == "Unique visitors (2000) must not exceed page views (1000)"
+    assert issue.message_zh == (
+        "独立用户访问总量（2000）不应大于网站总访问量（1000）（见填报说明第7条）"
+    )
+    assert issue.message_en == (
+        "Unique visitors (2000) must not exceed page views (1000) (see filling instruction 7)"
+    )
     result = _check(
         edited(
             clean(SR),
@@ -420,7 +460,7 @@ def test_messages_interpolate_the_values(clean: Clean) -> None:
         )
     )
     issue = next(i for i in result.issues if i.rule_id == "sr.sampling_ratio_min")
-    assert issue.message_zh == "第二季度抽查比例（20%）低于30%"
+    assert issue.message_zh == "第二季度抽查比例（20%）低于30%（见填报说明第4条）"
 
 
 def test_every_issue_is_returned_at_once(clean: Clean) -> None:
@@ -460,13 +500,7 @@ def test_quarterly_rules_report_each_column(clean: Clean) -> None:
 def test_new_media_channel_needs_a_name_and_a_named_channel(clean: Clean) -> None:
     report = edited(clean(WR), {"new_media.other.0.name": None})
     found = [i for i in _check(report).issues if i.rule_id == "wr.new_media_channels"]
-    assert [i.paths for i in found] == [
-        [
-            "new_media.other.0.name",
-            "new_media.other.0.posts",
-            "new_media.other.0.followers_or_downloads",
-        ]
-    ]
+    assert [i.paths for i in found] == [["new_media.other.0.name"]]
     report = edited(
         clean(WR), {"new_media.weibo": None, "new_media.wechat": None, "new_media.other": None}
     )
@@ -477,13 +511,13 @@ def test_new_media_channel_needs_a_name_and_a_named_channel(clean: Clean) -> Non
     )
     found = [i for i in _check(report).issues if i.rule_id == "wr.new_media_channels"]
     assert [i.paths[-1] for i in found] == ["new_media.has"]
-    assert found[0].message_zh == "未开设移动新媒体时，微信应为空"
+    assert found[0].message_zh == "未开设移动新媒体时，微信应为空（见填报说明第32条）"
 
 
 def test_other_ticked_without_text(clean: Clean) -> None:
     report = edited(clean(WR), {"innovation.features": ["other"]})
     issue = next(i for i in _check(report).issues if i.rule_id == "wr.innovation_other_text")
-    assert issue.message_zh == "勾选“其他”时，应填写其他（说明）"
+    assert issue.message_zh == "勾选“其他”时，应填写其他（说明）（见填报说明第35条）"
 
 
 def test_weight_required_when_included(clean: Clean) -> None:
@@ -511,10 +545,10 @@ def test_site_code_region_against_an_unvalidated_registry(clean: Clean) -> None:
     )
     dept = Site(
         code="bm07000001",
-        name="教育部",
+        name="工业和信息化部",
         homepage_url="https://www.moe.gov.cn",
         type="department",
-        sponsor="教育部办公厅",
+        sponsor="工业和信息化部办公厅",
         admin_node="CN",
         dept_node="bm29",
     )
@@ -535,9 +569,9 @@ def test_site_code_region_against_an_unvalidated_registry(clean: Clean) -> None:
         clean(WR),
         {
             "site.site_code": "bm07000001",
-            "site.name": "教育部",
+            "site.name": "工业和信息化部",
             "site.homepage_url": "https://www.moe.gov.cn",
-            "site.sponsor": "教育部办公厅",
+            "site.sponsor": "工业和信息化部办公厅",
             "site.type": "department",
         },
     )
@@ -632,3 +666,75 @@ def test_peer_outliers_warn_with_peer_statistics(clean: Clean) -> None:
     ]
     assert "标准差" in result.issues[0].message_zh
     assert _check(clean(WR), context=CheckContext()).issues == []
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "京ICP备05060933",  # the seed's own example: no 号
+        "京ICP备05009132号",
+        "蜀ICP备10014763号",  # the ICP system's abbreviation for 四川
+        "川ICP备10014763号",
+        "黔ICP备12345678号",
+        "滇ICP备12345678号-2",
+        "陇ICP备1234567890号",
+        "京ICP备 05060933号",
+        "京ICP备05060933号-1",
+    ],
+)
+def test_icp_numbers_in_use_are_accepted(clean: Clean, number: str) -> None:
+    issues = _check(edited(clean(WR), {"site.icp_filing": number})).issues
+    assert [i for i in issues if i.rule_id == "wr.icp_filing_format"] == []
+
+
+@pytest.mark.parametrize(
+    "number", ["京ICP证05060933号", "ICP备05060933号", "京ICP备0506093号", "京ICP备05060933号-"]
+)
+def test_malformed_icp_numbers_are_warned(clean: Clean, number: str) -> None:
+    result = _check(edited(clean(WR), {"site.icp_filing": number}))
+    found = [i for i in result.issues if i.rule_id == "wr.icp_filing_format"]
+    assert [i.severity for i in found] == ["warning"] and result.accepted
+
+
+@pytest.mark.parametrize(
+    ("number", "verdict"),
+    [
+        ("京公网安备11010202007633号", None),  # FORMS.md: 110102 西城区
+        ("京公网安备 11010202007633号", None),
+        ("川公网安备51010402000123号", None),
+        ("蜀公网安备51010402000123号", None),
+        ("京公网安备110102000076号", "12位旧编号"),
+        ("京公网安备11000002007633号", "格式不正确"),  # 110000 is a province, not a county
+        ("川公网安备11010202007633号", "格式不正确"),  # 11 is 北京, not 四川
+        ("京公网安备1101020200763号", "格式不正确"),
+        ("京公网安备11010202007633", "格式不正确"),
+    ],
+)
+def test_public_security_numbers(clean: Clean, number: str, verdict: str | None) -> None:
+    result = _check(edited(clean(WR), {"site.psb_filing": number}))
+    found = [i for i in result.issues if i.rule_id == "wr.psb_filing_format"]
+    assert [verdict in i.message_zh for i in found] == ([] if verdict is None else [True])
+    assert all(i.severity == "warning" for i in found) and result.accepted
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"type": "移动客户端"}, {"platform": "iOS"}, {"type": "小程序", "name": "北京通"}],
+)
+def test_a_new_media_other_item_is_judged_whole(clean: Clean, item: dict[str, Any]) -> None:
+    report = clean(WR)
+    report["new_media"]["other"] = [item]
+    result = _check(report)
+    assert not result.accepted
+    found = [i for i in result.issues if i.rule_id == "wr.new_media_channels"]
+    fields = ("type", "platform", "name", "posts", "followers_or_downloads")
+    missing = [f"new_media.other.0.{f}" for f in fields if f not in item]
+    assert [i.paths for i in found] == [missing]
+    assert found[0].message_zh.startswith("其他 第1条应完整填写")
+
+
+def test_the_weight_is_empty_not_0_when_not_included(clean: Clean) -> None:
+    edits = {"performance_assessment.included": False, "performance_assessment.weight_pct": 0}
+    result = _check(edited(clean(SR), edits))
+    found = [i for i in result.issues if i.rule_id == "sr.weight_iff_included"]
+    assert len(found) == 1 and "不填0" in found[0].message_zh and not result.accepted

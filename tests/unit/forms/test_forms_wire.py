@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from shared.forms import parse_report
-from tests.support.forms import edited
+from services.intake.edge import decode_json
+from shared.forms import Issue, load_form, parse_report
+from shared.forms.definition import label_of
+from shared.numbers import OversizedNumber
+from tests.support.forms import edited, field_paths, put
 
 Clean = Callable[[str], dict[str, Any]]
 
@@ -173,3 +176,79 @@ def test_every_schema_issue_is_reported_at_once(clean: Clean) -> None:
 )
 def test_the_form_is_picked_from_the_report(raw: object, rule: str, paths: list[str]) -> None:
     assert _only_issue(raw)[:2] == (rule, paths)
+
+
+UNSAFE = {
+    "NUL": "\x00",
+    "BEL": "\x07",
+    "ESC": "\x1b",
+    "unit separator": "\x1f",
+    "lone surrogate": "\ud800",
+    "right-to-left override": "\u202e",
+    "left-to-right isolate": "\u2066",
+}
+TEXT_PATHS = [
+    (form, path)
+    for form in ("work-report", "supervision-report")
+    for path in field_paths(form, ("text", "url"))
+]
+NUMERIC_PATHS = [
+    (form, path)
+    for form in ("work-report", "supervision-report")
+    for path in ["year", *field_paths(form, ("count", "decimal", "percent"))]
+]
+
+
+def _issues_at(raw: object, path: str) -> list[Issue]:
+    result = parse_report(raw)
+    assert result.report is None, f"{path} was taken"
+    return [i for i in result.issues if i.paths == [path]]
+
+
+def test_every_text_field_is_covered() -> None:
+    paths = {path for _form, path in TEXT_PATHS}
+    assert {"site.homepage_url", "new_media.other.0.name", "office.name"} <= paths
+    assert len(TEXT_PATHS) >= 18
+
+
+@pytest.mark.parametrize(("form", "path"), TEXT_PATHS)
+@pytest.mark.parametrize("char", UNSAFE.values(), ids=UNSAFE.keys())
+def test_unsafe_text_is_refused_in_every_text_field(
+    clean: Clean, form: str, path: str, char: str
+) -> None:
+    value = f"ht{char}tps://x.gov.cn/" if path.endswith("_url") else f"北京{char}发布"
+    (issue,) = _issues_at(put(clean(form), path, value), path)
+    assert issue.rule_id == "schema.unsafe_text"
+    assert f"U+{ord(char):04X}" in issue.message_en and "第3个字符" in issue.message_zh
+    assert issue.message_zh.startswith(label_of(load_form(form), path))
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1f", "\u202e"])
+def test_unsafe_text_at_either_end_is_refused_not_trimmed(clean: Clean, char: str) -> None:
+    for value in (f"{char}北京发布", f"北京发布{char}"):
+        (issue,) = _issues_at(put(clean("work-report"), "site.name", value), "site.name")
+        assert issue.rule_id == "schema.unsafe_text"
+
+
+def test_tabs_newlines_and_other_scripts_are_text(clean: Clean) -> None:
+    raw = put(clean("work-report"), "site.sponsor", "北京市人民政府\t办公厅\r\n（ئۇيغۇرچە،\u200f）")
+    report = parse_report(raw).report
+    assert report is not None and "办公厅\r\n" in report["site"]["sponsor"]
+
+
+@pytest.mark.parametrize(("form", "path"), NUMERIC_PATHS)
+def test_numbers_too_long_for_python_are_refused_at_their_field(
+    clean: Clean, form: str, path: str
+) -> None:
+    huge = decode_json(b"-" * path.endswith("1") + b"9" * 4301)
+    assert isinstance(huge, OversizedNumber)
+    (issue,) = _issues_at(put(clean(form), path, huge), path)
+    assert issue.rule_id == "schema.oversized_number"
+    assert "超过4300位" in issue.message_zh and "4300 digits" in issue.message_en
+
+
+def test_a_json_body_with_a_huge_integer_decodes_to_the_marker() -> None:
+    assert decode_json(b"9" * 4300) == int("9" * 4300)
+    body = decode_json(b'{"a": [1, -' + b"1" * 5000 + b"]}")
+    assert body == {"a": [1, OversizedNumber(5000)]}
+    assert parse_report(decode_json(b"7" * 10_000)).issues[0].rule_id == "schema.not_an_object"

@@ -83,3 +83,29 @@ async def test_a_cancelled_submitter_leaves_the_others_served() -> None:
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert flushes.batches == [["gone", "staying"]]  # its item was flushed all the same
+
+
+async def test_a_flush_failing_for_one_item_is_retried_item_by_item() -> None:
+    flushes = Flushes(poison="bad")
+    flushes.release.clear()
+    batcher = Batcher(flushes, by_item=lambda exc: "cannot store" in str(exc))
+    first = asyncio.ensure_future(batcher.submit("ok-1"))
+    await asyncio.sleep(0.01)
+    rest = [asyncio.ensure_future(batcher.submit(x)) for x in ("ok-2", "bad", "ok-3")]
+    await asyncio.sleep(0.01)
+    flushes.release.set()
+    assert await first == "batch 1"
+    ok_2, bad, ok_3 = await asyncio.gather(*rest, return_exceptions=True)
+    assert (ok_2, ok_3) == ("batch 3", "batch 5")  # each flushed alone, after the failed batch
+    assert isinstance(bad, RuntimeError) and "bad" in str(bad)
+    assert flushes.batches == [["ok-1"], ["ok-2", "bad", "ok-3"], ["ok-2"], ["bad"], ["ok-3"]]
+
+
+async def test_a_failure_that_is_not_one_items_fails_the_batch_without_retries() -> None:
+    flushes = Flushes(poison="bad")
+    batcher = Batcher(flushes, by_item=lambda exc: False)
+    outcomes = await asyncio.gather(
+        *(batcher.submit(x) for x in ("ok", "bad")), return_exceptions=True
+    )
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert flushes.batches == [["ok", "bad"]]

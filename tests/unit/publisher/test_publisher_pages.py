@@ -86,8 +86,8 @@ def test_years_are_checked_too() -> None:
 
 def test_pages_affected_cover_both_trees_and_the_index() -> None:
     reg = registry()
-    assert pages_affected(reg, "bm29510001", YEAR) == [
-        "sites/2025/bm29510001/index.html",
+    assert pages_affected(reg, "bm29230001", YEAR) == [
+        "sites/2025/bm29230001/index.html",
         "columns/2025/510000/index.html",
         "columns/2025/CN/index.html",
         "columns/2025/bm29-510000/index.html",
@@ -185,6 +185,17 @@ def test_site_page_shows_history_newest_first_with_the_counted_version() -> None
     html = render.render_site_page(data)
     assert "未通过校验（1 个错误）" in html
     assert "2026-01-12 14:03" in html and "R-0002" in html and "b" * 64 in html
+
+
+def test_site_page_follows_the_form_with_its_filling_instructions() -> None:
+    vs = versions()
+    data = plan_site_page(registry(), "5100000001", YEAR, vs, vs[1], "on_time", layout=LAYOUT)
+    html = render.render_site_page(data)
+    check_html(html)
+    assert html.index('id="h-content"') < html.index('id="h-instructions"')
+    uv = next(i for i in data.instructions if i.ids == ("traffic.unique_visitors",))
+    assert f'<li value="{uv.number}"><strong>{uv.title}</strong>' in html
+    assert "同一用户每日多次访问不重复计算，只计一次。" in html
 
 
 def test_site_page_without_an_accepted_version() -> None:
@@ -383,8 +394,8 @@ def test_column_figures_follow_the_aggregator_when_given_its_rollup() -> None:
 def test_department_column_shows_levels_in_its_own_tree() -> None:
     data = plan_column_page(registry(), "bm29", YEAR, site_rows(), layout=LAYOUT)
     assert [(s.code, s.level_label) for s in data.sites] == [
-        ("bm29000001", "国务院部门"),
-        ("bm29510001", "部门省级分支"),
+        ("bm29000002", "国务院部门"),
+        ("bm29230001", "部门省级分支"),
     ]
     html = render.render_column_page(data)
     assert '<script src="../../../static/column.js" defer></script>' in html

@@ -12,6 +12,7 @@ import pytest
 from services.publisher import render
 from services.publisher.pages.column import plan_column_page
 from services.publisher.pages.embed import BADGE_FONT_SIZE, make_badge, text_width
+from services.publisher.pages.filing import work_report_layout
 from services.publisher.pages.formatting import expand_row
 from services.publisher.pages.index import plan_index
 from services.publisher.pages.paths import files_supervision_report, has_supervision_page
@@ -333,3 +334,32 @@ def test_column_rollup_and_index_link_the_supervision_pages() -> None:
     assert '<section class="highlight" aria-labelledby="h-supervision">' in html
     assert '<a href="supervision/2025/510000/index.html">四川省政府网站监管年度报表</a>' in html
     assert index.csv_rows[1][-2:] == ("supervision/2025/510000/index.html", "已发布（逾期）")
+
+
+def test_the_page_shows_the_total_of_every_work_report_count_of_the_subtree() -> None:
+    data = province_page()
+    tally = rollups(changes_registry())["510000"].tally
+    counts = [
+        path
+        for row in work_report_layout()
+        if row.type == "count"
+        for path, _c, _l in expand_row(row)
+    ]
+    assert [s.path for s in data.sums] == counts
+    assert {s.path: s.total for s in data.sums} == {p: tally.sums.get(p, 0) for p in counts}
+    assert any(s.total > 0 for s in data.sums)
+    assert data.json_doc["derived"]["sums"] == {s.path: s.total for s in data.sums}
+    html = render.render_supervision_page(data)
+    uv = next(s for s in data.sums if s.path == "traffic.unique_visitors")
+    assert f'<th scope="row">{uv.label}</th><td>个</td><td>{uv.total_text}</td>' in html
+    assert "工作年度报表各项数据合计" in html
+
+
+def test_the_supervision_form_is_followed_by_its_filling_instructions() -> None:
+    data = province_page()
+    assert [i.number for i in data.instructions] == list(range(1, len(data.instructions) + 1))
+    html = render.render_supervision_page(data)
+    assert html.index('id="h-office"') < html.index('id="h-instructions"')
+    assert "按问责程度最重的统计" in html
+    derived_only = plan_supervision_page(changes_registry(), "510100", YEAR, site_rows())
+    assert derived_only.instructions == ()

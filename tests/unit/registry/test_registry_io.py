@@ -59,7 +59,7 @@ def test_csv_with_an_excel_bom_and_department_nodes(tmp_path: Path) -> None:
     (tmp_path / "sites.csv").write_text(
         "\ufeff"
         + SITES_HEADER
-        + "\nbm29510001,国家税务总局四川省税务局,https://sichuan.chinatax.gov.cn,"
+        + "\nbm29230001,国家税务总局四川省税务局,https://sichuan.chinatax.gov.cn,"
         "department,国家税务总局四川省税务局,510000,bm29-510000,2000,,\n",
         "utf-8",
     )
@@ -69,7 +69,7 @@ def test_csv_with_an_excel_bom_and_department_nodes(tmp_path: Path) -> None:
         "utf-8",
     )
     registry = load_registry(tmp_path / "sites.csv")
-    assert registry.site_ancestors("bm29510001") == ["510000", "CN", "bm29-510000", "bm29"]
+    assert registry.site_ancestors("bm29230001") == ["510000", "CN", "bm29-510000", "bm29"]
 
 
 def test_csv_refuses_unknown_columns_and_bad_rows(tmp_path: Path) -> None:

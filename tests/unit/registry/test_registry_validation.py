@@ -45,8 +45,8 @@ SITES = [
     site("5109030018", "510903", type=SiteType.DEPARTMENT),
     site("1101010001", "110101"),
     site("4290040001", "429004"),
-    site("bm29000001", "CN", dept_node="bm29", type=SiteType.DEPARTMENT),
-    site("bm29510001", "510000", dept_node="bm29-510000", type=SiteType.DEPARTMENT),
+    site("bm29000002", "CN", dept_node="bm29", type=SiteType.DEPARTMENT),
+    site("bm29230001", "510000", dept_node="bm29-510000", type=SiteType.DEPARTMENT),
     site("5109030002", "510903", active_from=2010, active_to=2024, ended_by="closed"),
 ]
 
@@ -58,7 +58,7 @@ def problems_with(nodes: list[Node] | None = None, sites: list[Site] | None = No
 def test_the_base_registry_is_valid() -> None:
     assert validate_registry(NODES, SITES) == []
     registry = checked_registry(NODES, SITES)
-    assert registry.site_ancestors("bm29510001") == ["510000", "CN", "bm29-510000", "bm29"]
+    assert registry.site_ancestors("bm29230001") == ["510000", "CN", "bm29-510000", "bm29"]
 
 
 def test_unknown_parent() -> None:
@@ -105,8 +105,8 @@ def test_department_site_sits_at_its_branch_province_or_at_cn() -> None:
     assert problems_with(sites=[site("bm29510002", "CN", dept_node="bm29-510000")]) == [
         "site 'bm29510002': a site of bm29-510000 must sit at admin node '510000'"
     ]
-    assert problems_with(sites=[site("bm29000002", "510000", dept_node="bm29")]) == [
-        "site 'bm29000002': a site of bm29 must sit at admin node 'CN'"
+    assert problems_with(sites=[site("bm29000003", "510000", dept_node="bm29")]) == [
+        "site 'bm29000003': a site of bm29 must sit at admin node 'CN'"
     ]
 
 
@@ -176,9 +176,9 @@ def test_level_must_belong_to_the_tree() -> None:
 
 
 def test_site_in_the_wrong_tree() -> None:
-    assert problems_with(sites=[site("bm29000002", "bm29", dept_node="bm29")]) == [
-        "site 'bm29000002': admin_node 'bm29' is not an administrative node",
-        "site 'bm29000002': a site of bm29 must sit at admin node 'CN'",
+    assert problems_with(sites=[site("bm29000003", "bm29", dept_node="bm29")]) == [
+        "site 'bm29000003': admin_node 'bm29' is not an administrative node",
+        "site 'bm29000003': a site of bm29 must sit at admin node 'CN'",
     ]
 
 

@@ -11,6 +11,8 @@ from shared.deadlines import (
     BEIJING_TIME,
     DeadlinePolicy,
     deadline_for,
+    deadline_for_node,
+    deadline_for_office,
     is_on_time,
     national_deadline,
 )
@@ -32,7 +34,20 @@ def test_default_policy_applies_to_every_site() -> None:
     policy = DeadlinePolicy.default(2024)
     registry = demo_registry()
     assert deadline_for(policy, registry, "5109030001") == national_deadline(2024)
-    assert deadline_for(policy, registry, "bm29510001") == national_deadline(2024)
+    assert deadline_for(policy, registry, "bm29230001") == national_deadline(2024)
+
+
+def test_an_offices_own_deadline_binds_its_sites_not_its_own_report() -> None:
+    jan29 = beijing(2025, 1, 29, 23, 59, 59)
+    policy = DeadlinePolicy(
+        year=2024, national=national_deadline(2024), overrides={"510000": jan29, "510900": jan29}
+    )
+    registry = demo_registry()
+    assert deadline_for(policy, registry, "5109030001") == jan29
+    assert deadline_for_node(policy, registry, "510000") == jan29  # what its reminders count to
+    assert deadline_for_office(policy, registry, "510000") == national_deadline(2024)
+    # a city's own figures are bound by its province's deadline, not by its own
+    assert deadline_for_office(policy, registry, "510900") == jan29
 
 
 def test_the_earliest_override_above_the_site_in_either_tree_wins() -> None:
@@ -48,8 +63,8 @@ def test_the_earliest_override_above_the_site_in_either_tree_wins() -> None:
     registry = demo_registry()
     assert deadline_for(policy, registry, "5109030001") == beijing(2025, 1, 27, 18, 0, 0)
     assert deadline_for(policy, registry, "5101000001") == beijing(2025, 1, 29, 23, 59, 59)
-    assert deadline_for(policy, registry, "bm29510001") == beijing(2025, 1, 25, 23, 59, 59)
-    assert deadline_for(policy, registry, "bm29110001") == beijing(2025, 1, 25, 23, 59, 59)
+    assert deadline_for(policy, registry, "bm29230001") == beijing(2025, 1, 25, 23, 59, 59)
+    assert deadline_for(policy, registry, "bm29010001") == beijing(2025, 1, 25, 23, 59, 59)
     assert deadline_for(policy, registry, "1100000088") == national_deadline(2024)
 
 

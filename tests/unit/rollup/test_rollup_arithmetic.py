@@ -55,8 +55,8 @@ REGISTRY = Registry(
         site("5109000001", "510900"),
         site("5100000001", "510000"),
         site("1101010001", "110101"),
-        site("bm29510001", "510000", SiteType.DEPARTMENT, dept_node="bm29-510000"),
-        site("bm29000001", "CN", SiteType.DEPARTMENT, dept_node="bm29"),
+        site("bm29230001", "510000", SiteType.DEPARTMENT, dept_node="bm29-510000"),
+        site("bm29000002", "CN", SiteType.DEPARTMENT, dept_node="bm29"),
     ],
 )
 
@@ -77,7 +77,7 @@ STATES = {
         SiteState(site="5109030004", status="late", report=report(1000, 1000, True)),
         SiteState(site="5109000001", status="rejected"),
         SiteState(site="5100000001", status="returned"),
-        SiteState(site="bm29510001", status="on_time", report=report(None, 7, True)),
+        SiteState(site="bm29230001", status="on_time", report=report(None, 7, True)),
     ]
 }
 
@@ -128,7 +128,7 @@ def test_national_includes_every_province_and_department_headquarters(
 ) -> None:
     national = rollups["CN"]
     assert counts(national) == (7, 3, 2, 1, 2, 1, 1)
-    assert national.tally.missing_sites == ("1101010001", "bm29000001")
+    assert national.tally.missing_sites == ("1101010001", "bm29000002")
     assert (national.completeness_pct, national.timeliness_pct) == (42.86, 28.57)
     assert national.tally.by_type["department"] == {
         "expected": 3,
@@ -144,7 +144,7 @@ def test_department_system(rollups: dict[str, NodeRollup]) -> None:
     assert counts(branch) == (1, 1, 1, 0, 0, 0, 0)
     assert branch.tally.sums == {"services.cases.total": 0, "info.total": 7}
     assert counts(system) == (2, 1, 1, 0, 1, 0, 0)
-    assert system.tally.missing_sites == ("bm29000001",)
+    assert system.tally.missing_sites == ("bm29000002",)
     assert system.completeness_pct == 50.0
 
 

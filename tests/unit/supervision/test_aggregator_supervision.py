@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from shared.contracts import (
     ReviewRecorded,
     RollupUpdated,
 )
-from shared.deadlines import DeadlinePolicy, national_deadline
+from shared.deadlines import BEIJING_TIME, DeadlinePolicy, national_deadline
 from shared.registry.demo import demo_registry
 from shared.runtime.messaging import Envelope
 from tests.support.reports import work_report_for
@@ -37,6 +38,7 @@ class Memory:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, BaseModel, str]] = []
+        self.figures: dict[str, Any] = {}
         self.saved: dict[str, ReportJudged] = {}
         self.marks: list[dict[str, Any]] = []
 
@@ -46,6 +48,9 @@ class Memory:
 
     async def verdicts(self, receipt_ids: Sequence[str]) -> list[ReportJudged]:
         return [self.saved[i] for i in receipt_ids if i in self.saved]
+
+    async def put_figures(self, writes: Sequence[tuple[str, bytes]]) -> None:
+        self.figures.update((key, json.loads(value)) for key, value in writes)
 
     # supervision: nothing to catch up with, alone
     async def add_reviews(self, events: Sequence[ReviewRecorded]) -> None:
@@ -85,7 +90,12 @@ class Memory:
 
 def aggregator() -> tuple[Aggregator, Memory]:
     memory = Memory()
-    outlets = Outlets(rollups=memory.publish, progress=memory.publish, reminders=memory.publish)
+    outlets = Outlets(
+        rollups=memory.publish,
+        progress=memory.publish,
+        reminders=memory.publish,
+        figures=memory.put_figures,
+    )
     ports = Ports(
         versions=memory, supervision=memory, reminders=memory, journal=memory, outlets=outlets
     )
@@ -176,6 +186,27 @@ async def test_an_earlier_internal_deadline_makes_a_filing_late() -> None:
     assert city_rollup(memory)["late"] == 1  # an older setting does not win
 
 
+async def test_an_office_deadline_binds_its_sites_not_its_own_supervision_report() -> None:
+    """四川 sets 29 January for its sites; its own supervision report is due by the national
+    deadline (31 January), so filing it on the 30th is on time while a site is late."""
+    agg, memory = aggregator()
+    jan29 = datetime(YEAR + 1, 1, 29, 23, 59, 59, tzinfo=BEIJING_TIME)
+    moved = DeadlineSet(
+        year=YEAR, node="510000", deadline=jan29, set_by="510000", at=jan29 - timedelta(days=30)
+    )
+    await agg.on_deadlines([envelope("nianbao.deadline.2026.510000", moved)])
+    jan30 = jan29 + timedelta(hours=12)
+    await agg.on_verdicts([accepted(SITE, "r1", jan30)])
+    assert memory.events(ReportAggregated)[-1].status.status == "late"
+    office = accepted(SITE, "s1", jan30).event.model_copy(
+        update={"form": "supervision-report", "code": "510000", "report": {}}
+    )
+    await agg.on_verdicts([envelope("nianbao.accepted.supervision-report.510000", office)])
+    own = memory.events(ReportAggregated)[-1]
+    assert (own.code, own.form, own.status.status) == ("510000", "supervision-report", "on_time")
+    assert agg.books.deadlines.deadline("510000", YEAR) == national_deadline(YEAR)
+
+
 async def test_reminders_list_missing_sites_once_per_node_and_threshold() -> None:
     agg, memory = aggregator()
     registry = demo_registry()
@@ -234,3 +265,29 @@ async def test_reminders_name_the_sites_that_filed_but_have_not_published() -> N
     await agg.reminders.remind(deadline - timedelta(days=2))
     later = [e for e in memory.events(ReminderDue) if e.node == CITY and e.threshold_days == 3]
     assert later and later[0].unpublished == []
+
+
+async def test_counted_figures_and_peer_sums_are_kept_current_for_the_validator() -> None:
+    agg, memory = aggregator()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    await agg.on_verdicts([accepted(SITE, "r1", at), accepted("5109040001", "r2", at)])
+    uv = work_report_for(demo_registry().sites[SITE], YEAR)["traffic"]["unique_visitors"]
+    assert memory.figures[f"site.{YEAR}.{SITE}"]["traffic.unique_visitors"] == uv
+    peers = memory.figures[f"peers.{YEAR}.county.none"]
+    assert peers["n"]["traffic.unique_visitors"] == 2
+    assert peers["total"]["traffic.unique_visitors"] == 2 * uv
+    # a rejected later version leaves the counted figures; a return takes them out
+    review = ReviewRecorded(
+        review_id="v1",
+        action="return",
+        receipt_id="r1",
+        code=SITE,
+        form="work-report",
+        year=YEAR,
+        office=CITY,
+        reason="请更正",
+        at=at,
+    )
+    await agg.on_reviews([envelope("nianbao.review.x", review)])
+    assert memory.figures[f"site.{YEAR}.{SITE}"] is None
+    assert memory.figures[f"peers.{YEAR}.county.none"]["n"]["traffic.unique_visitors"] == 1

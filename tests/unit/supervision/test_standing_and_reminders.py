@@ -96,8 +96,8 @@ def test_who_may_review_unlock_and_set_deadlines() -> None:
     assert may_review(office(province), registry, county_site)
     assert not may_review(office("510100"), registry, county_site)
     assert not may_review(Caller(kind="site", code=county_site), registry, county_site)
-    assert may_review(office("bm29"), registry, "bm29510001")
-    assert not may_review(office("bm07"), registry, "bm29510001")
+    assert may_review(office("bm29"), registry, "bm29230001")
+    assert not may_review(office("bm07"), registry, "bm29230001")
     # unlock: the approving office or one above it, not one below it
     assert may_unlock(office(province), registry, county_site, approved_by=city)
     assert not may_unlock(office(city), registry, county_site, approved_by=province)
