@@ -79,6 +79,14 @@ REVIEW = SubjectFamily("review", ("year", "tree", "path"))
 REMINDER = SubjectFamily("reminder", ("year", "tree", "path"))
 DEADLINE = SubjectFamily("deadline", ("year", "node"))
 DEAD_LETTER = SubjectFamily("dlq", ("stage",))
+#: where a site or office published its report: ``nianbao.declared.{kind}.{code}``
+DECLARED = SubjectFamily("declared", ("kind", "code"))
+#: an office's own judgement of a site's publication: ``nianbao.judged.{code}``
+JUDGED = SubjectFamily("judged", ("code",))
+#: the verifier's state of one publication after a check: ``nianbao.checked.{kind}.{code}``
+CHECKED = SubjectFamily("checked", ("kind", "code"))
+#: an office asks the verifier (request/reply, no stream) to re-check its subtree now
+RECHECK = SubjectFamily("recheck", ("year", "node"))
 REGISTRY = SubjectFamily("registry", ("change",))
 
 
@@ -206,6 +214,20 @@ DEADLINES = StreamSpec(
     description="Internal deadlines set by provinces and departments: the last per node and year.",
     max_msgs_per_subject=1,
 )
+DECLARATIONS = StreamSpec(
+    name="NIANBAO_DECLARATIONS",
+    subjects=(DECLARED.everything, JUDGED.everything),
+    description="Where sites and offices declare they published, and offices' own judgements "
+    "of a site's publication. Kept forever, never purged (the history is shown).",
+    deny_delete=True,
+    deny_purge=True,
+)
+CHECKS = StreamSpec(
+    name="NIANBAO_CHECKS",
+    subjects=(CHECKED.everything,),
+    description="The verifier's state of each publication after each check. Kept 400 days.",
+    max_age_seconds=400 * 86400,
+)
 REGISTRY_CHANGES = StreamSpec(
     name="NIANBAO_REGISTRY",
     subjects=(REGISTRY.everything,),
@@ -231,6 +253,8 @@ STREAMS = (
     REVIEWS,
     REMINDERS,
     DEADLINES,
+    DECLARATIONS,
+    CHECKS,
     REGISTRY_CHANGES,
     FIGURES,
 )
@@ -423,6 +447,17 @@ class SiteOverdue(BaseModel):
     status: Literal["missing", "returned", "rejected"]
 
 
+class SiteUnpublished(BaseModel):
+    """A site that filed but whose publication on its homepage is not verified (issue 17)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    #: undeclared, pending, or the state of its last check
+    state: str
+
+
 class ReminderDue(Event):
     """aggregator → supervisors: a deadline approaches (or passed); these sites have not filed."""
 
@@ -434,6 +469,8 @@ class ReminderDue(Event):
     threshold_days: int = Field(description="days before the deadline; negative = after it")
     deadline: datetime
     sites: list[SiteOverdue]
+    #: sites that filed but have not published where the notice asks (verified)
+    unpublished: list[SiteUnpublished] = Field(default_factory=list)
     at: datetime
 
 

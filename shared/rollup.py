@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.publication import PUBLICATION_COUNTS, PublicationStanding, publication_counts
 from shared.registry.model import Registry, Site, SiteType
 
 Status = Literal["on_time", "late", "rejected", "returned", "missing"]
@@ -32,6 +33,8 @@ class SiteState(BaseModel):
     status: Status
     #: the counted (latest accepted) report, for on_time / late
     report: dict[str, Any] | None = None
+    #: where the site published it (declared, verified, on time ...): issue 17
+    publication: PublicationStanding | None = None
 
 
 class Tally(BaseModel):
@@ -53,6 +56,8 @@ class Tally(BaseModel):
     yes_counts: dict[str, int] = {}
     #: site type → {expected, reported, on_time, late, missing}
     by_type: dict[str, dict[str, int]] = {}
+    #: publication on the sites: declared, verified, verified_on_time, and each other state
+    publication: dict[str, int] = {}
 
     @classmethod
     def empty(cls) -> Tally:
@@ -87,6 +92,7 @@ def combine_tallies(tallies: Iterable[Tally]) -> Tally:
     sums: dict[str, int] = {}
     yes_counts: dict[str, int] = {}
     by_type: dict[str, dict[str, int]] = {}
+    publication: dict[str, int] = {}
     for t in tallies:
         expected += t.expected
         reported += t.reported
@@ -105,6 +111,8 @@ def combine_tallies(tallies: Iterable[Tally]) -> Tally:
             into = by_type.setdefault(site_type, {})
             for key, value in counts.items():
                 into[key] = into.get(key, 0) + value
+        for key, value in t.publication.items():
+            publication[key] = publication.get(key, 0) + value
     if len(missing_runs) == 1:
         missing_sites = missing_runs[0]
     else:
@@ -121,6 +129,7 @@ def combine_tallies(tallies: Iterable[Tally]) -> Tally:
         sums=sums,
         yes_counts=yes_counts,
         by_type=by_type,
+        publication=publication,
     )
 
 
@@ -132,6 +141,7 @@ def zero_tally(count_paths: Sequence[str], yes_no_paths: Sequence[str]) -> Tally
             "sums": dict.fromkeys(count_paths, 0),
             "yes_counts": dict.fromkeys(yes_no_paths, 0),
             "by_type": {t.value: dict.fromkeys(TYPE_COUNTS, 0) for t in SiteType},
+            "publication": dict.fromkeys(PUBLICATION_COUNTS, 0),
         }
     )
 
@@ -173,6 +183,9 @@ def site_tally(
         sums=sums,
         yes_counts=yes_counts,
         by_type={site.type.value: flags},
+        publication=publication_counts(
+            [state.publication] if state is not None and state.publication is not None else []
+        ),
     )
 
 

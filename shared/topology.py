@@ -15,12 +15,18 @@ from pydantic import BaseModel, ConfigDict
 from shared.contracts import (
     ACCEPTED,
     AGGREGATED,
+    CHECKED,
+    CHECKS,
     DEAD_LETTERS,
     DEADLINE,
     DEADLINES,
+    DECLARATIONS,
+    DECLARED,
     FIGURES,
+    JUDGED,
     PROGRESS,
     PUBLISHED,
+    RECHECK,
     REGISTRY,
     REGISTRY_CHANGES,
     REGISTRY_IMPORTED_SUBJECT,
@@ -49,6 +55,7 @@ from shared.contracts import (
     StreamSpec,
     SubjectFamily,
 )
+from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
 
 DeliverPolicy = Literal["all", "new", "last", "last_per_subject"]
 
@@ -109,6 +116,9 @@ class ServiceTopology:
     name: str
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
+    #: core NATS request/reply (no stream): families it asks on, families it answers
+    requests: tuple[SubjectFamily, ...] = ()
+    answers: tuple[SubjectFamily, ...] = ()
     follows: tuple[Followed, ...] = (REGISTRY_FOLLOWED,)
     #: key-value buckets (streams ``KV_<bucket>``) it writes and reads by key
     buckets_written: tuple[StreamSpec, ...] = ()
@@ -170,8 +180,11 @@ INTAKE = ServiceTopology(
         Publication(SUBMITTED, SUBMISSIONS, ReportSubmitted, "submitted"),
         Publication(REVIEW, REVIEWS, ReviewRecorded, "review"),
         Publication(DEADLINE, DEADLINES, DeadlineSet, "deadline"),
+        Publication(DECLARED, DECLARATIONS, PublicationDeclared, "publication declared"),
+        Publication(JUDGED, DECLARATIONS, PublicationJudged, "publication judged by an office"),
         Publication(REGISTRY, REGISTRY_CHANGES, RegistryImported, "registry imported"),
     ),
+    requests=(RECHECK,),
 )
 
 VALIDATOR = ServiceTopology(
@@ -213,6 +226,24 @@ AGGREGATOR = ServiceTopology(
             filter_subjects=(DEADLINE.everything,),
             description="aggregator: internal deadlines of provinces and departments",
         ),
+        ConsumerSpec(
+            durable="aggregator-declarations",
+            stream=DECLARATIONS,
+            filter_subjects=(DECLARED.everything,),
+            description="aggregator: where sites declare they published (counted as declared)",
+        ),
+        ConsumerSpec(
+            durable="aggregator-judgements",
+            stream=DECLARATIONS,
+            filter_subjects=(JUDGED.everything,),
+            description="aggregator: offices' own judgements of a site's publication",
+        ),
+        ConsumerSpec(
+            durable="aggregator-checks",
+            stream=CHECKS,
+            filter_subjects=(CHECKED.everything,),
+            description="aggregator: the verifier's state of each publication",
+        ),
     ),
     publications=(
         Publication(ROLLUP, ROLLUPS, RollupUpdated, "roll-up"),
@@ -247,6 +278,26 @@ PUBLISHER = ServiceTopology(
     publications=(Publication(PUBLISHED, PROGRESS, PagesPublished, "published"),),
 )
 
+VERIFIER = ServiceTopology(
+    name="verifier",
+    consumers=(
+        ConsumerSpec(
+            durable="verifier-accepted",
+            stream=VERDICTS,
+            filter_subjects=(ACCEPTED.everything,),
+            description="verifier: an accepted report is checked on the site (hash, figures)",
+        ),
+        ConsumerSpec(
+            durable="verifier-declarations",
+            stream=DECLARATIONS,
+            filter_subjects=(DECLARED.everything,),
+            description="verifier: where sites and offices declare they published",
+        ),
+    ),
+    publications=(Publication(CHECKED, CHECKS, PublicationChecked, "publication checked"),),
+    answers=(RECHECK,),
+)
+
 SERVICES: dict[str, ServiceTopology] = {
-    s.name: s for s in (INTAKE, VALIDATOR, AGGREGATOR, PUBLISHER)
+    s.name: s for s in (INTAKE, VALIDATOR, AGGREGATOR, PUBLISHER, VERIFIER)
 }

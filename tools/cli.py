@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 
 from bench.cli import bench
+from bench.verify import bench_verify
 from tools.client import register as register_client_commands
 from tools.deadletters import app as dlq_app
 from tools.deploy_config import app as deploy_app
 from tools.forms_cli import app as forms_app
+from tools.publication_cli import register as register_publication_commands
 from tools.publish_cli import publish
 from tools.rebuild import rebuild
 from tools.tokens_cli import app as tokens_app
@@ -30,6 +32,7 @@ app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, re-drive.")
 app.add_typer(deploy_app, name="deploy", help="Production deployment: NATS users, tokens.")
 app.add_typer(tokens_app, name="tokens", help="Bearer tokens: issue, revoke, rotate, expiry.")
 register_client_commands(app)  # submit, status, bulk, template, registry import|export
+register_publication_commands(app)  # declare, publications, judge, recheck, evidence
 
 
 class Service(StrEnum):
@@ -37,6 +40,7 @@ class Service(StrEnum):
     validator = "validator"
     aggregator = "aggregator"
     publisher = "publisher"
+    verifier = "verifier"
 
 
 @app.command()
@@ -51,7 +55,7 @@ def run(
     pages_port: Annotated[int, typer.Option(help="pages HTTP port (a free one if taken)")] = 8080,
     nats_port: Annotated[int, typer.Option(help="NATS port (a free one if taken)")] = 4222,
 ) -> None:
-    """Start the whole system locally (NATS, four services, pages server) until Ctrl-C."""
+    """Start the whole system locally (NATS, five services, pages server) until Ctrl-C."""
     from tools.launcher import run as run_system
 
     run_system(data_dir, registry, intake_port, pages_port, nats_port)
@@ -66,6 +70,7 @@ def serve(service: Service) -> None:
 
 
 app.command("bench")(bench)
+app.command("bench-verify")(bench_verify)
 app.command("publish")(publish)
 app.command("rebuild")(rebuild)  # tools/rebuild.py: aggregator and pages from the streams
 

@@ -71,6 +71,8 @@ class ServiceInterface:
     streams: tuple[str, ...]  # whose configuration it checks at start
     inbox: str
     follows: tuple[tuple[str, str], ...] = ()  # (stream, subject) read by direct get
+    #: core NATS subjects it answers requests on (it subscribes to them, replies to inboxes)
+    answers: tuple[str, ...] = ()
 
 
 def inbox(user: str) -> str:
@@ -98,17 +100,25 @@ def service_interface(service: str) -> ServiceInterface:
     topology = SERVICES[service]
     consumers = {(c.stream.name, c.durable) for c in topology.consumers}
     publishes = {subject_pattern(p.family.template) for p in topology.publications}
+    publishes |= {subject_pattern(f.template) for f in topology.requests}
     publishes.add(dead_letter_subject(service))
     follows = {(f.stream.name, f.subject) for f in topology.follows}
     # key-value buckets: puts are publishes to the bucket's subjects, gets are direct gets
     publishes.update(s for bucket in topology.buckets_written for s in bucket.subjects)
     publishes.update(f"$JS.API.DIRECT.GET.{bucket.name}.>" for bucket in topology.buckets_read)
+    # request/reply: replies go to the inboxes of the services that ask what it answers
+    publishes.update(
+        f"{other.inbox_prefix}.>"
+        for other in SERVICES.values()
+        if set(other.requests) & set(topology.answers)
+    )
     return ServiceInterface(
         tuple(sorted(consumers)),
         tuple(sorted(publishes)),
         tuple(s.name for s in topology.streams),
         topology.inbox_prefix,
         tuple(sorted(follows)),
+        tuple(sorted(subject_pattern(f.template) for f in topology.answers)),
     )
 
 
@@ -128,7 +138,9 @@ def service_permissions(interface: ServiceInterface) -> Permissions:
             f"$JS.ACK.{stream}.{durable}.>",
         ]
     publish += [f"$JS.API.DIRECT.GET.{stream}.{subject}" for stream, subject in interface.follows]
-    return Permissions(publish=tuple(publish), subscribe=(f"{interface.inbox}.>",))
+    return Permissions(
+        publish=tuple(publish), subscribe=(f"{interface.inbox}.>", *interface.answers)
+    )
 
 
 def office_user_name(node: str) -> str:

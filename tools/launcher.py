@@ -1,7 +1,7 @@
 """`make run` / `nianbao run`: the whole system on one machine, no Docker, no external server.
 
 Starts a nats-server (JetStream, store under the data dir), creates or updates its streams (the
-admin step of a deployment), starts the four services as separate processes and a static web
+admin step of a deployment), starts the five services as separate processes and a static web
 server for the published pages; prints one line per URL; stops everything on Ctrl-C.
 Data persists in the data dir between runs.
 """
@@ -27,8 +27,8 @@ from tools.natsserver import NatsServer, start_nats_server
 from tools.tokens_cli import write_private
 
 SERVICES = tuple(TOPOLOGY)
-#: services that serve /healthz, /readyz and /metrics on a health port of their own (all four:
-#: the intake's public port does not expose them)
+#: services that serve /healthz, /readyz and /metrics on a health port of their own (all five:
+#: the intake's public port does not expose them; the verifier serves its evidence there too)
 HEALTH_SERVED = SERVICES
 
 

@@ -3,7 +3,7 @@
 # database per service, each database closed to the other roles. Passwords from deploy/.env.
 # (DB_NAME_PREFIX is for tests that run this script against a shared server; empty in compose.)
 set -e
-for service in intake aggregator publisher; do
+for service in intake aggregator publisher verifier; do
     name="${DB_NAME_PREFIX:-}${service}"
     password=$(printenv "$(echo "$service" | tr 'a-z' 'A-Z')_DB_PASSWORD")
     if [ -z "$password" ]; then

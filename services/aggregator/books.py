@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from services.aggregator.deadlines import Deadlines, DeadlineSetting
 from shared.contracts import DeadlineSet, ReportJudged, ReviewRecorded
@@ -11,6 +12,9 @@ from shared.filings import FiledVersion, Review, Standing, Status, standing
 from shared.forms import WORK_REPORT, count_paths, load_form, yes_no_paths
 from shared.registry import Registry, moved_sites
 from shared.rollup import NodeRollup, RollupBook, SiteState, rollup_view
+
+if TYPE_CHECKING:
+    from services.aggregator.publication import PublicationFacts
 
 FilingKey = tuple[str, str, int]  # (code, form, year)
 
@@ -31,6 +35,8 @@ class Books:
         self.count_paths = count_paths(definition)
         self.yes_no_paths = yes_no_paths(definition)
         self.view_paths = (*self.count_paths, *self.yes_no_paths)
+        #: where sites published (issue 17), set by the publication counting when it runs
+        self.publication: PublicationFacts | None = None
 
     # ---------------------------------------------------------------- reading
     def in_tree(self, code: str, form: str) -> bool:
@@ -46,7 +52,11 @@ class Books:
     def site_state(self, key: FilingKey) -> SiteState:
         current = self.standing(key)
         report = current.counted.report if current.counted else None
-        return SiteState(site=key[0], status=current.status, report=report)
+        published = None
+        if self.publication is not None:
+            deadline = self.deadlines.deadline(key[0], key[2])
+            published = self.publication.standing(key[0], key[2], deadline)
+        return SiteState(site=key[0], status=current.status, report=report, publication=published)
 
     def work_reports_under(self, node: str, year: int) -> list[FilingKey]:
         """The work-report filings of a node's sites in a year."""
@@ -55,13 +65,14 @@ class Books:
     def book(self, year: int) -> RollupBook:
         if year not in self.rollup_books:
             book = RollupBook(self.registry, year, self.count_paths, self.yes_no_paths)
-            book.load(
-                {
-                    code: self.site_state((code, form, y))
-                    for (code, form, y) in self.filings
-                    if y == year and self.in_tree(code, form)
+            codes = {
+                code for (code, form, y) in self.filings if y == year and self.in_tree(code, form)
+            }
+            if self.publication is not None:
+                codes |= {
+                    c for c in self.publication.site_codes(year) if self.in_tree(c, WORK_REPORT)
                 }
-            )
+            book.load({code: self.site_state((code, WORK_REPORT, year)) for code in codes})
             self.rollup_books[year] = book
         return self.rollup_books[year]
 

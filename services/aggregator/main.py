@@ -18,6 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.aggregator.handlers import Aggregator
 from services.aggregator.ports import Outlets, Ports, Publish, PutFigures
+from services.aggregator.publication import PublicationCounting, PublicationStore
 from services.aggregator.reminders import Reminders
 from services.aggregator.store import Journal, SupervisionStore, VersionStore, as_verdict
 from shared.contracts import (
@@ -32,6 +33,7 @@ from shared.contracts import (
 )
 from shared.deadlines import DeadlinePolicy, national_deadline
 from shared.filings import current_reporting_year
+from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
 from shared.registry import Registry, registry_digest
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
@@ -79,7 +81,17 @@ class AggregatorSettings(CommonSettings):
 CONSUMER = AGGREGATOR.consumer("aggregator")
 REVIEW_CONSUMER = AGGREGATOR.consumer("aggregator-reviews")
 DEADLINE_CONSUMER = AGGREGATOR.consumer("aggregator-deadlines")
-CONSUMERS = [CONSUMER, REVIEW_CONSUMER, DEADLINE_CONSUMER]
+DECLARATION_CONSUMER = AGGREGATOR.consumer("aggregator-declarations")
+JUDGEMENT_CONSUMER = AGGREGATOR.consumer("aggregator-judgements")
+CHECK_CONSUMER = AGGREGATOR.consumer("aggregator-checks")
+CONSUMERS = [
+    CONSUMER,
+    REVIEW_CONSUMER,
+    DEADLINE_CONSUMER,
+    DECLARATION_CONSUMER,
+    JUDGEMENT_CONSUMER,
+    CHECK_CONSUMER,
+]
 
 
 def deadline_policies(settings: CommonSettings) -> Callable[[int], DeadlinePolicy]:
@@ -106,6 +118,7 @@ class Aggregation:
     versions: VersionStore
     supervision: SupervisionStore
     journal: Journal
+    publication: PublicationCounting
     live: LiveRegistry
 
 
@@ -164,7 +177,12 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     )
     BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, on_reviews, dead)
     BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, on_deadlines, dead)
-    return Aggregation(aggregator, versions, supervision, journal, live)
+    publication = PublicationCounting(aggregator.books, PublicationStore(engine), ports)
+    on_events = live.guarded(publication.on_events)
+    BatchStage(broker, DECLARATION_CONSUMER, PublicationDeclared, on_events, dead)
+    BatchStage(broker, JUDGEMENT_CONSUMER, PublicationJudged, on_events, dead)
+    BatchStage(broker, CHECK_CONSUMER, PublicationChecked, on_events, dead)
+    return Aggregation(aggregator, versions, supervision, journal, publication, live)
 
 
 def figures_bucket(broker: NatsBroker) -> PutFigures:
@@ -202,7 +220,9 @@ async def serve(settings: AggregatorSettings) -> None:
         nonlocal clock
         await parts.versions.create()
         await parts.supervision.create()
+        await parts.publication.store.create()
         async with parts.journal.exclusive():
+            await parts.publication.load()
             synced = await parts.journal.last()
             aggregator.books.load(
                 [as_verdict(row) for row in await parts.versions.all()],

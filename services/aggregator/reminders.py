@@ -8,7 +8,7 @@ from typing import Any, Final
 from services.aggregator.books import Books
 from services.aggregator.catch_up import CatchUp
 from services.aggregator.ports import Journal, Message, Publish, ReminderLog, ReminderMark
-from shared.contracts import ReminderDue, SiteOverdue, reminder_subject
+from shared.contracts import ReminderDue, SiteOverdue, SiteUnpublished, reminder_subject
 from shared.deadlines import deadline_for_node
 from shared.filings import Status, current_reporting_year
 from shared.forms import WORK_REPORT
@@ -17,6 +17,25 @@ from shared.reminders import due_threshold, skipped_thresholds
 
 REMINDED_LEVELS: Final = frozenset({Level.NATIONAL, Level.PROVINCE, Level.CITY, Level.DEPARTMENT})
 OVERDUE: Final[tuple[Status, ...]] = ("missing", "returned", "rejected")
+
+
+def unpublished_sites(
+    books: Books, node: str, year: int, overdue: set[str]
+) -> list[SiteUnpublished]:
+    """The sites below the node that filed but whose publication is not verified."""
+    registry = books.registry
+    out = []
+    for code in registry.sites_under(node, year):
+        if code in overdue:
+            continue
+        standing = None
+        if books.publication is not None:
+            deadline = books.deadlines.deadline(code, year)
+            standing = books.publication.standing(code, year, deadline)
+        if standing is None or not standing.verified:
+            state = standing.state if standing is not None else "undeclared"
+            out.append(SiteUnpublished(code=code, name=registry.sites[code].name, state=state))
+    return out
 
 
 def reminders_due(
@@ -43,7 +62,8 @@ def reminders_due(
             for s in registry.sites_under(code, year)
             if (status := books.standing((s, WORK_REPORT, year)).status) in OVERDUE
         ]
-        if not overdue:
+        unpublished = unpublished_sites(books, code, year, {s.code for s in overdue})
+        if not overdue and not unpublished:
             continue
         path = registry.path(code)
         event = ReminderDue(
@@ -54,6 +74,7 @@ def reminders_due(
             threshold_days=threshold,
             deadline=deadline,
             sites=overdue,
+            unpublished=unpublished,
             at=now,
         )
         subject = reminder_subject(year, node.tree.value, path)

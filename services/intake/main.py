@@ -17,6 +17,8 @@ from services.intake.app import create_app
 from services.intake.console.app import build_console
 from services.intake.console.context import Console
 from services.intake.console.queries import ConsoleQueries
+from services.intake.declarations import Declarations, DeclarationStore, recheck_answer
+from services.intake.declarations_api import build_declarations_router
 from services.intake.filing import Intake
 from services.intake.progress import AggregatedSeen, ReceiptProgress, VerdictSeen
 from services.intake.registry_admin import RegistryAdmin
@@ -29,6 +31,10 @@ from services.intake.templates_api import build_templates_router
 from services.intake.tokens import demo_tokens
 from shared.contracts import (
     DEADLINES,
+    DECLARATIONS,
+    DECLARED,
+    JUDGED,
+    RECHECK,
     REGISTRY_CHANGES,
     REGISTRY_IMPORTED_SUBJECT,
     REVIEWS,
@@ -42,6 +48,7 @@ from shared.contracts import (
     deadline_subject,
     submitted_subject,
 )
+from shared.publication import PublicationDeclared, PublicationJudged
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
@@ -135,6 +142,23 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         await publish_all(broker, REGISTRY_CHANGES, [(REGISTRY_IMPORTED_SUBJECT, event, msg_id)])
 
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
+    declaration_store = DeclarationStore(store.engine)
+
+    async def publish_declared(event: PublicationDeclared) -> None:
+        subject = DECLARED.subject(event.kind, event.code)
+        await publish_all(broker, DECLARATIONS, [(subject, event, event.declaration_id)])
+
+    async def publish_judged(event: PublicationJudged) -> None:
+        subject = JUDGED.subject(event.code)
+        await publish_all(broker, DECLARATIONS, [(subject, event, event.judgement_id)])
+
+    async def ask_recheck(year: int, node: str) -> dict[str, object]:
+        reply = await broker.connection.request(RECHECK.subject(year, node), b"", timeout=5)
+        return recheck_answer(reply.data)
+
+    declarations = Declarations(
+        registry, declaration_store, publish_declared, publish_judged, ask_recheck
+    )
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
     console = Console(intake, reviews, ConsoleQueries(store.engine), settings.max_body_bytes)
     progress = ReceiptProgress(store)
@@ -195,6 +219,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     async def running() -> AsyncIterator[None]:
         await store.create()
         await review_store.create()
+        await declaration_store.create()
         await console.create()
         await broker.connect()
         await prepare_topology(broker, settings, INTAKE, CONSUMERS)
@@ -217,7 +242,8 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         await store.engine.dispose()
 
     app = create_app(intake, settings.max_body_bytes, lifespan=lifespan)
-    app.include_router(build_review_router(intake, reviews))
+    app.include_router(build_review_router(intake, reviews, declarations))
+    app.include_router(build_declarations_router(declarations))
     app.include_router(build_templates_router(intake))
     app.include_router(build_registry_router(admin))
     app.mount("/console", build_console(console))

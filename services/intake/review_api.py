@@ -9,12 +9,14 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.auth import Authenticated
+from services.intake.declarations import Declarations
 from services.intake.edge import CODE, FORM, json_body, read_model
 from services.intake.errors import Invalid
 from services.intake.filing import Intake, to_receipt
 from services.intake.review import Reviews
 from services.intake.schemas import ReceiptOut
 from shared.contracts import DeadlineSet, ReviewRecorded
+from shared.publication import PublicationDeclared
 from shared.text import SafeStr
 
 
@@ -53,6 +55,8 @@ class FilingOut(BaseModel):
     locked: bool
     versions: list[ReceiptOut]
     reviews: list[ReviewRecorded]
+    #: where the site or office declared it published (公开声明), oldest first
+    declarations: list[PublicationDeclared] = []
 
 
 Code = Annotated[str, Path(pattern=CODE)]
@@ -74,7 +78,9 @@ Form = Annotated[str, Path(pattern=FORM)]
 Year = Annotated[int, Path(ge=2000, le=2100)]
 
 
-def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
+def build_review_router(
+    intake: Intake, reviews: Reviews, declarations: Declarations | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["review"])
 
     @router.post(
@@ -126,6 +132,7 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
         code: Code, form: Form, year: Year, caller: Authenticated
     ) -> FilingOut:
         filing = await reviews.filing(caller, code, form, year)
+        declared = (await declarations.history(caller, code, year))[0] if declarations else []
         return FilingOut(
             code=code,
             form=form,
@@ -133,6 +140,7 @@ def build_review_router(intake: Intake, reviews: Reviews) -> APIRouter:
             locked=filing.locked,
             versions=[to_receipt(v, intake.base_url) for v in filing.versions],
             reviews=[ReviewRecorded(**a.model_dump()) for a in filing.reviews],
+            declarations=declared,
         )
 
     @router.put(

@@ -15,6 +15,7 @@ from typing import Any
 
 import nats
 import pytest
+import yaml
 from nats.aio.client import Client
 from pydantic_settings import BaseSettings
 
@@ -149,13 +150,18 @@ def test_every_service_has_a_health_check_and_restarts() -> None:
         for mapping in spec.get("ports", []):
             assert int(str(mapping).rsplit(":", 1)[1]) in LISTENS[kind_of(name)], (name, mapping)
     # the health ports are the ones the services are told to listen on
-    health = (("validator", 8001), ("aggregator", 8002), ("publisher", 8003), ("intake", 8004))
-    for service, port in health:
+    health = {"validator": 8001, "aggregator": 8002, "publisher": 8003, "intake": 8004}
+    health["verifier"] = 8005
+    for service, port in health.items():
         assert compose["services"][service]["environment"]["NIANBAO_HEALTH_PORT"] == str(port)
+    # and the ones Prometheus scrapes
+    scrape = yaml.safe_load((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
+    scraped = {j["job_name"]: j["dns_sd_configs"][0]["port"] for j in scrape["scrape_configs"]}
+    assert scraped == health
     assert compose["services"]["intake"]["environment"]["NIANBAO_INTAKE_PORT"] == "8000"
 
 
-def test_one_image_for_the_four_services() -> None:
+def test_one_image_for_the_five_services() -> None:
     compose = load_compose()
     builds = {json.dumps(compose["services"][s]["build"], sort_keys=True) for s in SERVICES}
     images = {compose["services"][s]["image"] for s in SERVICES}

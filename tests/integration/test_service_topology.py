@@ -32,6 +32,11 @@ def built(service: str) -> NatsBroker:
         from services.aggregator.main import build as build_aggregator
 
         build_aggregator(AggregatorSettings(aggregator_database_url=MEMORY), broker)
+    elif service == "verifier":
+        from services.verifier.main import VerifierSettings
+        from services.verifier.main import build as build_verifier
+
+        build_verifier(VerifierSettings(verifier_database_url=MEMORY), broker)
     else:
         from services.publisher.main import PublisherSettings
         from services.publisher.main import build as build_publisher

@@ -62,6 +62,9 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
     "intake": [
         ("pub", "nianbao.submitted.work-report.1100000088", True),
         ("pub", "nianbao.registry.imported", True),
+        ("pub", "nianbao.declared.report.1100000088", True),
+        ("pub", f"nianbao.recheck.{Y}.110000", True),
+        ("pub", "nianbao.checked.report.1100000088", False),
         ("sub", "_INBOX_intake.>", True),
         ("sub", "_INBOX_validator.>", False),
         ("sub", "_INBOX_office-110000.>", False),
@@ -99,8 +102,20 @@ PROBES: dict[str, list[tuple[str, str, bool]]] = {
         ("pub", "nianbao.submitted.work-report.1100000088", False),
         ("pub", "$JS.API.STREAM.DELETE.NIANBAO_VERDICTS", False),
     ],
+    "verifier": [
+        ("pub", "nianbao.checked.report.1100000088", True),
+        ("sub", f"nianbao.recheck.{Y}.110000", True),
+        ("sub", "_INBOX_verifier.>", True),
+        ("sub", "_INBOX_intake.>", False),
+        ("pub", "nianbao.declared.report.1100000088", False),
+        ("pub", "nianbao.accepted.work-report.1100000088", False),
+        ("pub", "nianbao.registry.imported", False),
+        ("pub", f"nianbao.recheck.{Y}.110000", False),
+        ("pub", "$JS.API.STREAM.DELETE.NIANBAO_DECLARATIONS", False),
+        ("sub", "nianbao.>", False),
+    ],
 }
-SERVICES = ("intake", "validator", "aggregator", "publisher")
+SERVICES = ("intake", "validator", "aggregator", "publisher", "verifier")
 #: what no service may do to any stream: only the admin step creates or changes streams
 STREAM_VERBS = ("CREATE", "UPDATE", "DELETE", "PURGE")
 STREAM_PROBES = [
@@ -292,7 +307,7 @@ async def test_every_service_reads_the_last_registry_import_and_no_office_does(
     server, passwords = secured_nats
     await ensure_streams(admin.jetstream(), STREAMS, 1)
     await admin.jetstream().publish(REGISTRY_IMPORTED_SUBJECT, b'{"probe": 1}')
-    for user in ("intake", "validator", "aggregator", "publisher"):
+    for user in SERVICES:
         client = await connect_as(server, user, f"pw-{user}", [])
         try:
             js = client.jetstream()
@@ -342,4 +357,36 @@ async def test_the_figures_bucket_is_written_by_the_aggregator_and_read_by_the_v
         assert (await readable.get(key)).value == body
     finally:
         for client in (aggregator, validator, office):
+            await client.close()
+
+
+async def test_the_intake_asks_for_a_recheck_and_only_the_verifier_answers(
+    secured_nats: tuple[NatsServer, dict[str, str]],
+) -> None:
+    """Re-check requests are core request/reply: the verifier answers into the intake's own
+    inbox; no other service may listen to the requests."""
+    server, _ = secured_nats
+    errors: list[str] = []
+    intake = await connect_as(server, "intake", "pw-intake", errors)
+    verifier = await connect_as(server, "verifier", "pw-verifier", errors)
+    validator = await connect_as(server, "validator", "pw-validator", errors)
+    try:
+
+        async def answer(msg: Any) -> None:
+            await msg.respond(b'{"started": true}')
+
+        await verifier.subscribe("nianbao.recheck.*.*", queue="verifier", cb=answer)
+        await validator.subscribe("nianbao.recheck.*.*", cb=answer)
+        await verifier.flush()
+        await validator.flush()
+        reply = await intake.request(f"nianbao.recheck.{Y}.110000", b"", timeout=5)
+        assert reply.data == b'{"started": true}'
+        assert reply.subject.startswith("_INBOX_intake.")
+
+        async def validator_refused() -> bool:
+            return refused(errors, "sub", "nianbao.recheck.*.*")
+
+        await eventually(validator_refused, within=10)
+    finally:
+        for client in (intake, verifier, validator):
             await client.close()

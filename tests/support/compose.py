@@ -43,6 +43,7 @@ LISTENS: dict[str, tuple[int, ...]] = {
     "validator": (8001,),
     "aggregator": (8002,),
     "publisher": (8003,),
+    "verifier": (8005,),
     "pages": (8080,),
     "postgres": (5432,),
     "prometheus": (9090,),
@@ -412,8 +413,8 @@ SCALE = {"validator": 2, "aggregator": 2 if postgres_url() else 1}
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
 #: run to completion before the services start (`service_completed_successfully`)
 ONE_SHOTS = ("streams",)
-SERVICES = ("intake", "validator", "aggregator", "publisher")
-DATABASES = ("intake", "aggregator", "publisher")
+SERVICES = ("intake", "validator", "aggregator", "publisher", "verifier")
+DATABASES = ("intake", "aggregator", "publisher", "verifier")
 
 
 def create_databases(deployment: Deployment) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PACKAGES = ("shared", "services", "tools", "bench")
-SERVICES = ("intake", "validator", "aggregator", "publisher")
+SERVICES = ("intake", "validator", "aggregator", "publisher", "verifier")
 MAX_LINES = 500
 #: the pure core is shared/ without these
 IO_PACKAGES_OF_SHARED = ("runtime", "excel")

@@ -24,6 +24,11 @@ from services.publisher.pages.paths import (
     url_for_rollup,
     url_for_site,
 )
+from services.publisher.pages.publication import (
+    PublicationLine,
+    publication_json,
+    publication_lines,
+)
 from services.publisher.pages.records import SiteRow
 from services.publisher.pages.views import (
     COLUMN_STATUS_LABELS,
@@ -92,6 +97,7 @@ class ColumnPageData:
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str | int, ...], ...]
+    publication: tuple[PublicationLine, ...] = ()
 
     @property
     def root(self) -> str:
@@ -216,6 +222,7 @@ def plan_column_page(
             if registry.sites_under(child, year)
         ],
         "sites": json_sites,
+        "publication": publication_json(publication_lines(rollup)),
     }
     return ColumnPageData(
         year=year,
@@ -243,4 +250,5 @@ def plan_column_page(
             *(header for _p, header in counts),
         ),
         csv_rows=tuple(csv_rows),
+        publication=publication_lines(rollup),
     )

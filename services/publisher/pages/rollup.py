@@ -8,6 +8,12 @@ from typing import Any
 
 from services.publisher.pages.formatting import expand_row, format_number
 from services.publisher.pages.paths import PagePaths, rollup_paths, url_for_column, url_for_rollup
+from services.publisher.pages.publication import (
+    PublicationLine,
+    publication_csv_rows,
+    publication_json,
+    publication_lines,
+)
 from services.publisher.pages.views import (
     TYPE_ORDER,
     ChartBar,
@@ -81,6 +87,7 @@ class RollupPageData:
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
+    publication: tuple[PublicationLine, ...] = ()
 
     @property
     def root(self) -> str:
@@ -155,6 +162,8 @@ def plan_rollup_page(
     csv_rows += [
         ("回答“是”的网站数", y.section_label, y.label, "个", str(y.yes), y.path) for y in yes_lines
     ]
+    publication = publication_lines(rollup)
+    csv_rows += publication_csv_rows(publication)
     json_doc = {
         "year": year,
         "node": node,
@@ -179,6 +188,7 @@ def plan_rollup_page(
         "sums": {s.path: s.total for s in sums},
         "yes_counts": {y.path: y.yes for y in yes_lines},
         "by_type": {t: dict(sorted(c.items())) for t, c in sorted(tally.by_type.items())},
+        "publication": publication_json(publication),
     }
     return RollupPageData(
         year=year,
@@ -200,4 +210,5 @@ def plan_rollup_page(
         json_doc=json_doc,
         csv_header=("类别", "栏目", "项目", "单位", "数值", "字段路径"),
         csv_rows=tuple(csv_rows),
+        publication=publication,
     )

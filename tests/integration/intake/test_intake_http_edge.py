@@ -116,6 +116,7 @@ async def test_review_routes_share_the_dependency(client: httpx.AsyncClient) -> 
         "locked": False,
         "versions": [],
         "reviews": [],
+        "declarations": [],
     }
     missing = await client.post("/v1/receipts/nope/approve", headers=bearer("site"))
     assert (missing.status_code, missing.json()["error"]) == (404, "not_found")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.publication import CHECK_STATES, PublicationStanding
 from shared.registry.model import NATIONAL, Level, Node, Registry, Site, SiteType, Tree
 from shared.registry.validation import checked_registry
 from shared.rollup import (
@@ -107,12 +108,25 @@ reports = st.fixed_dictionaries(
 )
 
 
+#: publication standings as the aggregator derives them (any combination the counts must take)
+publications = st.builds(
+    PublicationStanding,
+    state=st.sampled_from(
+        [*CHECK_STATES, "undeclared", "pending", "judged_verified", "judged_not_published"]
+    ),
+    declared=st.booleans(),
+    verified=st.booleans(),
+    on_time=st.booleans(),
+)
+
+
 def states_for(registry: Registry) -> st.SearchStrategy[SiteState]:
     return st.builds(
         SiteState,
         site=st.sampled_from(sorted(registry.sites)),
         status=st.sampled_from(STATUSES),
         report=st.none() | reports,
+        publication=st.none() | publications,
     )
 
 
@@ -150,7 +164,21 @@ def naive(registry: Registry, year: int, states: Mapping[str, SiteState], node: 
         sums={p: sum(int(value(c, p) or 0) for c in reporting) for p in COUNTS},  # type: ignore[call-overload]
         yes_counts={p: sum(value(c, p) is True for c in reporting) for p in YES_NO},
         by_type={t.value: by(t) for t in SiteType},
+        publication=naive_publication([states[c].publication for c in codes if c in states]),
     )
+
+
+def naive_publication(standings: list[PublicationStanding | None]) -> dict[str, int]:
+    """Count each publication figure by its own definition, site by site."""
+    given = [p for p in standings if p is not None]
+    counted = {"judged_verified": "verified", "judged_not_published": "not_linked"}
+    out = {
+        "declared": sum(p.declared for p in given),
+        "verified_on_time": sum(p.verified and p.on_time for p in given),
+    }
+    for state in CHECK_STATES:
+        out[state] = sum(counted.get(p.state, p.state) == state for p in given)
+    return out
 
 
 @settings(max_examples=150, deadline=None)

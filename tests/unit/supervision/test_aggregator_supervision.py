@@ -225,6 +225,48 @@ async def test_reminders_list_missing_sites_once_per_node_and_threshold() -> Non
     assert {e.threshold_days for e in memory.events(ReminderDue) if e.node == CITY} == {3, 1}
 
 
+async def test_reminders_name_the_sites_that_filed_but_have_not_published() -> None:
+    from services.aggregator.publication import PublicationFacts
+    from shared.publication import PublicationChecked, PublicationDeclared
+
+    agg, memory = aggregator()
+    facts = PublicationFacts()
+    agg.books.publication = facts
+    deadline = national_deadline(YEAR)
+    await agg.on_verdicts([accepted(SITE, "r1", deadline - timedelta(days=20))])
+    await agg.reminders.remind(deadline - timedelta(days=6))
+    first = {e.node: e for e in memory.events(ReminderDue)}[CITY]
+    assert [(s.code, s.state) for s in first.unpublished] == [(SITE, "undeclared")]
+    url = "https://www.510903.gov.cn/nb/2026.html"
+    at = deadline - timedelta(days=5)
+    facts.apply(
+        PublicationDeclared(
+            declaration_id="d1",
+            kind="report",
+            code=SITE,
+            year=YEAR,
+            url=url,
+            declared_by=SITE,
+            at=at,
+        )
+    )
+    facts.apply(
+        PublicationChecked(
+            check_id="c1",
+            kind="report",
+            code=SITE,
+            year=YEAR,
+            url=url,
+            state="verified",
+            checked_at=at,
+            first_verified_at=at,
+        )
+    )
+    await agg.reminders.remind(deadline - timedelta(days=2))
+    later = [e for e in memory.events(ReminderDue) if e.node == CITY and e.threshold_days == 3]
+    assert later and later[0].unpublished == []
+
+
 async def test_counted_figures_and_peer_sums_are_kept_current_for_the_validator() -> None:
     agg, memory = aggregator()
     at = datetime(2026, 12, 1, tzinfo=UTC)

@@ -1,0 +1,5 @@
+"""Runs the verifier: `python -m services.verifier`."""
+
+from services.verifier.main import main
+
+main()

@@ -1,0 +1,223 @@
+"""The verifier's own state: what to check (declared URL, accepted version, when next), every
+check with its findings, every fetch with a compressed, size-capped copy of the page."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, LargeBinary, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
+
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
+
+#: the stored copy of a page is at most this many bytes compressed
+MAX_COPY_BYTES = 256 * 1024
+
+
+class Watched(SQLModel, table=True):
+    """One publication to check: a site's report, an office's catalogue entry or 专栏."""
+
+    __tablename__ = "verifier_targets"
+
+    kind: str = Field(primary_key=True)
+    code: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    url: str | None = None
+    declared_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    receipt_id: str | None = None
+    content_hash: str | None = None
+    figures: dict[str, int] = Field(default_factory=dict, sa_column=Column(JsonDocument))
+    identifiers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JsonDocument))
+    state: str | None = None
+    checked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    first_verified_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
+    next_check_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime, index=True))
+    #: checks in a row that ended unreachable (the backoff grows with it)
+    failures: int = 0
+
+
+class CheckRow(SQLModel, table=True):
+    __tablename__ = "verifier_checks"
+
+    check_id: str = Field(primary_key=True)
+    kind: str
+    code: str = Field(index=True)
+    year: int
+    url: str
+    state: str
+    checked_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    findings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JsonDocument))
+    link_text: str | None = None
+    link_position: str | None = None
+    coverage: list[int] | None = Field(default=None, sa_column=Column(JsonDocument))
+    #: counted once: the event of this check was confirmed by the stream
+    published: bool = False
+
+
+class FetchRow(SQLModel, table=True):
+    __tablename__ = "verifier_fetches"
+
+    fetch_id: str = Field(primary_key=True)
+    check_id: str = Field(index=True)
+    url: str
+    final_url: str
+    status: int | None = None
+    fetched_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
+    seconds: float = 0.0
+    size: int = 0
+    sha256: str | None = None
+    charset: str | None = None
+    error: str | None = None
+    truncated: bool = False
+    redirects: list[str] = Field(default_factory=list, sa_column=Column(JsonDocument))
+    copy_gz: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+
+
+def compressed_copy(body: bytes) -> bytes:
+    """gzip of the page, cut so that the compressed copy stays under MAX_COPY_BYTES."""
+    data = gzip.compress(body, 6)
+    cut = len(body)
+    while len(data) > MAX_COPY_BYTES and cut > 1024:
+        cut //= 2
+        data = gzip.compress(body[:cut], 6)
+    return data
+
+
+Key = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One check to store: its row, its fetches, and the target's new columns."""
+
+    key: Key
+    check: CheckRow
+    fetches: list[FetchRow]
+    target: dict[str, Any]
+
+
+class VerifierStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self) -> None:
+        await create_schema(self.engine, [Watched, CheckRow, FetchRow])
+
+    async def watched(self, kind: str, code: str, year: int) -> Watched | None:
+        table = sql_table(Watched)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(table).where(
+                        table.c.kind == kind, table.c.code == code, table.c.year == year
+                    )
+                )
+            ).first()
+        return None if row is None else Watched.model_validate(dict(row._mapping))
+
+    async def upsert(self, key: Key, values: dict[str, Any]) -> None:
+        """Set these columns of one target, creating it when missing (one writer: this service)."""
+        table = sql_table(Watched)
+        kind, code, year = key
+        where = (table.c.kind == kind, table.c.code == code, table.c.year == year)
+        async with self.engine.begin() as conn:
+            found = (await conn.execute(select(table.c.kind).where(*where))).first()
+            if found is None:
+                row = Watched(kind=kind, code=code, year=year, **values)
+                await conn.execute(table.insert().values(**row.model_dump()))
+            else:
+                await conn.execute(update(table).where(*where).values(**values))
+
+    async def due(self, now: datetime, limit: int) -> list[Watched]:
+        table = sql_table(Watched)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table)
+                .where(table.c.url.is_not(None), table.c.next_check_at <= now)
+                .order_by(table.c.next_check_at)
+                .limit(limit)
+            )
+            return [Watched.model_validate(dict(r._mapping)) for r in rows]
+
+    async def all_watched(self, year: int | None = None) -> list[Watched]:
+        table = sql_table(Watched)
+        query = select(table) if year is None else select(table).where(table.c.year == year)
+        async with self.engine.connect() as conn:
+            return [Watched.model_validate(dict(r._mapping)) for r in await conn.execute(query)]
+
+    async def mark_due(self, keys: Sequence[Key], at: datetime) -> None:
+        table = sql_table(Watched)
+        async with self.engine.begin() as conn:
+            for kind, code, year in keys:
+                await conn.execute(
+                    update(table)
+                    .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
+                    .values(next_check_at=at)
+                )
+
+    async def record(self, items: Sequence[Recorded]) -> None:
+        """Checks, their fetches and their targets' new state, in one transaction."""
+        table = sql_table(Watched)
+        async with self.engine.begin() as conn:
+            await conn.execute(sql_table(CheckRow).insert(), [i.check.model_dump() for i in items])
+            fetches = [f.model_dump() for i in items for f in i.fetches]
+            if fetches:
+                await conn.execute(sql_table(FetchRow).insert(), fetches)
+            for item in items:
+                kind, code, year = item.key
+                await conn.execute(
+                    update(table)
+                    .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
+                    .values(**item.target)
+                )
+
+    async def mark_published(self, check_ids: Sequence[str]) -> None:
+        table = sql_table(CheckRow)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(table).where(table.c.check_id.in_(list(check_ids))).values(published=True)
+            )
+
+    async def unpublished(self) -> list[CheckRow]:
+        table = sql_table(CheckRow)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.published.is_(False)))
+            return [CheckRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def checks(self, code: str, year: int, limit: int = 50) -> list[CheckRow]:
+        table = sql_table(CheckRow)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(table)
+                .where(table.c.code == code, table.c.year == year)
+                .order_by(table.c.checked_at.desc())
+                .limit(limit)
+            )
+            return [CheckRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def all_checks(self) -> list[CheckRow]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(sql_table(CheckRow)))
+            return [CheckRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def fetches(self, check_ids: Sequence[str], with_copy: bool = False) -> list[FetchRow]:
+        table = sql_table(FetchRow)
+        columns = [c for c in table.c if with_copy or c.name != "copy_gz"]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(*columns)
+                .where(table.c.check_id.in_(list(check_ids)))
+                .order_by(table.c.fetched_at)
+            )
+            return [FetchRow.model_validate(dict(r._mapping)) for r in rows]
+
+    async def fetch(self, fetch_id: str) -> FetchRow | None:
+        table = sql_table(FetchRow)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.fetch_id == fetch_id))).first()
+        return None if row is None else FetchRow.model_validate(dict(row._mapping))

@@ -1,0 +1,77 @@
+"""Publication through the whole system: a site declares where it published, the verifier
+process checks it (here every host resolves to a documentation address, refused as private:
+no request leaves the machine), the aggregator counts it and the pages show it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.system import system_fixture, tokens_of
+from tests.support.waiting import wait_until
+from tools.launcher import System
+
+pytestmark = pytest.mark.e2e
+
+SITE, COUNTY, CITY, YEAR = "5109030001", "510903", "510900", 2026
+publication_system = system_fixture(
+    scope="module",
+    name="publication_system",
+    data_dir="publication",
+    env={"NIANBAO_VERIFIER_RESOLVE": json.dumps({"*": "192.0.2.1"})},
+)
+
+
+def test_a_declaration_is_checked_counted_and_shown(publication_system: System) -> None:
+    system = publication_system
+    tokens = tokens_of(system)
+    url = "https://www.510903.gov.cn/nb/2026.html"
+
+    def call(method: str, path: str, who: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {tokens[who]}"}
+        return httpx.request(method, system.intake_url + path, headers=headers, timeout=30, **kw)
+
+    declared = call("PUT", f"/v1/publications/{SITE}/{YEAR}/report", SITE, json={"url": url})
+    assert declared.status_code == 201, declared.text
+    filing = call("GET", f"/v1/filings/{SITE}/work-report/{YEAR}", SITE).json()
+    assert [d["url"] for d in filing["declarations"]] == [url]
+    evidence_url = f"{system.health_url('verifier')}/v1/evidence/{SITE}/{YEAR}"
+
+    def checked() -> dict[str, Any] | None:
+        body = httpx.get(evidence_url, timeout=5).json()
+        return body if body["checks"] else None
+
+    evidence = wait_until(checked, timeout=60)
+    check = evidence["checks"][0]
+    assert check["state"] == "unreachable" and check["url"] == url
+    assert check["fetches"][0]["error"] == "refused_address"
+
+    def counted() -> dict[str, int] | None:
+        path = system.data_dir / "pages" / "rollups" / str(YEAR) / COUNTY / "rollup.json"
+        if not path.exists():
+            return None
+        counts: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))["publication"]
+        return counts if counts.get("unreachable") == 1 else None
+
+    counts = wait_until(counted, timeout=60)
+    assert counts["declared"] == 1 and counts["verified"] == 0
+    started = call("POST", f"/v1/publications/{CITY}/{YEAR}/recheck", CITY)
+    assert started.status_code in (202, 409), started.text
+    judged = call(
+        "POST",
+        f"/v1/publications/{SITE}/{YEAR}/judgement",
+        CITY,
+        json={"verdict": "verified", "reason": "内网部署，人工核验首页链接"},
+    )
+    assert judged.status_code == 201, judged.text
+
+    def judged_counted() -> dict[str, int] | None:
+        path = system.data_dir / "pages" / "rollups" / str(YEAR) / CITY / "rollup.json"
+        counts: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))["publication"]
+        return counts if counts.get("verified") == 1 else None
+
+    counts = wait_until(judged_counted, timeout=60)
+    assert counts["verified_on_time"] == 1 and counts["unreachable"] == 0

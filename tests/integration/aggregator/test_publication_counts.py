@@ -1,0 +1,148 @@
+"""The aggregator counts publication per node (declared, verified, verified on time, and each
+other state), from declarations, the verifier's checks and offices' judgements, in the roll-up
+events; two replicas on one database apply each other's facts; a redelivery counts once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from services.aggregator.handlers import Aggregator
+from services.aggregator.ports import Outlets, Ports
+from services.aggregator.publication import PublicationCounting, PublicationStore
+from services.aggregator.store import Journal, SupervisionStore, VersionStore
+from shared.contracts import RollupUpdated
+from shared.deadlines import DeadlinePolicy, national_deadline
+from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
+from shared.registry.demo import demo_registry
+from shared.runtime.db import make_engine
+from shared.runtime.messaging import Envelope
+
+YEAR = 2026
+CITY = "510900"
+SITES = ["5109030001", "5109040001", "5109000001", "5109000002"]
+
+
+class Replica:
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        journal = Journal(self.engine)
+        supervision = SupervisionStore(self.engine)
+        self.versions = VersionStore(self.engine)
+        self.supervision = supervision
+        self.published: list[tuple[str, BaseModel, str]] = []
+        outlets = Outlets(rollups=self.publish, progress=self.publish, reminders=self.publish)
+        ports = Ports(self.versions, supervision, supervision, journal, outlets)
+        policy = lambda year: DeadlinePolicy(year=year, national=national_deadline(year))  # noqa: E731
+        self.aggregator = Aggregator(demo_registry(), policy, ports)
+        self.counting = PublicationCounting(
+            self.aggregator.books, PublicationStore(self.engine), ports
+        )
+
+    async def publish(self, items: Sequence[tuple[str, BaseModel, str]]) -> None:
+        self.published.extend(items)
+
+    async def start(self) -> None:
+        await self.versions.create()
+        await self.supervision.create()
+        await self.counting.store.create()
+        await self.counting.load()
+
+    def city(self) -> dict[str, int]:
+        latest = [e for _s, e, _i in self.published if isinstance(e, RollupUpdated)]
+        mine = [e for e in latest if e.node == CITY]
+        counts: dict[str, int] = mine[-1].rollup["tally"]["publication"]
+        return counts
+
+    async def take(self, *events: Any) -> None:
+        await self.counting.on_events([Envelope(None, e) for e in events])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def replicas(database_url: str) -> AsyncIterator[tuple[Replica, Replica]]:
+    first, second = Replica(database_url), Replica(database_url)
+    await first.start()
+    await second.start()
+    yield first, second
+    await first.engine.dispose()
+    await second.engine.dispose()
+
+
+def declared(code: str, url: str, at: datetime) -> PublicationDeclared:
+    return PublicationDeclared(
+        declaration_id=f"d{code}{url[-6:]}",
+        kind="report",
+        code=code,
+        year=YEAR,
+        url=url,
+        declared_by=code,
+        at=at,
+    )
+
+
+def checked(
+    code: str, url: str, state: str, at: datetime, first: datetime | None = None
+) -> PublicationChecked:
+    return PublicationChecked(
+        check_id=f"c{code}{at.timestamp()}",
+        kind="report",
+        code=code,
+        year=YEAR,
+        url=url,
+        state=state,  # type: ignore[arg-type]
+        checked_at=at,
+        first_verified_at=first,
+    )
+
+
+async def test_counts_follow_declarations_checks_and_judgements(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    first, second = replicas
+    t0 = datetime(2027, 1, 10, tzinfo=UTC)
+    late = national_deadline(YEAR) + timedelta(days=3)
+    urls = {code: f"https://{code}.gov.cn/nb/2026.html" for code in SITES}
+    await first.take(*(declared(code, urls[code], t0) for code in SITES))
+    assert first.city()["declared"] == 4
+    assert first.city()["verified"] == 0
+    a, b, c, d = SITES
+    await first.take(
+        checked(a, urls[a], "verified", t0, first=t0),
+        checked(b, urls[b], "verified", late, first=late),
+        checked(c, urls[c], "not_linked", t0),
+    )
+    counts = first.city()
+    assert (counts["verified"], counts["verified_on_time"], counts["not_linked"]) == (2, 1, 1)
+    # the other replica applies the first one's facts with its own next event
+    judged = PublicationJudged(
+        judgement_id="j1",
+        code=c,
+        year=YEAR,
+        verdict="verified",
+        reason="链接在浮窗中，人工确认",
+        office=CITY,
+        at=t0 + timedelta(days=1),
+    )
+    await second.take(judged)
+    counts = second.city()
+    assert (counts["verified"], counts["verified_on_time"], counts["not_linked"]) == (3, 2, 0)
+    # a redelivered check is stored and counted once
+    await second.take(checked(a, urls[a], "verified", t0, first=t0))
+    assert second.city()["verified"] == 3
+    # a new URL is pending until it is checked: a check of the old URL no longer counts
+    await second.take(declared(d, urls[d] + "?v=2", t0 + timedelta(days=2)))
+    await second.take(checked(d, urls[d], "content_differs", t0 + timedelta(days=2)))
+    assert second.city()["content_differs"] == 0
+    await second.take(checked(d, urls[d] + "?v=2", "content_differs", t0 + timedelta(days=3)))
+    counts = second.city()
+    assert counts["content_differs"] == 1 and counts["declared"] == 4
+    # a restarted replica loads every fact and counts the same
+    third = Replica(second.engine.url.render_as_string(hide_password=False))
+    await third.start()
+    book = third.aggregator.books.book(YEAR)
+    assert book.rollup(CITY).tally.publication == counts
+    await third.engine.dispose()
