@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from services.intake.errors import Malformed, TooLarge
+from services.intake.errors import Invalid, Malformed, TooLarge
 from shared.contracts import CODE_PATTERN
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT
 from shared.numbers import json_int
@@ -88,3 +88,12 @@ def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+def required(body: Model | None) -> Model:
+    """The body of a route that needs one."""
+    if body is None:
+        raise Invalid.field(
+            "invalid_request", "request.missing", "body", "缺少请求体", "the request needs a body"
+        )
+    return body

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.auth import Authenticated
 from services.intake.declarations import Declarations
-from services.intake.edge import CODE, FORM, json_body, read_model
-from services.intake.errors import Invalid
+from services.intake.edge import CODE, FORM, json_body, read_model, required
 from services.intake.filing import Intake, to_receipt
 from services.intake.review import Reviews
 from services.intake.schemas import ReceiptOut
@@ -63,15 +62,6 @@ Code = Annotated[str, Path(pattern=CODE)]
 #: the largest body of a review or deadline request (a reason of 500 characters, escaped, and
 #: 100 field paths fit many times over)
 REVIEW_BODY_BYTES = 32 * 1024
-
-
-def required(body: Model | None) -> Model:
-    """The body of a route that needs one."""
-    if body is None:
-        raise Invalid.field(
-            "invalid_request", "request.missing", "body", "缺少请求体", "the request needs a body"
-        )
-    return body
 
 
 Form = Annotated[str, Path(pattern=FORM)]

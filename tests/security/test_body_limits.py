@@ -27,6 +27,7 @@ PARAMS = {
     "form": "work-report",
     "year": "2026",
     "node": "510000",
+    "kind": "report",
 }
 #: the largest body limit of any route
 LARGEST_LIMIT = max(MAX_REGISTRY_BYTES, IntakeSettings().max_body_bytes)
