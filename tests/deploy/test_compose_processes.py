@@ -115,13 +115,23 @@ def assert_everything_published(
 
     wait_until(lambda: not unpublished(), timeout=timeout, interval=0.5)
     wanted = {node: ledger.expected(node) for node in NODES}
+    seen: dict[str, int | None] = {}
+
+    def pages_agree() -> bool:
+        seen.clear()
+        seen.update({n: page_sum(deployment, n) for n in NODES})
+        return seen == wanted
+
     # as long as for the receipts: a roll-up whose ack died with a NATS node is redelivered only
     # after ack_wait (60 s), then rendered
-    wait_until(
-        lambda: {n: page_sum(deployment, n) for n in NODES} == wanted,
-        timeout=timeout,
-        interval=0.5,
-    )
+    try:
+        wait_until(pages_agree, timeout=timeout, interval=0.5)
+    except AssertionError as missed:
+        problems = deployment.logs(r"ERROR|Traceback|Error|exception")
+        raise AssertionError(
+            f"{missed}: pages sum {seen}, the reports {wanted}; logs:\n"
+            + "\n".join(problems[-40:])
+        ) from None
     for code in ledger.latest:
         page = httpx.get(deployment.url("pages", 8080, f"/sites/{YEAR}/{code}/index.html"))
         assert page.status_code == 200 and REGISTRY.sites[code].name in page.text
