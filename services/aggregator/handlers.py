@@ -112,7 +112,13 @@ class Aggregator:
             [aggregated_message(self.books, v, causes[v.receipt_id]) for v in verdicts]
         )
 
-    async def republish(self, years: Iterable[int]) -> None:
+    async def republish(self, years: Iterable[int], also: Iterable[FilingKey] = ()) -> None:
         """Publish every node's current roll-up (at start: nothing counted is left unpublished;
-        identical ones are dropped by the server's dedupe or ignored downstream by digest)."""
+        identical ones are dropped by the server's dedupe or ignored downstream by digest).
+
+        Under the exclusive turn, and after taking in what the other replicas stored since this
+        one loaded (and ``also``, filings touched by facts caught up elsewhere): each node keeps
+        only its last roll-up, so an older one published now would replace a newer one for good.
+        """
+        self.books.recount([*await self.catch_up(), *also])
         await self.ports.outlets.rollups(rollup_messages(self.books.all_rollups(years)))

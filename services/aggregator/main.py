@@ -233,7 +233,9 @@ async def serve(settings: AggregatorSettings) -> None:
         await broker.connect()
         await prepare_topology(broker, settings, AGGREGATOR, CONSUMERS)
         async with parts.journal.exclusive():
-            await aggregator.republish([current_reporting_year(datetime.now(UTC))])
+            # another replica may have counted since this one loaded (it started first)
+            published = await parts.publication.catch_up()
+            await aggregator.republish([current_reporting_year(datetime.now(UTC))], published)
         freeze_startup_state()
         await broker.start()
         parts.live.start(broker, settings.registry_poll_seconds)

@@ -12,7 +12,7 @@ from sqlalchemy import Column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from services.aggregator.books import Books
+from services.aggregator.books import Books, FilingKey
 from services.aggregator.events import rollup_messages
 from services.aggregator.ports import Ports
 from shared.forms import WORK_REPORT
@@ -172,15 +172,19 @@ class PublicationCounting:
             self.facts.apply(as_event(row.kind, row.body))
             self.facts.seq = max(self.facts.seq, row.seq or 0)
 
+    async def catch_up(self) -> list[FilingKey]:
+        """Apply the facts stored since this replica's last look (its own and the others');
+        the filings whose standing may have changed. Under the exclusive turn."""
+        touched: set[tuple[str, int]] = set()
+        for row in await self.store.since(self.facts.seq):
+            changed = self.facts.apply(as_event(row.kind, row.body))
+            if changed is not None and changed[0] in self.books.registry.sites:
+                touched.add(changed)
+            self.facts.seq = max(self.facts.seq, row.seq or 0)
+        return [(code, WORK_REPORT, year) for code, year in sorted(touched)]
+
     async def on_events(self, batch: list[Envelope[Any]]) -> None:
         async with self.ports.journal.exclusive():
             await self.store.add([e.event for e in batch])
-            touched: set[tuple[str, int]] = set()
-            for row in await self.store.since(self.facts.seq):
-                changed = self.facts.apply(as_event(row.kind, row.body))
-                if changed is not None and changed[0] in self.books.registry.sites:
-                    touched.add(changed)
-                self.facts.seq = max(self.facts.seq, row.seq or 0)
-            keys = [(code, WORK_REPORT, year) for code, year in sorted(touched)]
-            changed_rollups = self.books.recount(keys)
+            changed_rollups = self.books.recount(await self.catch_up())
             await self.ports.outlets.rollups(rollup_messages(changed_rollups))

@@ -156,3 +156,18 @@ async def test_a_restarted_replica_loads_every_fact_stored(
         assert restarted.city_tally()["late"] == 1
     finally:
         await restarted.engine.dispose()
+
+
+async def test_a_replica_starting_late_republishes_what_the_other_counted_meanwhile(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    """Both replicas loaded an empty database; the first counts a report before the second
+    reaches its start-up republish. The second's roll-ups then include it: each node keeps only
+    its last roll-up, so stale ones would replace the counted ones for good."""
+    first, second = replicas
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    await first.aggregator.on_verdicts([envelope(verdict(SITE, "r1", at))])
+    assert first.city_tally()["reported"] == 1
+    async with second.journal.exclusive():
+        await second.aggregator.republish([YEAR])
+    assert second.city_tally() == first.city_tally()
