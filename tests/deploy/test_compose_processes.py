@@ -129,8 +129,7 @@ def assert_everything_published(
     except AssertionError as missed:
         problems = deployment.logs(r"ERROR|Traceback|Error|exception")
         raise AssertionError(
-            f"{missed}: pages sum {seen}, the reports {wanted}; logs:\n"
-            + "\n".join(problems[-40:])
+            f"{missed}: pages sum {seen}, the reports {wanted}; logs:\n" + "\n".join(problems[-40:])
         ) from None
     for code in ledger.latest:
         page = httpx.get(deployment.url("pages", 8080, f"/sites/{YEAR}/{code}/index.html"))
