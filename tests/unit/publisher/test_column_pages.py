@@ -13,6 +13,7 @@ import json
 import re
 from datetime import UTC, datetime
 from functools import cache
+from itertools import pairwise
 
 import pytest
 
@@ -72,7 +73,7 @@ def test_every_row_is_on_exactly_one_page_and_no_page_is_over_the_limit() -> Non
     for limit in (1, 7, 250, 500):
         pages = plan_pages(groups, max_rows=limit)
         assert pages[0].start == 0 and pages[-1].stop == sum(sizes)
-        assert all(a.stop == b.start for a, b in zip(pages, pages[1:], strict=False))
+        assert all(a.stop == b.start for a, b in pairwise(pages))
         assert all(0 < p.stop - p.start <= limit for p in pages)
         assert all(sum(part.rows for part in p.parts) == p.stop - p.start for p in pages)
         assert [p.number for p in pages] == list(range(1, len(pages) + 1))
