@@ -83,6 +83,9 @@ class NodeRollup(BaseModel):
     completeness_pct: float
     #: on_time / expected × 100, same rules
     timeliness_pct: float
+    #: the node's own (direct) sites' publication standings, by site code, for those that have
+    #: one: the pages of the node and of its ancestors show each site's standing from here
+    site_publication: dict[str, PublicationStanding] = {}
 
 
 def combine_tallies(tallies: Iterable[Tally]) -> Tally:
@@ -221,6 +224,7 @@ class RollupBook:
         self._bottom_up = sorted(registry.nodes, key=lambda code: (-len(self._paths[code]), code))
         self._direct = {code: registry.direct_sites(code, year) for code in registry.nodes}
         self._site_tallies: dict[str, Tally] = {}
+        self._standings: dict[str, PublicationStanding] = {}
         self._rollups: dict[str, NodeRollup] = {}
         self._loaded = False
 
@@ -232,6 +236,11 @@ class RollupBook:
             code: site_tally(site, states.get(code), self.count_paths, self.yes_no_paths)
             for code, site in self.registry.sites.items()
             if site.active_in(self.year)
+        }
+        self._standings = {
+            code: state.publication
+            for code, state in states.items()
+            if code in self._site_tallies and state.publication is not None
         }
         self._rollups = {}
         for node in self._bottom_up:
@@ -247,7 +256,14 @@ class RollupBook:
             if state.site not in self._site_tallies:
                 continue
             tally = site_tally(site, state, self.count_paths, self.yes_no_paths)
-            if tally != self._site_tallies[state.site]:
+            # a standing may change without its counts (a new URL, a judgement's reason)
+            standing_changed = state.publication != self._standings.get(state.site)
+            if standing_changed:
+                if state.publication is None:
+                    self._standings.pop(state.site, None)
+                else:
+                    self._standings[state.site] = state.publication
+            if tally != self._site_tallies[state.site] or standing_changed:
                 self._site_tallies[state.site] = tally
                 changed_sites.append(state.site)
         changed: dict[str, NodeRollup] = {}
@@ -292,6 +308,11 @@ class RollupBook:
             tally=tally,
             completeness_pct=percent(tally.reported, tally.expected),
             timeliness_pct=percent(tally.on_time, tally.expected),
+            site_publication={
+                site: self._standings[site]
+                for site in self._direct[node]
+                if site in self._standings
+            },
         )
 
     def _known(self, code: str) -> Site:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import cast, get_args
 
-from services.publisher.pages.column import plan_column_page
+from services.publisher.pages.column import plan_column_page, site_standings
 from services.publisher.pages.index import plan_index
 from services.publisher.pages.paths import PageRef, has_supervision_page
 from services.publisher.pages.records import ReviewRecord, VersionRecord
@@ -138,7 +138,10 @@ class PageBuilder:
             return None
         rollup = self.state.rollups.get((ref.year, ref.code))
         rows = self.state.site_rows(ref.code, ref.year)
-        data = plan_column_page(self.registry, ref.code, ref.year, rows, rollup=rollup)
+        standings = site_standings(self.registry, ref.code, ref.year, self.state.rollups)
+        data = plan_column_page(
+            self.registry, ref.code, ref.year, rows, rollup=rollup, publication=standings
+        )
         return column_page_files(data)
 
     def build_rollup(self, ref: PageRef) -> dict[str, bytes] | None:

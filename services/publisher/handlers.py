@@ -114,8 +114,16 @@ class Publisher:
         rows: list[dict[str, Any]] = []
         dirty: list[str] = []
         for event in latest.values():
+            before = self.state.rollups.get((event.year, event.node))
             if not self.state.remember_rollup(event):
                 continue  # the roll-up already kept
+            after = self.state.rollups[(event.year, event.node)]
+            if before is None or before.site_publication != after.site_publication:
+                # a site's standing shows in every column above it, even when no count changed
+                dirty.extend(
+                    page_key(PageRef("column", event.year, node))
+                    for node in self.registry.ancestors(event.node)[1:]
+                )
             rows.append(
                 {
                     "year": event.year,

@@ -19,7 +19,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from services.publisher.pages.column import ColumnPageData
+from services.publisher.pages.column import ColumnPageData, ColumnPart
 from services.publisher.pages.embed import BADGE_FONT_SIZE, BADGE_PADDING, Badge
 from services.publisher.pages.formatting import format_pct
 from services.publisher.pages.index import IndexData
@@ -73,8 +73,16 @@ def render_site_page(data: SitePageData) -> str:
     return _render("site.html", data, data.breadcrumbs)
 
 
-def render_column_page(data: ColumnPageData) -> str:
-    return _render("column.html", data, data.breadcrumbs)
+def render_column_page(data: ColumnPageData, part: ColumnPart | None = None) -> str:
+    """One page of a column (its first page by default)."""
+    part = part if part is not None else data.parts[0]
+    title = data.title if part.first else f"{data.title}：第 {part.number} 页"
+    html = (
+        environment()
+        .get_template("column.html")
+        .render(page=data, part=part, root=data.root, title=title, breadcrumbs=data.breadcrumbs)
+    )
+    return html if html.endswith("\n") else html + "\n"
 
 
 def render_rollup_page(data: RollupPageData) -> str:
@@ -162,7 +170,15 @@ def supervision_page_files(data: SupervisionPageData) -> dict[str, bytes]:
 
 
 def column_page_files(data: ColumnPageData) -> dict[str, bytes]:
-    return _files(data.paths, render_column_page(data), data, compact=True)
+    """Every page of the column, its whole list as JSON and CSV, and for a column of several
+    pages the script's index. A page's bytes depend on its own rows (and, for the first, on the
+    counts): the writer leaves the unchanged ones alone."""
+    files = _files(data.paths, render_column_page(data), data, compact=True)
+    for part in data.parts[1:]:
+        files[part.html] = render_column_page(data, part).encode("utf-8")
+    if data.index_doc is not None:
+        files[data.index_path] = to_json(data.index_doc, compact=True)
+    return files
 
 
 def rollup_page_files(data: RollupPageData) -> dict[str, bytes]:

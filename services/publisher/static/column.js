@@ -1,5 +1,8 @@
 /* Filters and sorting for a special column's site table.
- * Progressive enhancement: without this script the whole table is shown. No inline code is
+ * A column of several pages has an index (column-index.json: every page's rows' filter keys):
+ * the filter then counts over the whole column and lists the other pages with matches, their
+ * links carrying the filter. Progressive enhancement: without this script the whole table is
+ * shown. No inline code is
  * needed (CSP: script-src 'self'); the filter form is revealed only when the script runs. */
 (function () {
   "use strict";
@@ -43,6 +46,79 @@
     });
   }
 
+  var ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+  /* The filter as a hash ("#status=missing&publication=unreachable"): a page link carries it
+   * to the next page of a column, and a page opened with one applies it. */
+  function readHash(selects) {
+    var wanted = {};
+    var hash = typeof location !== "undefined" && location.hash ? location.hash.slice(1) : "";
+    hash
+      .split("&")
+      .forEach(function (pair) {
+        var at = pair.indexOf("=");
+        if (at > 0) wanted[decodeURIComponent(pair.slice(0, at))] = decodeURIComponent(pair.slice(at + 1));
+      });
+    Array.prototype.forEach.call(selects, function (select) {
+      var value = wanted[select.name];
+      if (value && Array.prototype.some.call(select.options || [], function (o) { return o.value === value; })) {
+        select.value = value;
+      }
+    });
+  }
+
+  function filterHash(selects) {
+    var parts = [];
+    Array.prototype.forEach.call(selects, function (select) {
+      if (select.value) parts.push(encodeURIComponent(select.name) + "=" + encodeURIComponent(select.value));
+    });
+    return parts.length ? "#" + parts.join("&") : "";
+  }
+
+  /* Matches per page from the column's index: each page's rows, one character per key. */
+  function countPages(index, selects) {
+    var keys = index.keys;
+    var wanted = keys.map(function (key) {
+      var select = Array.prototype.filter.call(selects, function (s) { return s.name === key; })[0];
+      if (!select || !select.value) return null;
+      var at = index.values[key].indexOf(select.value);
+      return at < 0 ? "?" : ALPHABET.charAt(at);
+    });
+    return index.pages.map(function (page) {
+      var matched = 0;
+      for (var row = 0; row < page.count; row += 1) {
+        var ok = true;
+        for (var k = 0; k < keys.length && ok; k += 1) {
+          if (wanted[k] !== null && page.rows.charAt(row * keys.length + k) !== wanted[k]) ok = false;
+        }
+        if (ok) matched += 1;
+      }
+      return matched;
+    });
+  }
+
+  function showPages(box, index, matches, current, hash) {
+    if (!box) return;
+    while (box.firstChild) box.removeChild(box.firstChild);
+    if (!hash) return;
+    var list = document.createElement("ul");
+    index.pages.forEach(function (page, i) {
+      if (!matches[i]) return;
+      var item = document.createElement("li");
+      if (page.number === current) {
+        item.textContent = "第 " + page.number + " 页（本页）：" + matches[i] + " 个";
+      } else {
+        var link = document.createElement("a");
+        link.href = page.href + hash;
+        link.textContent = "第 " + page.number + " 页";
+        item.appendChild(link);
+        item.appendChild(document.createTextNode("：" + matches[i] + " 个（" + page.label + "）"));
+      }
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+  }
+
   function makeFilterable(form) {
     var table = document.getElementById(form.getAttribute("data-table"));
     if (!table || !table.tBodies[0]) return;
@@ -51,6 +127,9 @@
     });
     var selects = form.querySelectorAll("select");
     var counter = form.querySelector(".filter-count");
+    var box = form.querySelector(".filter-pages");
+    var current = Number(form.getAttribute("data-page") || "1");
+    var index = null;
 
     function apply() {
       var shown = 0;
@@ -61,7 +140,20 @@
         row.hidden = !visible;
         if (visible) shown += 1;
       });
-      if (counter) counter.textContent = "显示 " + shown + " / " + rows.length + " 个网站";
+      if (!counter) return;
+      if (!index) {
+        counter.textContent = "显示 " + shown + " / " + rows.length + " 个网站";
+        return;
+      }
+      var matches = countPages(index, selects);
+      var total = matches.reduce(function (a, b) { return a + b; }, 0);
+      counter.textContent =
+        "全专栏 " + total + " / " + index.total + " 个网站符合，本页显示 " + shown + " 个";
+      var hash = filterHash(selects);
+      showPages(box, index, matches, current, hash);
+      Array.prototype.forEach.call(document.querySelectorAll("a[data-page]"), function (link) {
+        link.setAttribute("href", link.getAttribute("href").split("#")[0] + hash);
+      });
     }
 
     Array.prototype.forEach.call(selects, function (select) {
@@ -70,8 +162,24 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
     });
+    readHash(selects);
     form.hidden = false;
     apply();
+    var source = form.getAttribute("data-index");
+    if (source && typeof fetch === "function") {
+      fetch(source, { credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error(String(response.status));
+          return response.json();
+        })
+        .then(function (doc) {
+          index = doc;
+          apply();
+        })
+        .catch(function () {
+          /* without the index the filter works on this page alone */
+        });
+    }
   }
 
   function init() {

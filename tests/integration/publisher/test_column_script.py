@@ -11,14 +11,21 @@ import pytest
 from services.publisher import render
 
 
-def test_column_script_filters_and_sorts_in_a_fake_dom() -> None:
+@pytest.mark.parametrize(
+    "smoke",
+    [
+        "column_js_smoke.js",  # one page: filters hide rows, headers sort rows
+        "column_js_paged_smoke.js",  # page 2 of 3: the filter counts across the whole column
+    ],
+)
+def test_column_script_filters_and_sorts_in_a_fake_dom(smoke: str) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
     here = Path(__file__).parent
     script = Path(render.STATIC) / "column.js"
     result = subprocess.run(
-        [node, str(here / "column_js_smoke.js"), str(script)],
+        [node, str(here / smoke), str(script)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -21,6 +21,7 @@ from services.publisher.store import PublisherStore
 from services.publisher.writer import write_atomically
 from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, SiteStatus
 from shared.forms import count_paths, load_form, yes_no_paths
+from shared.publication import PublicationStanding
 from shared.rollup import SiteState, full_rollups
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import Envelope
@@ -248,3 +249,32 @@ async def test_a_failed_announcement_is_sent_on_a_later_pass(world: World) -> No
     await world.render()
     await world.publisher.render_pending()
     assert [p.receipt_id for p in world.published] == [event.receipt_id]
+
+
+async def test_a_new_declared_url_shows_in_every_column_above_the_site(world: World) -> None:
+    """Issue 17: a site's standing is in its own node's roll-up; a new URL in the same state
+    changes no count above it, yet every column above the site shows the new URL."""
+    code = "5101070001"
+    await world.file(code, 1, at(10, 2))
+    written: list[str] = []
+    for url in ("https://www.wuhou.gov.cn/nb/a.html", "https://www.wuhou.gov.cn/nb/b.html"):
+        standing = PublicationStanding(state="not_linked", declared=True, url=url)
+        world.states[code] = world.states[code].model_copy(update={"publication": standing})
+        rollups = full_rollups(REG, YEAR, world.states, count_paths(WORK), yes_no_paths(WORK))
+        await world.publisher.on_rollups(
+            [world.envelope(rollup_event(r)) for r in rollups.values()]
+        )
+        written = await world.render()
+    above = REG.site_ancestors(code)
+    assert {d for d in page_dirs(written) if d.startswith("columns/")} == {
+        f"columns/2025/{n}" for n in above
+    }
+    # rendered: the county's own roll-up (its site's standing changed), no roll-up above it
+    assert {d for d in page_dirs(written) if not d.startswith("columns/")} <= {
+        "rollups/2025/510107",
+        "supervision/2025/510107",
+    }
+    for node in above:
+        html = (world.pages / f"columns/2025/{node}/index.html").read_text(encoding="utf-8")
+        assert 'href="https://www.wuhou.gov.cn/nb/b.html"' in html and "nb/a.html" not in html
+        assert 'data-publication="not_linked"' in html

@@ -330,13 +330,15 @@ def test_column_csv_has_a_row_per_site_and_every_count_field() -> None:
     header = rows[0]
     counts = [r for r in LAYOUT if r.type == "count"]
     assert header[:5] == ["政府网站标识码", "网站名称", "层级", "网站类型", "报送状态"]
-    assert len(header) == 7 + len(counts)
+    assert len(header) == 7 + len(counts) + 4
+    assert header[-4:] == ["公开状态", "公开网址", "是否按时公开", "监管单位认定"]
     for row in counts:
         assert any(row.label in h for h in header[7:])
     assert [r[0] for r in rows[1:]] == reg.sites_under("CN", YEAR)
     by_code = {r[0]: r for r in rows[1:]}
-    assert by_code["5100000001"][7:] == ["1200000", "36000000", "5321"]
-    assert by_code["5101070002"][4] == "未报" and by_code["5101070002"][7:] == ["", "", ""]
+    assert by_code["5100000001"][7:10] == ["1200000", "36000000", "5321"]
+    assert by_code["5101070002"][4] == "未报" and by_code["5101070002"][7:10] == ["", "", ""]
+    assert by_code["5101070002"][10:] == ["未声明", "", "", ""]
 
 
 def test_every_copy_is_utf8_and_csv_has_a_bom() -> None:
@@ -427,4 +429,4 @@ def test_the_official_work_report_renders() -> None:
     check_html(html)
     assert [s.label for s in data.sections][:2] == [layout[0].section_label, "网站访问"]
     column = plan_column_page(registry(), "510000", YEAR, site_rows())
-    assert len(column.csv_header) == 7 + len([r for r in layout if r.type == "count"])
+    assert len(column.csv_header) == 7 + len([r for r in layout if r.type == "count"]) + 4
