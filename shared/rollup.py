@@ -83,6 +83,9 @@ class NodeRollup(BaseModel):
     completeness_pct: float
     #: on_time / expected × 100, same rules
     timeliness_pct: float
+    #: the publication standing of each of the node's own (direct) sites that has one: a
+    #: site's standing travels in its parent nodes' roll-ups (issue 17), never summed upwards
+    publication_sites: dict[str, PublicationStanding] = {}
 
 
 def combine_tallies(tallies: Iterable[Tally]) -> Tally:
@@ -221,6 +224,7 @@ class RollupBook:
         self._bottom_up = sorted(registry.nodes, key=lambda code: (-len(self._paths[code]), code))
         self._direct = {code: registry.direct_sites(code, year) for code in registry.nodes}
         self._site_tallies: dict[str, Tally] = {}
+        self._site_publication: dict[str, PublicationStanding] = {}
         self._rollups: dict[str, NodeRollup] = {}
         self._loaded = False
 
@@ -232,6 +236,11 @@ class RollupBook:
             code: site_tally(site, states.get(code), self.count_paths, self.yes_no_paths)
             for code, site in self.registry.sites.items()
             if site.active_in(self.year)
+        }
+        self._site_publication = {
+            code: state.publication
+            for code, state in states.items()
+            if state.publication is not None and code in self._site_tallies
         }
         self._rollups = {}
         for node in self._bottom_up:
@@ -247,8 +256,13 @@ class RollupBook:
             if state.site not in self._site_tallies:
                 continue
             tally = site_tally(site, state, self.count_paths, self.yes_no_paths)
-            if tally != self._site_tallies[state.site]:
+            published = self._site_publication.get(state.site)
+            if tally != self._site_tallies[state.site] or state.publication != published:
                 self._site_tallies[state.site] = tally
+                if state.publication is None:
+                    self._site_publication.pop(state.site, None)
+                else:
+                    self._site_publication[state.site] = state.publication
                 changed_sites.append(state.site)
         changed: dict[str, NodeRollup] = {}
         for node in self.affected_nodes(changed_sites):
@@ -282,6 +296,11 @@ class RollupBook:
         parts += [self._site_tallies[site] for site in self._direct[node]]
         tally = combine_tallies(parts)
         info = self.registry.nodes[node]
+        published = {
+            site: self._site_publication[site]
+            for site in self._direct[node]
+            if site in self._site_publication
+        }
         return NodeRollup.model_construct(
             node=node,
             name=info.name,
@@ -292,6 +311,7 @@ class RollupBook:
             tally=tally,
             completeness_pct=percent(tally.reported, tally.expected),
             timeliness_pct=percent(tally.on_time, tally.expected),
+            publication_sites=published,
         )
 
     def _known(self, code: str) -> Site:

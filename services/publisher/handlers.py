@@ -114,8 +114,17 @@ class Publisher:
         rows: list[dict[str, Any]] = []
         dirty: list[str] = []
         for event in latest.values():
+            held = self.state.rollups.get((event.year, event.node))
+            before = held.publication_sites if held is not None else {}
             if not self.state.remember_rollup(event):
                 continue  # the roll-up already kept
+            after = self.state.rollups[(event.year, event.node)].publication_sites
+            # a site's page shows its publication standing, carried in its node's roll-up
+            dirty.extend(
+                page_key(PageRef("site", event.year, code))
+                for code in sorted(before.keys() | after.keys())
+                if before.get(code) != after.get(code) and code in self.registry.sites
+            )
             rows.append(
                 {
                     "year": event.year,
