@@ -94,19 +94,20 @@ def listed_key(standing: PublicationStanding) -> str | None:
 
 def publication_site_lists(
     registry: Registry,
+    node: str,
     year: int,
     standings: Mapping[str, PublicationStanding],
     root: str,
 ) -> tuple[PublicationSiteList, ...]:
-    """The sites not verified, by name, one list per state that has any (in ``LISTED`` order);
-    each name links to the site's page."""
+    """The sites below ``node`` not verified, by name, one list per state that has any (in
+    ``LISTED`` order); each name links to the site's page."""
     members: dict[str, list[PublicationSite]] = {key: [] for key in LISTED}
-    for code in sorted(standings):
-        standing = standings[code]
-        key = listed_key(standing)
-        site = registry.sites.get(code)
-        if key is None or site is None:
+    for code in registry.sites_under(node, year):
+        standing = standings.get(code)
+        key = listed_key(standing) if standing is not None else None
+        if standing is None or key is None:
             continue
+        site = registry.sites[code]
         note = STATE_LABELS[standing.state] if standing.state.startswith("judged_") else ""
         link = Link(site.name, root + url_for_site(year, code))
         members[key].append(PublicationSite(code, link, note))

@@ -174,10 +174,17 @@ def plan_rollup_page(
     ]
     publication = publication_lines(rollup)
     csv_rows += publication_csv_rows(publication)
-    listed = publication_site_lists(registry, year, publications or {}, root)
+    listed = publication_site_lists(registry, node, year, publications or {}, root)
     csv_rows += [
-        ("尚未核验通过公开的网站", label, csv_cell(name), "网站标识码", code, f"publication.{key}")
-        for key, label, name, code in publication_sites_csv_rows(listed)
+        (
+            "尚未核验通过公开的网站",
+            label,
+            csv_cell(site_name),
+            "网站标识码",
+            code,
+            f"publication.{key}",
+        )
+        for key, label, site_name, code in publication_sites_csv_rows(listed)
     ]
     json_doc = {
         "year": year,

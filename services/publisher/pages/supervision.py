@@ -330,7 +330,7 @@ def plan_supervision_page(
     )
 
     publication = publication_lines(rollup)
-    listed = publication_site_lists(registry, year, publications or {}, root)
+    listed = publication_site_lists(registry, node, year, publications or {}, root)
 
     json_doc: dict[str, Any] = {
         "year": year,
@@ -424,9 +424,9 @@ def plan_supervision_page(
     for line in publication:
         path = f"publication.{line.key}"
         csv_rows.append(("网站公开情况", "", line.label, "", "个", str(line.count), path))
-    for key, label, name, code in publication_sites_csv_rows(listed):
+    for key, label, site_name, code in publication_sites_csv_rows(listed):
         path = f"publication.{key}"
-        csv_rows.append(("尚未核验通过公开的网站", label, csv_cell(name), "", "", code, path))
+        csv_rows.append(("尚未核验通过公开的网站", label, csv_cell(site_name), "", "", code, path))
 
     return SupervisionPageData(
         year=year,
