@@ -32,6 +32,8 @@ from tests.support.publisher import (
     PUBLICATIONS,
     YEAR,
     YES_NO_PATHS,
+    assert_inert,
+    hostile_registry,
     registry,
     rollups,
     site_rows,
@@ -210,3 +212,33 @@ def test_an_evidence_summary_is_capped() -> None:
     assert summary.findings[-1] == "另有 5 项"
     assert all(len(f) <= MAX_TEXT for f in summary.findings)
     assert summary.link_text is not None and len(summary.link_text) == MAX_TEXT
+
+
+def test_text_from_a_crawled_site_stays_text() -> None:
+    """Link text and findings come from pages on the web: escaped in HTML, neutralised in CSV;
+    a declared URL that is not http(s) is shown, never linked."""
+    reg = hostile_registry()
+    hostile = PublicationStanding(
+        state="manual",
+        declared=True,
+        url="javascript:alert(1)",
+        checked_at=datetime(2026, 1, 25, tzinfo=UTC),
+        link_text="<script>alert(1)</script>",
+        link_position="=HYPERLINK(1)",
+        findings=('"><img src=x onerror=alert(2)>',),
+    )
+    page = plan_site_page(reg, "1100000001", YEAR, [], None, "missing", publication=hostile)
+    html, _doc, rows = _files_text(render.site_page_files(page))
+    assert_inert(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    position = next(r for r in rows if r[4] == "publication.link_position")
+    assert position[3] == "'=HYPERLINK(1)"
+    ups = full_rollups(
+        reg,
+        YEAR,
+        {"1100000001": SiteState(site="1100000001", status="missing", publication=hostile)},
+        COUNT_PATHS,
+        YES_NO_PATHS,
+    )
+    rollup = plan_rollup_page(reg, ups["110000"], [], LAYOUT, {"1100000001": hostile})
+    assert_inert(render.render_rollup_page(rollup))
