@@ -213,6 +213,13 @@ class PublicationStanding(BaseModel):
     checked_at: datetime | None = None
     judged_by: str | None = None
     reason: str = ""
+    judged_at: datetime | None = None
+    #: the evidence summary of the latest check of the declared URL (issue 17, item 5): what
+    #: it found or missed (Chinese, at most MAX_FINDINGS, each at most MAX_TEXT characters),
+    #: and the homepage link that leads to the report (its text and position)
+    findings: tuple[str, ...] = ()
+    link_text: str | None = None
+    link_position: str | None = None
 
     @property
     def counted_state(self) -> str | None:
@@ -250,6 +257,7 @@ def publication_standing(
                 checked_at=checked_at,
                 judged_by=office,
                 reason=reason,
+                judged_at=at,
             )
         return PublicationStanding(
             state="judged_not_published",
@@ -258,6 +266,7 @@ def publication_standing(
             checked_at=checked_at,
             judged_by=office,
             reason=reason,
+            judged_at=at,
         )
     if url is None:
         return PublicationStanding(state="undeclared")
@@ -271,6 +280,33 @@ def publication_standing(
         on_time=verified and first is not None and first <= deadline,
         first_verified_at=first if verified else None,
         checked_at=checked_at,
+    )
+
+
+#: an evidence summary keeps this many findings, each this long at most (a roll-up event carries
+#: the standings of its node's own sites: it stays small whatever a check found)
+MAX_FINDINGS = 5
+MAX_TEXT = 200
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_TEXT:
+        return text
+    return text[: MAX_TEXT - 1] + "…"
+
+
+def with_evidence(standing: PublicationStanding, check: PublicationChecked) -> PublicationStanding:
+    """The standing with the summary of the check it rests on: its findings in Chinese and the
+    homepage link found, each capped."""
+    findings = [f.message_zh for f in check.findings]
+    if len(findings) > MAX_FINDINGS:
+        findings = [*findings[: MAX_FINDINGS - 1], f"另有 {len(findings) - MAX_FINDINGS + 1} 项"]
+    return standing.model_copy(
+        update={
+            "findings": tuple(_clip(f) or "" for f in findings),
+            "link_text": _clip(check.link_text),
+            "link_position": _clip(check.link_position),
+        }
     )
 
 

@@ -83,9 +83,9 @@ class NodeRollup(BaseModel):
     completeness_pct: float
     #: on_time / expected × 100, same rules
     timeliness_pct: float
-    #: the node's own (direct) sites' publication standings, by site code, for those that have
-    #: one: the pages of the node and of its ancestors show each site's standing from here
-    site_publication: dict[str, PublicationStanding] = {}
+    #: the publication standing of each of the node's own (direct) sites that has one: a
+    #: site's standing travels in its parent nodes' roll-ups (issue 17), never summed upwards
+    publication_sites: dict[str, PublicationStanding] = {}
 
 
 def combine_tallies(tallies: Iterable[Tally]) -> Tally:
@@ -224,7 +224,7 @@ class RollupBook:
         self._bottom_up = sorted(registry.nodes, key=lambda code: (-len(self._paths[code]), code))
         self._direct = {code: registry.direct_sites(code, year) for code in registry.nodes}
         self._site_tallies: dict[str, Tally] = {}
-        self._standings: dict[str, PublicationStanding] = {}
+        self._site_publication: dict[str, PublicationStanding] = {}
         self._rollups: dict[str, NodeRollup] = {}
         self._loaded = False
 
@@ -237,10 +237,10 @@ class RollupBook:
             for code, site in self.registry.sites.items()
             if site.active_in(self.year)
         }
-        self._standings = {
+        self._site_publication = {
             code: state.publication
             for code, state in states.items()
-            if code in self._site_tallies and state.publication is not None
+            if state.publication is not None and code in self._site_tallies
         }
         self._rollups = {}
         for node in self._bottom_up:
@@ -256,15 +256,13 @@ class RollupBook:
             if state.site not in self._site_tallies:
                 continue
             tally = site_tally(site, state, self.count_paths, self.yes_no_paths)
-            # a standing may change without its counts (a new URL, a judgement's reason)
-            standing_changed = state.publication != self._standings.get(state.site)
-            if standing_changed:
-                if state.publication is None:
-                    self._standings.pop(state.site, None)
-                else:
-                    self._standings[state.site] = state.publication
-            if tally != self._site_tallies[state.site] or standing_changed:
+            published = self._site_publication.get(state.site)
+            if tally != self._site_tallies[state.site] or state.publication != published:
                 self._site_tallies[state.site] = tally
+                if state.publication is None:
+                    self._site_publication.pop(state.site, None)
+                else:
+                    self._site_publication[state.site] = state.publication
                 changed_sites.append(state.site)
         changed: dict[str, NodeRollup] = {}
         for node in self.affected_nodes(changed_sites):
@@ -298,6 +296,11 @@ class RollupBook:
         parts += [self._site_tallies[site] for site in self._direct[node]]
         tally = combine_tallies(parts)
         info = self.registry.nodes[node]
+        published = {
+            site: self._site_publication[site]
+            for site in self._direct[node]
+            if site in self._site_publication
+        }
         return NodeRollup.model_construct(
             node=node,
             name=info.name,
@@ -308,11 +311,7 @@ class RollupBook:
             tally=tally,
             completeness_pct=percent(tally.reported, tally.expected),
             timeliness_pct=percent(tally.on_time, tally.expected),
-            site_publication={
-                site: self._standings[site]
-                for site in self._direct[node]
-                if site in self._standings
-            },
+            publication_sites=published,
         )
 
     def _known(self, code: str) -> Site:

@@ -22,6 +22,7 @@ from shared.publication import (
     PublicationJudged,
     PublicationStanding,
     publication_standing,
+    with_evidence,
 )
 from shared.runtime.db import JsonDocument, create_schema, sql_table
 from shared.runtime.messaging import Envelope
@@ -144,7 +145,7 @@ class PublicationFacts:
             return None
         check = facts.check if facts.check and facts.check.url == facts.url else None
         judged = facts.judgement
-        return publication_standing(
+        standing = publication_standing(
             facts.url,
             check.state if check else None,
             check.checked_at if check else None,
@@ -152,6 +153,7 @@ class PublicationFacts:
             (judged.verdict, judged.office, judged.reason, judged.at) if judged else None,
             deadline,
         )
+        return with_evidence(standing, check) if check is not None else standing
 
     def site_codes(self, year: int) -> set[str]:
         return {code for (code, y) in self.sites if y == year}

@@ -102,6 +102,7 @@ class PageBuilder:
                         counted_receipt=latest.counted_receipt if latest else None,
                         status=latest.status if latest else "missing",
                         reviews=tuple(review_record(r) for r in all_reviews.get(code, [])),
+                        publication=self.state.publication_of(code, year),
                     )
                 )
         return await self.render_sites(jobs)
@@ -128,6 +129,7 @@ class PageBuilder:
                 counted=counted,
                 status=latest.status if latest else "missing",
                 base_url=self.base_url,
+                publications=self.state.publications_under(ref.code, ref.year),
             )
             return supervision_page_files(data)
 
@@ -158,7 +160,8 @@ class PageBuilder:
             update={"tally": rollup.tally.model_copy(update={"missing_sites": missing})}
         )
         children = self.state.child_rollups(ref.year, ref.code)
-        data = plan_rollup_page(self.registry, full, children, self.state.layout)
+        published = self.state.publications_under(ref.code, ref.year)
+        data = plan_rollup_page(self.registry, full, children, self.state.layout, published)
         return rollup_page_files(data)
 
     def build_index(self, ref: PageRef) -> dict[str, bytes]:

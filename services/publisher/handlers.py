@@ -114,16 +114,23 @@ class Publisher:
         rows: list[dict[str, Any]] = []
         dirty: list[str] = []
         for event in latest.values():
-            before = self.state.rollups.get((event.year, event.node))
+            held = self.state.rollups.get((event.year, event.node))
+            before = held.publication_sites if held is not None else {}
             if not self.state.remember_rollup(event):
                 continue  # the roll-up already kept
-            after = self.state.rollups[(event.year, event.node)]
-            if before is None or before.site_publication != after.site_publication:
+            after = self.state.rollups[(event.year, event.node)].publication_sites
+            if held is None or before != after:
                 # a site's standing shows in every column above it, even when no count changed
                 dirty.extend(
                     page_key(PageRef("column", event.year, node))
                     for node in self.registry.ancestors(event.node)[1:]
                 )
+            # a site's page shows its publication standing, carried in its node's roll-up
+            dirty.extend(
+                page_key(PageRef("site", event.year, code))
+                for code in sorted(before.keys() | after.keys())
+                if before.get(code) != after.get(code) and code in self.registry.sites
+            )
             rows.append(
                 {
                     "year": event.year,

@@ -33,8 +33,9 @@ class Republished:
 
 
 def every_page(publisher: Publisher) -> list[PageRef]:
-    """Every page the service renders from this state: sites that filed, every node with a
-    roll-up (column, roll-up, supervision), offices that filed, and the index."""
+    """Every page the service renders from this state: sites that filed or have a publication
+    standing, every node with a roll-up (column, roll-up, supervision), offices that filed,
+    and the index."""
     from services.publisher.pages.paths import PageKind, PageRef, has_supervision_page
 
     registry, state = publisher.registry, publisher.state
@@ -46,6 +47,10 @@ def every_page(publisher: Publisher) -> list[PageRef]:
     for code, year in sorted(state.statuses):
         if code in registry.sites:
             add("site", year, code)
+    for (year, _node), rollup in sorted(state.rollups.items()):
+        for code in sorted(rollup.publication_sites):
+            if code in registry.sites:
+                add("site", year, code)
     for year, node in sorted(state.rollups):
         if node in registry.nodes:
             add("column", year, node)

@@ -27,6 +27,7 @@ from services.publisher.pages.records import ReviewRecord, VersionRecord
 from services.publisher.pages.site import plan_site_page
 from services.publisher.render import site_page_files
 from shared.filings import Status
+from shared.publication import PublicationStanding
 from shared.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class SiteJob:
     counted_receipt: str | None
     status: Status
     reviews: tuple[ReviewRecord, ...]
+    #: where the site published its report (issue 17), from its node's roll-up
+    publication: PublicationStanding | None = None
 
 
 def render_site_jobs(
@@ -60,6 +63,7 @@ def render_site_jobs(
             job.status,
             base_url=base_url,
             reviews=job.reviews,
+            publication=job.publication,
         )
         out.append(site_page_files(data))
     return out

@@ -12,6 +12,7 @@ from services.publisher.store import PublisherStore
 from shared.contracts import ReportAggregated, RollupUpdated
 from shared.filings import Status
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT, layout, load_form
+from shared.publication import PublicationStanding
 from shared.registry import Registry
 from shared.rollup import NodeRollup
 
@@ -119,6 +120,27 @@ class PageState:
         self.digests[key] = event.digest
         self.rollups[key] = NodeRollup.model_validate(event.rollup)
         return True
+
+    def publication_of(self, code: str, year: int) -> PublicationStanding | None:
+        """A site's publication standing, from the roll-up of its region's node (or of its
+        system's): each node's roll-up carries the standings of its own sites."""
+        site = self.registry.sites.get(code)
+        if site is None:
+            return None
+        for node in site.nodes():
+            rollup = self.rollups.get((year, node))
+            if rollup is not None and code in rollup.publication_sites:
+                return rollup.publication_sites[code]
+        return None
+
+    def publications_under(self, node: str, year: int) -> dict[str, PublicationStanding]:
+        """The publication standing of every site below a node that has one."""
+        out = {}
+        for code in self.registry.sites_under(node, year):
+            standing = self.publication_of(code, year)
+            if standing is not None:
+                out[code] = standing
+        return out
 
     def site_rows(self, node: str, year: int) -> dict[str, SiteRow]:
         rows = {}

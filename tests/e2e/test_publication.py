@@ -58,6 +58,17 @@ def test_a_declaration_is_checked_counted_and_shown(publication_system: System) 
 
     counts = wait_until(counted, timeout=60)
     assert counts["declared"] == 1 and counts["verified"] == 0
+    pages = system.data_dir / "pages"
+    county = json.loads((pages / "rollups" / str(YEAR) / COUNTY / "rollup.json").read_text("utf-8"))
+    assert [s["code"] for s in county["publication_sites"]["unreachable"]] == [SITE]
+    site_page = pages / "sites" / str(YEAR) / SITE / "index.html"
+
+    def site_shows(label: str) -> str | None:
+        html = site_page.read_text(encoding="utf-8") if site_page.exists() else ""
+        return html if label in html else None
+
+    html = wait_until(lambda: site_shows("无法访问"), timeout=60)
+    assert url in html and "核验发现" in html
     started = call("POST", f"/v1/publications/{CITY}/{YEAR}/recheck", CITY)
     assert started.status_code in (202, 409), started.text
     judged = call(
@@ -75,3 +86,5 @@ def test_a_declaration_is_checked_counted_and_shown(publication_system: System) 
 
     counts = wait_until(judged_counted, timeout=60)
     assert counts["verified_on_time"] == 1 and counts["unreachable"] == 0
+    html = wait_until(lambda: site_shows("监管单位确认已公开"), timeout=60)
+    assert "内网部署，人工核验首页链接" in html and "按时公开" in html

@@ -25,6 +25,7 @@ from services.publisher.pages.rollup import plan_rollup_page
 from services.publisher.pages.site import plan_site_page
 from services.publisher.pages.supervision import plan_supervision_page
 from shared.forms import LayoutRow
+from shared.publication import PublicationStanding
 from shared.registry.model import Level, Node, Registry, Site, SiteType, Tree
 from shared.rollup import NodeRollup, SiteState, full_rollups
 
@@ -241,12 +242,50 @@ def site_rows() -> dict[str, SiteRow]:
     return out
 
 
+#: where the sites published (issue 17): verified with its link, not linked with findings,
+#: judged by the city's office, declared but not checked yet; the others never declared
+PUBLICATIONS: dict[str, PublicationStanding] = {
+    "5100000001": PublicationStanding(
+        state="verified",
+        declared=True,
+        url="https://5100000001.example.gov.cn/nb/2025.html",
+        verified=True,
+        on_time=True,
+        first_verified_at=at(21, 2),
+        checked_at=at(25, 2),
+        link_text="2025年度政府网站工作年度报表",
+        link_position="首页 · 页脚",
+    ),
+    "5101000001": PublicationStanding(
+        state="not_linked",
+        declared=True,
+        url="https://5101000001.example.gov.cn/nb.html",
+        checked_at=at(25, 3),
+        findings=("首页未找到指向声明页面的链接", "首页页脚的ICP备案号与报表不一致"),
+    ),
+    "5101070001": PublicationStanding(
+        state="judged_not_published",
+        declared=True,
+        url="https://5101070001.example.gov.cn/nb.html",
+        checked_at=at(25, 4),
+        judged_by="510100",
+        reason="首页仅在二级页面底部链接",
+        judged_at=at(26, 1),
+    ),
+    "bm29230001": PublicationStanding(
+        state="pending", declared=True, url="https://bm29230001.example.gov.cn/nb.html"
+    ),
+}
+
+
 def rollups(reg: Registry | None = None) -> dict[str, NodeRollup]:
     rows = site_rows()
     states = {
-        code: SiteState(site=code, status=row.status, report=row.report)
+        code: SiteState(
+            site=code, status=row.status, report=row.report, publication=PUBLICATIONS.get(code)
+        )
         for code, row in rows.items()
-        if row.status != "missing"
+        if row.status != "missing" or code in PUBLICATIONS
     }
     return full_rollups(reg or registry(), YEAR, states, COUNT_PATHS, YES_NO_PATHS)
 
@@ -442,6 +481,7 @@ def supervision_files() -> dict[str, bytes]:
             rollup=ups[node],
             child_rollups=[ups[c] for c in reg.children(node)],
             base_url=BASE_URL,
+            publications=PUBLICATIONS,
             **kwargs,  # type: ignore[arg-type]
         )
         files |= render.supervision_page_files(data)
@@ -454,7 +494,15 @@ def all_files() -> dict[str, bytes]:
     vs = versions()
     files: dict[str, bytes] = {}
     site = plan_site_page(
-        reg, "5100000001", YEAR, vs, vs[-1], "on_time", layout=LAYOUT, base_url=BASE_URL
+        reg,
+        "5100000001",
+        YEAR,
+        vs,
+        vs[-1],
+        "on_time",
+        layout=LAYOUT,
+        base_url=BASE_URL,
+        publication=PUBLICATIONS["5100000001"],
     )
     files |= render.site_page_files(site)
     for node in ("510000", "bm29"):
@@ -462,7 +510,8 @@ def all_files() -> dict[str, bytes]:
         files |= render.column_page_files(column)
     for node in ("CN", "510000"):
         kids = [ups[c] for c in reg.children(node)]
-        files |= render.rollup_page_files(plan_rollup_page(reg, ups[node], kids, LAYOUT))
+        data = plan_rollup_page(reg, ups[node], kids, LAYOUT, PUBLICATIONS)
+        files |= render.rollup_page_files(data)
     statuses = {"510000": "on_time"}
     files |= render.index_files(plan_index(reg, YEAR, ups, years=[2024], supervision=statuses))
     return files | supervision_files()

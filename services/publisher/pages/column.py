@@ -23,9 +23,9 @@ from services.publisher.pages.column_publication import (
     SitePublication,
     publication_counts_json,
     publication_counts_with_names,
-    site_publication,
-    site_publication_csv,
-    site_publication_json,
+    row_publication,
+    row_publication_csv,
+    row_publication_json,
 )
 from services.publisher.pages.filing import work_report_layout
 from services.publisher.pages.formatting import (
@@ -188,7 +188,7 @@ def site_standings(
     for code in registry.descendants(node):
         rollup = rollups.get((year, code))
         if rollup is not None:
-            out.update(rollup.site_publication)
+            out.update(rollup.publication_sites)
     return out
 
 
@@ -264,7 +264,7 @@ def plan_column_page(
     counts = count_columns(rows)
     node_name = name_of(registry, node)
     if publication is None:
-        publication = dict(rollup.site_publication) if rollup is not None else {}
+        publication = dict(rollup.publication_sites) if rollup is not None else {}
     page_codes, pages = column_plan(registry, node, year, max_rows)
     lines: dict[str, ColumnSiteLine] = {}
     csv_rows: list[tuple[str | int, ...]] = []
@@ -288,7 +288,7 @@ def plan_column_page(
             status_label=COLUMN_STATUS_LABELS.get(row.status, row.status),
             filed_on=filed_on,
             filed_sort=iso_time(row.filed_at) if row.filed_at is not None else "",
-            publication=site_publication(registry, standing),
+            publication=row_publication(registry, standing),
         )
         if not filed:
             values: list[Any] = [None] * len(counts)
@@ -306,7 +306,7 @@ def plan_column_page(
                 "" if row.filed_at is None else format_day(row.filed_at),
                 url_for_site(year, code) if filed else "",
                 *(count_cell(v) for v in values),
-                *(csv_cell(v) for v in site_publication_csv(standing, registry)),
+                *(csv_cell(v) for v in row_publication_csv(standing, registry)),
             )
         )
         json_sites.append(
@@ -319,7 +319,7 @@ def plan_column_page(
                 "filed_at": None if row.filed_at is None else iso_time(row.filed_at),
                 "url": url_for_site(year, code) if filed else None,
                 "counts": values,
-                "publication": site_publication_json(standing),
+                "publication": row_publication_json(standing),
             }
         )
     ordered = [lines[code] for code in page_codes]

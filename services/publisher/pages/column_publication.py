@@ -73,7 +73,7 @@ def _shown_url(url: str | None) -> tuple[str | None, str]:
     return url, text
 
 
-def site_publication(registry: Registry, standing: PublicationStanding | None) -> SitePublication:
+def row_publication(registry: Registry, standing: PublicationStanding | None) -> SitePublication:
     if standing is None:
         return UNDECLARED
     url, url_text = _shown_url(standing.url)
@@ -91,7 +91,7 @@ def site_publication(registry: Registry, standing: PublicationStanding | None) -
     )
 
 
-def site_publication_json(standing: PublicationStanding | None) -> dict[str, Any] | None:
+def row_publication_json(standing: PublicationStanding | None) -> dict[str, Any] | None:
     """A site's standing in the column's JSON copy (None: nothing declared, never judged)."""
     if standing is None:
         return None
@@ -109,9 +109,9 @@ def site_publication_json(standing: PublicationStanding | None) -> dict[str, Any
     }
 
 
-def site_publication_csv(standing: PublicationStanding | None, registry: Registry) -> list[str]:
+def row_publication_csv(standing: PublicationStanding | None, registry: Registry) -> list[str]:
     """公开状态, 公开网址, 是否按时公开, 监管单位认定 (office: reason)."""
-    shown = site_publication(registry, standing)
+    shown = row_publication(registry, standing)
     judged = f"{shown.judged_by}：{shown.reason}" if shown.judged_by else ""
     on_time = "" if not shown.verified else ("是" if shown.timing == "按时公开" else "否")
     url = (standing.url or "") if standing is not None else ""

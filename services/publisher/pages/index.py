@@ -18,6 +18,7 @@ from services.publisher.pages.paths import (
 )
 from services.publisher.pages.views import Link, name_of
 from shared.filings import Status
+from shared.publication import COUNT_LABELS, PUBLICATION_COUNTS
 from shared.registry.model import NATIONAL, Registry
 from shared.rollup import NodeRollup
 
@@ -34,6 +35,9 @@ class IndexEntry:
     supervision_href: str | None = None
     #: the office's supervision report: a status key, "missing" when none was filed
     supervision_status: Status = "missing"
+    #: publication on the node's sites (issue 17), in ``PUBLICATION_COUNTS`` order; none
+    #: before the node has a roll-up with the counts
+    publication: tuple[int, ...] = ()
 
     @property
     def supervision_label(self) -> str:
@@ -60,6 +64,8 @@ class IndexData:
     provinces: tuple[IndexEntry, ...]
     departments: tuple[IndexEntry, ...]
     filed_note: str
+    #: the labels of the publication counts, as the index's publication table heads them
+    publication_header: tuple[str, ...]
     other_years: tuple[Link, ...]
     json_doc: dict[str, Any]
     csv_header: tuple[str, ...]
@@ -68,6 +74,12 @@ class IndexData:
     @property
     def root(self) -> str:
         return self.paths.root
+
+    @property
+    def publication_entries(self) -> tuple[IndexEntry, ...]:
+        """The listed nodes with publication counts."""
+        entries = ([self.national] if self.national else []) + [*self.provinces, *self.departments]
+        return tuple(e for e in entries if e.publication)
 
 
 def _index_entry(
@@ -89,6 +101,9 @@ def _index_entry(
         completeness_text=format_pct(r.completeness_pct) if r else EMPTY,
         supervision_href=url_for_supervision(year, node) if office else None,
         supervision_status=supervision.get(node, "missing"),
+        publication=tuple(r.tally.publication.get(k, 0) for k in PUBLICATION_COUNTS)
+        if r and r.tally.publication
+        else (),
     )
 
 
@@ -153,6 +168,9 @@ def plan_index(
                 "reported": e.reported,
                 "supervision": e.supervision_href,
                 "supervision_status": e.supervision_status if e.supervision_href else None,
+                "publication": dict(zip(PUBLICATION_COUNTS, e.publication, strict=True))
+                if e.publication
+                else None,
             }
             for e in entries
         ],
@@ -167,6 +185,7 @@ def plan_index(
             e.rollup_href,
             e.supervision_href or "",
             e.supervision_label if e.supervision_href else "",
+            *(str(n) for n in e.publication or ("",) * len(PUBLICATION_COUNTS)),
         )
         for e in entries
     )
@@ -179,6 +198,7 @@ def plan_index(
         provinces=provinces,
         departments=departments,
         filed_note=filed_note,
+        publication_header=tuple(COUNT_LABELS[k] for k in PUBLICATION_COUNTS),
         other_years=other_years,
         json_doc=json_doc,
         csv_header=(
@@ -190,6 +210,7 @@ def plan_index(
             "汇总",
             "监管年度报表",
             "监管年度报表状态",
+            *(f"网站公开：{COUNT_LABELS[k]}" for k in PUBLICATION_COUNTS),
         ),
         csv_rows=csv_rows,
     )

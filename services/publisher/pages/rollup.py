@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.publisher.pages.formatting import expand_row, format_number
+from services.publisher.pages.formatting import csv_cell, expand_row, format_number
 from services.publisher.pages.paths import PagePaths, rollup_paths, url_for_column, url_for_rollup
 from services.publisher.pages.publication import (
     PublicationLine,
+    PublicationSiteList,
     publication_csv_rows,
     publication_json,
     publication_lines,
+    publication_site_lists,
+    publication_sites_csv_rows,
+    publication_sites_json,
 )
 from services.publisher.pages.views import (
     TYPE_ORDER,
@@ -27,6 +31,7 @@ from services.publisher.pages.views import (
     type_label,
 )
 from shared.forms import LayoutRow
+from shared.publication import PublicationStanding
 from shared.registry.model import Registry
 from shared.rollup import NodeRollup, Tally
 
@@ -88,6 +93,8 @@ class RollupPageData:
     csv_header: tuple[str, ...]
     csv_rows: tuple[tuple[str, ...], ...]
     publication: tuple[PublicationLine, ...] = ()
+    #: the sites below not verified, by name, one list per state
+    publication_sites: tuple[PublicationSiteList, ...] = ()
 
     @property
     def root(self) -> str:
@@ -119,8 +126,11 @@ def plan_rollup_page(
     rollup: NodeRollup,
     child_rollups: Sequence[NodeRollup],
     layout: Sequence[LayoutRow],
+    publications: Mapping[str, PublicationStanding] | None = None,
 ) -> RollupPageData:
-    """A node's roll-up: figures, children, a chart, missing sites, every count's total."""
+    """A node's roll-up: figures, children, a chart, missing sites, every count's total, the
+    publication counts and the sites not verified by name (``publications``: the standing of
+    each site below that has one)."""
     year, node = rollup.year, rollup.node
     paths = rollup_paths(year, node)
     root = paths.root
@@ -164,6 +174,18 @@ def plan_rollup_page(
     ]
     publication = publication_lines(rollup)
     csv_rows += publication_csv_rows(publication)
+    listed = publication_site_lists(registry, node, year, publications or {}, root)
+    csv_rows += [
+        (
+            "尚未核验通过公开的网站",
+            label,
+            csv_cell(site_name),
+            "网站标识码",
+            code,
+            f"publication.{key}",
+        )
+        for key, label, site_name, code in publication_sites_csv_rows(listed)
+    ]
     json_doc = {
         "year": year,
         "node": node,
@@ -189,6 +211,7 @@ def plan_rollup_page(
         "yes_counts": {y.path: y.yes for y in yes_lines},
         "by_type": {t: dict(sorted(c.items())) for t, c in sorted(tally.by_type.items())},
         "publication": publication_json(publication),
+        "publication_sites": publication_sites_json(listed),
     }
     return RollupPageData(
         year=year,
@@ -211,4 +234,5 @@ def plan_rollup_page(
         csv_header=("类别", "栏目", "项目", "单位", "数值", "字段路径"),
         csv_rows=tuple(csv_rows),
         publication=publication,
+        publication_sites=listed,
     )

@@ -33,11 +33,18 @@ from services.publisher.pages.paths import (
     url_for_column,
     url_for_index,
 )
+from services.publisher.pages.publication import (
+    SitePublicationView,
+    site_publication_csv_rows,
+    site_publication_json,
+    site_publication_view,
+)
 from services.publisher.pages.records import ReviewRecord, VersionRecord
 from services.publisher.pages.views import SITE_STATUS_LABELS, Link, name_of, type_label
 from shared.filings import Status
 from shared.forms import WORK_REPORT, LayoutRow
 from shared.forms.instructions import Instruction
+from shared.publication import PublicationStanding
 from shared.registry.model import NATIONAL, Registry, Site
 
 
@@ -88,6 +95,8 @@ class SitePageData:
     csv_rows: tuple[tuple[str, ...], ...]
     #: the form's filling instructions (填报说明), shown after the form
     instructions: tuple[Instruction, ...] = ()
+    #: where the site published its report and what the latest check found (issue 17)
+    publication: SitePublicationView | None = None
 
     @property
     def root(self) -> str:
@@ -168,10 +177,11 @@ def plan_site_page(
     layout: Sequence[LayoutRow] | None = None,
     base_url: str = "",
     reviews: Sequence[ReviewRecord] = (),
+    publication: PublicationStanding | None = None,
 ) -> SitePageData:
     """A site's report page: header, status, the counted report by section, every version,
-    and the badge and snippet the site puts on its homepage (``base_url`` makes their URLs
-    absolute)."""
+    the badge and snippet the site puts on its homepage (``base_url`` makes their URLs
+    absolute), and where it published the report (``publication``, from its node's roll-up)."""
     paths = site_paths(year, site_code)
     root = paths.root
     rows = list(layout) if layout is not None else work_report_layout()
@@ -196,6 +206,12 @@ def plan_site_page(
                 label = f"{row.label}（{col_label}）" if col_label else row.label
                 text = format_value(row, lookup(report, path), grouping=False)
                 csv_rows.append((row.section_label, label, row.unit or "", csv_cell(text), path))
+    published = site_publication_view(registry, publication)
+    if publication is not None:
+        csv_rows += [
+            ("网站公开情况", label, "", csv_cell(value), path)
+            for label, value, path in site_publication_csv_rows(published)
+        ]
     title = f"{site.name}工作年度报表（{year}年度）"
     embed = make_embed(
         base_url,
@@ -222,6 +238,7 @@ def plan_site_page(
             }
             for r in review_views
         ],
+        "publication": site_publication_json(publication),
     }
     return SitePageData(
         year=year,
@@ -246,6 +263,7 @@ def plan_site_page(
         csv_header=("栏目", "项目", "单位", "填报值", "字段路径"),
         csv_rows=tuple(csv_rows),
         instructions=form_instructions(WORK_REPORT, _version_of(report)),
+        publication=published,
     )
 
 

@@ -35,6 +35,15 @@ from services.publisher.pages.paths import (
     url_for_site,
     url_for_supervision,
 )
+from services.publisher.pages.publication import (
+    PublicationLine,
+    PublicationSiteList,
+    publication_json,
+    publication_lines,
+    publication_site_lists,
+    publication_sites_csv_rows,
+    publication_sites_json,
+)
 from services.publisher.pages.records import SiteRow, VersionRecord
 from services.publisher.pages.rollup import SumLine, YesLine, count_totals
 from services.publisher.pages.supervision_parts import (
@@ -57,6 +66,7 @@ from services.publisher.pages.views import (
 from shared.filings import Status
 from shared.forms import SUPERVISION_REPORT, LayoutRow, layout, load_form
 from shared.forms.instructions import Instruction
+from shared.publication import PublicationStanding
 from shared.registry.model import NATIONAL, Registry
 from shared.rollup import NodeRollup
 
@@ -123,6 +133,9 @@ class SupervisionPageData:
     yes_counts: tuple[YesLine, ...] = ()
     #: the supervision form's filling instructions, shown after the office's report
     instructions: tuple[Instruction, ...] = ()
+    #: publication on the sites (issue 17): the counts, and the sites not verified by name
+    publication: tuple[PublicationLine, ...] = ()
+    publication_sites: tuple[PublicationSiteList, ...] = ()
 
     @property
     def root(self) -> str:
@@ -218,13 +231,15 @@ def plan_supervision_page(
     status: Status = "missing",
     layout: Sequence[LayoutRow] | None = None,
     base_url: str = "",
+    publications: Mapping[str, PublicationStanding] | None = None,
 ) -> SupervisionPageData:
     """A node's supervision page: the office's report (provinces and departments), the figures
     derived from its sites, each child's completeness and timeliness, the site changes of the
     year checked against the office's declaration, and the sites missing, rejected or returned.
 
     A site without a row in ``site_rows`` counts as missing. Figures come from ``rollup`` when
-    given (so the page agrees with the aggregator), else from the rows.
+    given (so the page agrees with the aggregator), else from the rows; the publication counts
+    from ``rollup`` too, the sites not verified from ``publications`` (standings by site).
     """
     if node == NATIONAL or node not in registry.nodes:
         raise ValueError(f"no supervision page for {node!r}")
@@ -314,6 +329,9 @@ def plan_supervision_page(
         else None
     )
 
+    publication = publication_lines(rollup)
+    listed = publication_site_lists(registry, node, year, publications or {}, root)
+
     json_doc: dict[str, Any] = {
         "year": year,
         "node": node,
@@ -355,6 +373,8 @@ def plan_supervision_page(
             ],
             "sums": {s.path: s.total for s in sums},
             "yes_counts": {y.path: y.yes for y in yes_counts},
+            "publication": publication_json(publication),
+            "publication_sites": publication_sites_json(listed),
         },
     }
 
@@ -401,6 +421,12 @@ def plan_supervision_page(
             csv_rows.append(
                 (lst.title, site.level_label, csv_cell(site.link.text), "", "", site.code, "")
             )
+    for line in publication:
+        path = f"publication.{line.key}"
+        csv_rows.append(("网站公开情况", "", line.label, "", "个", str(line.count), path))
+    for key, label, site_name, code in publication_sites_csv_rows(listed):
+        path = f"publication.{key}"
+        csv_rows.append(("尚未核验通过公开的网站", label, csv_cell(site_name), "", "", code, path))
 
     return SupervisionPageData(
         year=year,
@@ -431,4 +457,6 @@ def plan_supervision_page(
         sums=sums,
         yes_counts=yes_counts,
         instructions=notes,
+        publication=publication,
+        publication_sites=listed,
     )

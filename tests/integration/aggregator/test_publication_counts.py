@@ -17,7 +17,12 @@ from services.aggregator.publication import PublicationCounting, PublicationStor
 from services.aggregator.store import Journal, SupervisionStore, VersionStore
 from shared.contracts import RollupUpdated
 from shared.deadlines import DeadlinePolicy, national_deadline
-from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
+from shared.publication import (
+    Finding,
+    PublicationChecked,
+    PublicationDeclared,
+    PublicationJudged,
+)
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import Envelope
@@ -146,3 +151,40 @@ async def test_counts_follow_declarations_checks_and_judgements(
     book = third.aggregator.books.book(YEAR)
     assert book.rollup(CITY).tally.publication == counts
     await third.engine.dispose()
+
+
+async def test_a_check_s_evidence_travels_in_the_site_s_own_roll_up(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    """The roll-up event of the site's own node carries its standing with the summary of the
+    latest check (what the site page shows); a new check with only other findings publishes
+    that node's roll-up again, the city's counts stay; the event stays small."""
+    first, _ = replicas
+    code, county = SITES[0], "510903"
+    url = f"https://{code}.gov.cn/nb/2026.html"
+    t0 = datetime(2027, 1, 10, tzinfo=UTC)
+    found = [Finding(kind="footer", message_zh="首页页脚的ICP备案号与报表不一致", message_en="x")]
+    await first.take(
+        declared(code, url, t0),
+        checked(code, url, "verified", t0, first=t0).model_copy(
+            update={"findings": found, "link_text": "年度报表", "link_position": "首页 · 页脚"}
+        ),
+    )
+
+    def own(node: str) -> RollupUpdated:
+        return [
+            e for _s, e, _i in first.published if isinstance(e, RollupUpdated) and e.node == node
+        ][-1]
+
+    standing = own(county).rollup["publication_sites"][code]
+    assert standing["state"] == "verified" and standing["on_time"] is True
+    assert standing["findings"] == ["首页页脚的ICP备案号与报表不一致"]
+    assert (standing["link_text"], standing["link_position"]) == ("年度报表", "首页 · 页脚")
+    assert code not in own(CITY).rollup["publication_sites"]  # only its own node's roll-up
+    published = len(first.published)
+    later = t0 + timedelta(days=1)
+    await first.take(checked(code, url, "verified", later, first=t0))
+    fresh = [e for _s, e, _i in first.published[published:] if isinstance(e, RollupUpdated)]
+    assert {e.node for e in fresh} == {county}  # the counts above did not change
+    assert fresh[0].rollup["publication_sites"][code]["findings"] == []
+    assert len(fresh[0].model_dump_json()) < 4096

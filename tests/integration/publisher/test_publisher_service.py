@@ -4,6 +4,7 @@ the supervision report's wiring, and `publish --all` giving byte-identical files
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -117,6 +118,14 @@ class World:
         await self.publisher.on_aggregated([self.envelope(event)])
         return event
 
+    async def publish_standing(self, code: str, standing: PublicationStanding) -> None:
+        """The aggregator counted a site's publication: the roll-ups that carry it."""
+        before = self.states.get(code) or SiteState(site=code, status="missing")
+        self.states[code] = before.model_copy(update={"publication": standing})
+        rollups = full_rollups(REG, YEAR, self.states, count_paths(WORK), yes_no_paths(WORK))
+        events: list[RollupUpdated] = [rollup_event(r) for r in rollups.values()]
+        await self.publisher.on_rollups([self.envelope(e) for e in events])
+
     async def render(self) -> list[str]:
         """Render until nothing is dirty; the files written."""
         self.written = []
@@ -194,6 +203,57 @@ async def test_a_supervision_report_renders_its_page_and_the_index(world: World)
         f"{BASE}/supervision/2025/510000/{name}"
         for name in ("index.html", "supervision.json", "supervision.csv")
     ]
+
+
+async def test_a_publication_standing_renders_the_site_page_and_its_nodes(
+    world: World, tmp_path: Path
+) -> None:
+    """The standing arrives in the roll-ups of the site's own nodes: the site's page shows it
+    (a site that never filed gets its page too), the roll-up pages above name it, and a full
+    re-publication from the store gives the same bytes."""
+    await world.file("5101070001", 1, at(10, 2))
+    await world.render()
+    url = "https://5101070001.example.gov.cn/nb/2025.html"
+    missing = PublicationStanding(
+        state="not_linked",
+        declared=True,
+        url=url,
+        checked_at=at(20, 2),
+        findings=("首页未找到指向声明页面的链接",),
+    )
+    await world.publish_standing("5101070001", missing)
+    written = await world.render()
+    assert "sites/2025/5101070001/index.html" in written
+    assert "sites/2025/5101000001/index.html" not in written  # no standing of its own
+    site = (world.pages / "sites/2025/5101070001/index.html").read_text(encoding="utf-8")
+    part = site[site.index('id="h-site-publication"') :]
+    assert "首页未链接" in part and url in part and "<li>首页未找到指向声明页面的链接</li>" in part
+    rollup = (world.pages / "rollups/2025/510000/index.html").read_text(encoding="utf-8")
+    names = rollup[rollup.index('id="h-publication-sites"') :]
+    assert "首页未链接" in names and "成都市武侯区人民政府网站" in names
+    counts = json.loads((world.pages / "rollups/2025/CN/rollup.json").read_text("utf-8"))
+    assert counts["publication"]["not_linked"] == 1
+    assert counts["publication_sites"]["not_linked"][0]["code"] == "5101070001"
+
+    verified = missing.model_copy(
+        update={"state": "verified", "verified": True, "on_time": True, "findings": ()}
+    )
+    await world.publish_standing("5101000002", verified)  # declared, never filed
+    await world.render()
+    page = (world.pages / "sites/2025/5101000002/index.html").read_text(encoding="utf-8")
+    assert "已核验" in page and "按时公开" in page
+
+    from services.publisher.render import static_files
+
+    write_atomically(world.pages, static_files())
+    before = tree_digest(world.pages)
+    settings = PublisherSettings(data_dir=tmp_path, pages_dir=world.pages, pages_base_url=BASE)
+    done = await republish_all(settings, REG)
+    assert done.changed == 0 and tree_digest(world.pages) == before
+    fresh = tmp_path / "fresh"
+    settings = PublisherSettings(data_dir=tmp_path, pages_dir=fresh, pages_base_url=BASE)
+    await republish_all(settings, REG)
+    assert tree_digest(fresh) == before  # the page of the site that never filed too
 
 
 def tree_digest(root: Path) -> dict[str, str]:

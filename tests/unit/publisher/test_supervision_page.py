@@ -333,7 +333,7 @@ def test_column_rollup_and_index_link_the_supervision_pages() -> None:
     html = render.render_index(index)
     assert '<section class="highlight" aria-labelledby="h-supervision">' in html
     assert '<a href="supervision/2025/510000/index.html">四川省政府网站监管年度报表</a>' in html
-    assert index.csv_rows[1][-2:] == ("supervision/2025/510000/index.html", "已发布（逾期）")
+    assert index.csv_rows[1][6:8] == ("supervision/2025/510000/index.html", "已发布（逾期）")
 
 
 def test_the_page_shows_the_total_of_every_work_report_count_of_the_subtree() -> None:

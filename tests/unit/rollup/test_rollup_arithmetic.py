@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.publication import PublicationStanding
 from shared.registry.model import Level, Node, Registry, Site, SiteType, Tree
 from shared.rollup import (
     NodeRollup,
@@ -244,3 +245,20 @@ def test_tally_identity() -> None:
 )
 def test_percent_is_rounded_and_never_above_100(part: int, whole: int, pct: float) -> None:
     assert percent(part, whole) == pct
+
+
+def test_a_site_s_publication_travels_in_its_own_nodes_roll_ups() -> None:
+    """The standing of bm29230001 (region 510000, system bm29-510000) is in those two roll-ups
+    only; a new check that changes only the evidence changes only them, not the counts above."""
+    book = RollupBook(REGISTRY, YEAR, COUNTS, YES_NO)
+    first = PublicationStanding(state="not_linked", declared=True, findings=("首页未找到链接",))
+    state = STATES["bm29230001"].model_copy(update={"publication": first})
+    book.load(STATES | {"bm29230001": state})
+    carrying = {n for n, r in book.rollups().items() if "bm29230001" in r.publication_sites}
+    assert carrying == {"510000", "bm29-510000"}
+    assert book.rollup("bm29").tally.publication["not_linked"] == 1
+    again = first.model_copy(update={"findings": ("首页未找到链接", "页脚备案号不一致")})
+    changed = book.update([state.model_copy(update={"publication": again})])
+    assert set(changed) == {"510000", "bm29-510000"}
+    assert changed["510000"].publication_sites["bm29230001"].findings[1] == "页脚备案号不一致"
+    assert book.update([state.model_copy(update={"publication": again})]) == {}

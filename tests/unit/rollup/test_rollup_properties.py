@@ -117,6 +117,10 @@ publications = st.builds(
     declared=st.booleans(),
     verified=st.booleans(),
     on_time=st.booleans(),
+    # evidence alone may change (a new check, the same state): the site's own nodes follow
+    findings=st.lists(st.sampled_from(["首页未找到链接", "页脚备案号不一致"]), max_size=2).map(
+        tuple
+    ),
 )
 
 
@@ -216,6 +220,12 @@ def test_full_rollups_equal_a_naive_count_per_node(data: st.DataObject, registry
     for node, rollup in full.items():
         expected = naive(registry, YEAR, states, node)
         assert rollup.tally == expected, node
+        # each node carries the standings of its own sites, never of those below
+        assert rollup.publication_sites == {
+            code: states[code].publication
+            for code in registry.direct_sites(node, YEAR)
+            if code in states and states[code].publication is not None
+        }
         assert rollup.completeness_pct == percent(expected.reported, expected.expected)
         assert rollup.timeliness_pct == percent(expected.on_time, expected.expected)
         assert 0 <= rollup.timeliness_pct <= rollup.completeness_pct <= 100

@@ -45,9 +45,9 @@ def test_each_node_carries_only_its_own_sites_standings() -> None:
     book = RollupBook(REGISTRY, YEAR, [], [])
     city_site = declared("https://www.1101000001.gov.cn/nb.html")
     book.load({"1101000001": SiteState(site="1101000001", status="missing", publication=city_site)})
-    assert book.rollup("110100").site_publication == {"1101000001": city_site}
-    assert book.rollup("110000").site_publication == {}
-    assert book.rollup("CN").site_publication == {}
+    assert book.rollup("110100").publication_sites == {"1101000001": city_site}
+    assert book.rollup("110000").publication_sites == {}
+    assert book.rollup("CN").publication_sites == {}
     assert book.rollup("CN").tally.publication["not_linked"] == 1
 
 
@@ -59,8 +59,8 @@ def test_a_new_url_in_the_same_state_changes_the_sites_own_node_only() -> None:
     changed = book.update([SiteState(site="1101000001", status="missing", publication=moved)])
     # the counts are the same: the node above sees no change (the publisher marks its column)
     assert list(changed) == ["110100"]
-    assert changed["110100"].site_publication["1101000001"].url == moved.url
+    assert changed["110100"].publication_sites["1101000001"].url == moved.url
     assert book.update([SiteState(site="1101000001", status="missing", publication=moved)]) == {}
     gone = book.update([SiteState(site="1101000001", status="missing")])
     assert list(gone) == ["110100", "110000", "CN"]  # the count of not_linked fell
-    assert gone["110100"].site_publication == {}
+    assert gone["110100"].publication_sites == {}
