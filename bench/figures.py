@@ -49,6 +49,27 @@ def per_report_ms(spent: dict[str, float], reports: int) -> dict[str, float]:
     return {name: round(seconds * 1000 / reports, 2) for name, seconds in spent.items()}
 
 
+def idle_figures(
+    before: dict[str, float | None], after: dict[str, float | None], seconds: float
+) -> dict[str, Any]:
+    """Cores each process of the system used over a quiet window (CPU seconds ÷ seconds); the
+    benchmark's own process is left out."""
+    spent = {
+        name: (value - start) / seconds
+        for name, value in after.items()
+        if value is not None
+        and (start := before.get(name)) is not None
+        and not name.startswith("bench")
+    }
+    if not spent or seconds <= 0:
+        return {}
+    return {
+        "seconds": round(seconds, 1),
+        "cores_by_process": {name: round(cores, 4) for name, cores in spent.items()},
+        "cores_all": round(sum(spent.values()), 4),
+    }
+
+
 def memory_figures(peaks: dict[str, float | None]) -> dict[str, Any]:
     services = ("intake", "validator", "aggregator", "publisher")
     known = {name: value for name, value in peaks.items() if value is not None}
