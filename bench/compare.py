@@ -34,7 +34,7 @@ FIGURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("amendment → national roll-up p99 (ms)", ("amendments", "to_national_rollup_ms", "p99"), EACH),
     ("amendment → site page p50 (ms)", ("amendments", "to_site_page_ms", "p50"), EACH),
     ("amendment → site page p99 (ms)", ("amendments", "to_site_page_ms", "p99"), EACH),
-    ("peak memory, four services (MiB)", ("memory_mb", "services_total"), TOTAL),
+    ("peak memory, every service (MiB)", ("memory_mb", "services_total"), TOTAL),
     ("anchor: transport (msg/s)", ("anchors", "transport", "rate_per_s"), EACH),
     ("pipeline ÷ transport", ("anchors", "pipeline_fraction_of_transport"), EACH),
     ("anchor: floor (CPU ms/report)", ("anchors", "floor", "ms_per_report"), EACH),
@@ -116,7 +116,10 @@ def comparison(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _cell(value: float | None) -> str:
-    return "—" if value is None else f"{value:g}"
+    """A value for the table: whole from 1,000 up (no exponent), else 4 significant digits."""
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def comparison_table(summary: dict[str, Any]) -> str:

@@ -32,12 +32,12 @@ def intake_figures(posted: list[Posted], fired: float) -> dict[str, Any]:
 def cpu_spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
     """CPU seconds each process spent between two readings (first POST → last published)."""
     spent = {
-        name: round(value - start, 1)
+        name: round(value - start, 2)
         for name, value in after.items()
         if value is not None and (start := before.get(name)) is not None
     }
     if spent:
-        spent["all"] = round(sum(spent.values()), 1)
+        spent["all"] = round(sum(spent.values()), 2)
     return spent
 
 
@@ -71,11 +71,13 @@ def idle_figures(
 
 
 def memory_figures(peaks: dict[str, float | None]) -> dict[str, Any]:
-    services = ("intake", "validator", "aggregator", "publisher")
+    """Peaks by process; ``services_total`` is every process of the system but nats-server
+    (every service, the pages server)."""
     known = {name: value for name, value in peaks.items() if value is not None}
+    services = [value for name, value in known.items() if name != "nats-server"]
     return {
         "peak_by_process": peaks,
-        "services_total": round(sum(known.get(s, 0.0) for s in services), 1) if known else None,
+        "services_total": round(sum(services), 1) if services else None,
         "all_total": round(sum(known.values()), 1) if known else None,
     }
 

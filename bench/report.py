@@ -92,7 +92,7 @@ def table(result: dict[str, Any]) -> str:
     for name, value in memory.get("peak_by_process", {}).items():
         rows.append((f"peak memory {name} (MiB)", str(value)))
     if memory.get("services_total") is not None:
-        rows.append(("peak memory, four services (MiB)", str(memory["services_total"])))
+        rows.append(("peak memory, every service (MiB)", str(memory["services_total"])))
     anchors = result.get("anchors", {})
     if "transport" in anchors:
         t = anchors["transport"]

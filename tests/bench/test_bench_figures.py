@@ -91,6 +91,8 @@ def test_a_comparison_lists_every_figure_at_each_size_with_its_flatness() -> Non
     text = comparison_table(summary)
     assert "100 sites" in text and "1000 sites" in text
     assert any(line.startswith("end to end (s)") and "(×3)" in line for line in text.splitlines())
+    many = comparison([run(1000, pages={"files": 4001.0}), run(50000, pages={"files": 1234567.0})])
+    assert "1234567 (×6.17)" in comparison_table(many)  # no exponent
 
 
 def test_compare_sizes_are_read_smallest_first() -> None:
