@@ -30,11 +30,22 @@ async def stoppable(run: Coroutine[Any, Any, T]) -> T:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+def parse_sizes(text: str) -> list[int]:
+    """``1000,14474,50000`` → the sizes, smallest first."""
+    try:
+        return sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise typer.BadParameter(f"--compare takes sizes such as 1000,14474: {text!r}") from None
+
+
 def bench(
     sites: Annotated[int, typer.Option(help="sites in the national registry (≤ 100,000)")] = 14_474,
     compare: Annotated[
         str | None,
-        typer.Option(help="two sizes, e.g. 1000,14474: one run each, and the ratio of latencies"),
+        typer.Option(
+            help="sizes, e.g. 1000,14474,50000: one run each (a system started for each), "
+            "every figure side by side with its flatness (per site relative to the first size)"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the registry (and of the reports)")] = 0,
     processes: Annotated[int, typer.Option(help="load-generating processes")] = 2,
@@ -57,19 +68,26 @@ def bench(
     anchors: Annotated[
         bool, typer.Option(help="measure the transport and recompute anchors")
     ] = True,
+    idle_seconds: Annotated[
+        float,
+        typer.Option(help="quiet window after the burst for each process's idle CPU (0 = none)"),
+    ] = 60,
     timeout: Annotated[float, typer.Option(help="give up waiting after this many seconds")] = 900,
 ) -> None:
     """Benchmark the end-of-January burst: a national registry, a report per site over HTTP,
-    intake and end-to-end rates, roll-up and amendment latencies, memory, and the roll-up check
-    against SQL (exit 1 when the check fails)."""
-    from bench.report import comparison, comparison_table, table
+    intake and end-to-end rates, roll-up and amendment latencies, CPU per report against a
+    floor anchor, idle CPU, memory, and the roll-up check against SQL (exit 1 when it fails)."""
+    from bench.compare import comparison, comparison_table
+    from bench.report import table
     from bench.run import Options, run_bench
 
-    if not 1 <= sites <= 100_000:
-        raise typer.BadParameter("--sites must be between 1 and 100,000")
-    sizes = [int(s) for s in compare.split(",")] if compare else [sites]
-    if compare and (len(sizes) != 2 or url is not None):
-        raise typer.BadParameter("--compare takes two sizes and starts its own systems")
+    sizes = parse_sizes(compare) if compare else [sites]
+    if not all(1 <= size <= 100_000 for size in sizes):
+        raise typer.BadParameter("sites must be between 1 and 100,000")
+    if compare and (len(sizes) < 2 or url is not None or registry is not None):
+        raise typer.BadParameter("--compare takes two sizes or more and starts its own systems")
+    if idle_seconds < 0:
+        raise typer.BadParameter("--idle-seconds must be 0 or more")
     results: list[dict[str, Any]] = []
     for size in sizes:
         options = Options(
@@ -87,6 +105,7 @@ def bench(
             oracle_url=oracle_url or None,
             timeout=timeout,
             anchors=anchors,
+            idle_seconds=idle_seconds,
         )
         typer.echo(f"— {registry or f'{size} sites'} —", err=True)
         try:
@@ -97,7 +116,7 @@ def bench(
         typer.echo(table(result))
         results.append(result)
     record: dict[str, Any] = results[0] if len(results) == 1 else {"runs": results}
-    if len(results) == 2:
+    if len(results) > 1:
         record["comparison"] = comparison(results)
         typer.echo(comparison_table(record["comparison"]))
     if json_out is not None:

@@ -32,12 +32,12 @@ def intake_figures(posted: list[Posted], fired: float) -> dict[str, Any]:
 def cpu_spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
     """CPU seconds each process spent between two readings (first POST → last published)."""
     spent = {
-        name: round(value - start, 1)
+        name: round(value - start, 2)
         for name, value in after.items()
         if value is not None and (start := before.get(name)) is not None
     }
     if spent:
-        spent["all"] = round(sum(spent.values()), 1)
+        spent["all"] = round(sum(spent.values()), 2)
     return spent
 
 
@@ -49,12 +49,35 @@ def per_report_ms(spent: dict[str, float], reports: int) -> dict[str, float]:
     return {name: round(seconds * 1000 / reports, 2) for name, seconds in spent.items()}
 
 
+def idle_figures(
+    before: dict[str, float | None], after: dict[str, float | None], seconds: float
+) -> dict[str, Any]:
+    """Cores each process of the system used over a quiet window (CPU seconds ÷ seconds); the
+    benchmark's own process is left out."""
+    spent = {
+        name: (value - start) / seconds
+        for name, value in after.items()
+        if value is not None
+        and (start := before.get(name)) is not None
+        and not name.startswith("bench")
+    }
+    if not spent or seconds <= 0:
+        return {}
+    return {
+        "seconds": round(seconds, 1),
+        "cores_by_process": {name: round(cores, 4) for name, cores in spent.items()},
+        "cores_all": round(sum(spent.values()), 4),
+    }
+
+
 def memory_figures(peaks: dict[str, float | None]) -> dict[str, Any]:
-    services = ("intake", "validator", "aggregator", "publisher")
+    """Peaks by process; ``services_total`` is every process of the system but nats-server
+    (every service, the pages server)."""
     known = {name: value for name, value in peaks.items() if value is not None}
+    services = [value for name, value in known.items() if name != "nats-server"]
     return {
         "peak_by_process": peaks,
-        "services_total": round(sum(known.get(s, 0.0) for s in services), 1) if known else None,
+        "services_total": round(sum(services), 1) if services else None,
         "all_total": round(sum(known.values()), 1) if known else None,
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 
@@ -93,7 +92,7 @@ def table(result: dict[str, Any]) -> str:
     for name, value in memory.get("peak_by_process", {}).items():
         rows.append((f"peak memory {name} (MiB)", str(value)))
     if memory.get("services_total") is not None:
-        rows.append(("peak memory, four services (MiB)", str(memory["services_total"])))
+        rows.append(("peak memory, every service (MiB)", str(memory["services_total"])))
     anchors = result.get("anchors", {})
     if "transport" in anchors:
         t = anchors["transport"]
@@ -104,6 +103,22 @@ def table(result: dict[str, Any]) -> str:
                 f"pipeline = {anchors.get('pipeline_fraction_of_transport')} of it",
             )
         )
+    floor = anchors.get("floor")
+    if floor:
+        stages = ", ".join(f"{k} {v}" for k, v in floor["by_stage_ms"].items())
+        rows.append(
+            (
+                "anchor: floor, CPU ms per report in one process",
+                f"{floor['ms_per_report']} ({stages}; {floor['reports']} reports)",
+            )
+        )
+        if "multiple" in floor:
+            rows.append(
+                (
+                    "pipeline CPU per report ÷ floor",
+                    f"{floor['system_ms_per_report']} ms = {floor['multiple']}× the floor",
+                )
+            )
     for key, label in (
         ("recompute_from_store", "store → every roll-up"),
         ("recompute_arithmetic", "roll-up arithmetic only"),
@@ -112,6 +127,15 @@ def table(result: dict[str, Any]) -> str:
             rows.append((f"anchor: full recompute, {label} (s)", str(anchors[key]["seconds"])))
     if "amendment_vs_full_recompute" in anchors:
         rows.append(("amendment p50 / full recompute", str(anchors["amendment_vs_full_recompute"])))
+    idle = result.get("idle")
+    if idle:
+        rows.append(
+            (
+                f"idle over {idle['seconds']} s (cores)",
+                f"all {idle['cores_all']:g}: "
+                + ", ".join(f"{k} {v:g}" for k, v in idle["cores_by_process"].items()),
+            )
+        )
     check = result["rollup_check"]
     verdict = "OK" if check["ok"] else f"{check['differences']} DIFFERENCES"
     rows.append(
@@ -124,35 +148,3 @@ def table(result: dict[str, Any]) -> str:
         )
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
-
-
-def comparison(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Amendment latency of the largest run over the smallest: ~1 when it does not grow."""
-    small, large = min(results, key=lambda r: r["sites"]), max(results, key=lambda r: r["sites"])
-
-    def ratio(key: str, pct: str) -> float | None:
-        a, b = small["amendments"][key][pct], large["amendments"][key][pct]
-        return None if not a or b is None else round(b / a, 2)
-
-    return {
-        "sites": [small["sites"], large["sites"]],
-        "growth": round(large["sites"] / small["sites"], 2),
-        "amend_rollup_ratio_p50": ratio("to_national_rollup_ms", "p50"),
-        "amend_rollup_ratio_p99": ratio("to_national_rollup_ms", "p99"),
-        "amend_page_ratio_p50": ratio("to_site_page_ms", "p50"),
-        "amend_page_ratio_p99": ratio("to_site_page_ms", "p99"),
-    }
-
-
-def comparison_table(summary: dict[str, Any]) -> str:
-    small, large = summary["sites"]
-    return "\n".join(
-        [
-            f"amendment latency at {large} sites ÷ at {small} sites "
-            f"({summary['growth']}× the sites):",
-            f"  → national roll-up  p50 {summary['amend_rollup_ratio_p50']}  "
-            f"p99 {summary['amend_rollup_ratio_p99']}",
-            f"  → site page         p50 {summary['amend_page_ratio_p50']}  "
-            f"p99 {summary['amend_page_ratio_p99']}",
-        ]
-    )

@@ -22,11 +22,13 @@ from bench.anchors import (
 from bench.figures import (
     TARGETS,
     cpu_spent,
+    idle_figures,
     intake_figures,
     memory_figures,
     per_report_ms,
     targets,
 )
+from bench.floor import floor_anchor, pipeline_multiple
 from bench.load import Burst, encode_post
 from bench.measure import best_seconds, load_average, steal_seconds
 from bench.oracle import AcceptedVersion
@@ -136,17 +138,9 @@ async def run_bench(options: Options) -> dict[str, Any]:
         order = sorted(reports)
         random.Random(report_seed).shuffle(order)
         host = urlsplit(target.intake_url).netloc
+        bodies = {code: json.dumps(reports[code], ensure_ascii=False).encode() for code in order}
         requests = [
-            (
-                code,
-                encode_post(
-                    host,
-                    REPORTS_PATH,
-                    tokens[code],
-                    json.dumps(reports[code], ensure_ascii=False).encode(),
-                ),
-            )
-            for code in order
+            (code, encode_post(host, REPORTS_PATH, tokens[code], bodies[code])) for code in order
         ]
         burst = Burst(target.intake_url, requests, options.processes, options.concurrency)
         await asyncio.to_thread(burst.start)
@@ -213,9 +207,16 @@ async def run_bench(options: Options) -> dict[str, Any]:
             registry, year, target.nats_url, versions, options.oracle_url
         )
         result["memory_mb"] = memory_figures(target.memory())
-        result["anchors"] = await anchors(options, target, registry, year, reports, versions)
-        result["load_average_after"] = load_average()
+        result["anchors"] = await anchors(
+            options, target, registry, year, reports, bodies, versions
+        )
+        floor = result["anchors"].get("floor")
+        if floor:
+            floor.update(pipeline_multiple(result["cpu_ms_per_report"], floor["ms_per_report"]))
         result["machine"]["check_ms_after"] = machine_speed(registry, reports)
+        if options.idle_seconds > 0 and target.local:
+            result["idle"] = await idle(target, watch, options.idle_seconds, options.timeout)
+        result["load_average_after"] = load_average()
         result["targets"] = targets(result)
         return result
     finally:
@@ -225,12 +226,22 @@ async def run_bench(options: Options) -> dict[str, Any]:
         target.stop()
 
 
+async def idle(target: Target, watch: EventWatch, seconds: float, within: float) -> dict[str, Any]:
+    """Each process's CPU over a quiet window once the burst (and everything after it) has
+    settled: what the system costs when nobody files."""
+    await settle(target, watch, within)
+    before, started = target.cpu(), time.monotonic()
+    await asyncio.sleep(seconds)  # the window measured, not a wait for a condition
+    return idle_figures(before, target.cpu(), time.monotonic() - started)
+
+
 async def anchors(
     options: Options,
     target: Target,
     registry: Registry,
     year: int,
     reports: dict[str, dict[str, Any]],
+    bodies: dict[str, bytes],
     versions: list[AcceptedVersion],
 ) -> dict[str, Any]:
     if not options.anchors:
@@ -238,6 +249,7 @@ async def anchors(
     codes = sorted(reports)
     messages = [submitted_like(code, reports[code], i) for i, code in enumerate(codes)]
     out: dict[str, Any] = {"transport": await transport_ceiling(target.nats_url, messages)}
+    out["floor"] = await asyncio.to_thread(floor_anchor, registry, year, bodies)
     states = {
         v.code: SiteState(site=v.code, status="on_time", report=v.report)
         for v in sorted(versions, key=lambda v: v.version)
@@ -258,6 +270,7 @@ __all__ = [
     "amend",
     "anchors",
     "cpu_spent",
+    "idle",
     "intake_figures",
     "machine_speed",
     "memory_figures",

@@ -36,6 +36,8 @@ class Options:
     oracle_url: str | None = None
     timeout: float = 900
     anchors: bool = True
+    #: seconds of the quiet window after the burst in which each process's idle CPU is taken
+    idle_seconds: float = 60
 
 
 class Target:

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
 from services.publisher.handlers import Publisher
+from services.publisher.pages.records import VersionRecord
 from services.publisher.render import static_files
 from services.publisher.republish import republish_all
-from services.publisher.sites_worker import SiteRenderer
+from services.publisher.sites_worker import SiteJob, SiteRenderer, render_site_jobs
 from services.publisher.store import PublisherStore
 from services.publisher.writer import PageWriter, write_atomically
 from shared.contracts import (
@@ -64,8 +65,20 @@ WORKER_THREADS = 16
 NODE_IDLE_SECONDS = 0.5
 GIL_SWITCH_SECONDS = 0.0005
 
-#: the entry points: what tools (`nianbao run`, `publish --all`, `rebuild`) may use
-__all__ = ["CONSUMERS", "PublisherSettings", "build", "main", "republish_all", "serve"]
+#: the entry points: what tools (`nianbao run`, `publish --all`, `rebuild`) may use, and the
+#: pure site page rendering and the writer that `nianbao bench`'s floor anchor times
+__all__ = [
+    "CONSUMERS",
+    "PublisherSettings",
+    "SiteJob",
+    "VersionRecord",
+    "build",
+    "main",
+    "render_site_jobs",
+    "republish_all",
+    "serve",
+    "write_atomically",
+]
 
 
 class PublisherSettings(CommonSettings):

@@ -26,14 +26,14 @@ def test_a_small_benchmark_run_reports_every_figure_and_the_rollups_agree_with_s
     tmp_path: Path,
 ) -> None:
     """The demo registry (~345 sites, 228 nodes) rather than a national one, whose 3,536 nodes
-    take the publisher a minute to render at start; ~40 s on a quiet machine."""
+    take the publisher a minute to render at start; ~45 s on a quiet machine (a 2 s idle window)."""
     registry = demo_registry()
     year = current_reporting_year(datetime.now(UTC))
     sites = sum(1 for site in registry.sites.values() if site.active_in(year))
     dump_registry(registry, tmp_path / "registry.json")
     out = tmp_path / "bench.json"
     args = ["bench", "--registry", str(tmp_path / "registry.json"), "--amendments", "3"]
-    args += ["--json", str(out)]
+    args += ["--json", str(out), "--idle-seconds", "2"]
     args += ["--data-dir", str(tmp_path / "system"), "--oracle-url", postgres_url() or ""]
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 0, run.output
@@ -60,12 +60,27 @@ def test_a_small_benchmark_run_reports_every_figure_and_the_rollups_agree_with_s
     assert "machine: cores" in run.output and "CPU ms per report" in run.output
     memory = result["memory_mb"]
     assert set(memory["peak_by_process"]) >= {"intake", "validator", "aggregator", "publisher"}
-    assert memory["services_total"] > 0
+    peaks = memory["peak_by_process"]
+    every_service = [v for k, v in peaks.items() if k != "nats-server" and v is not None]
+    assert memory["services_total"] == pytest.approx(sum(every_service), abs=0.5)
     assert result["pages"]["files"] > sites and result["pages"]["megabytes"] > 0
     anchors = result["anchors"]
     assert anchors["transport"]["messages"] == sites and anchors["transport"]["rate_per_s"] > 0
     assert 0 < anchors["pipeline_fraction_of_transport"] < 1
     assert anchors["recompute_from_store"]["versions"] == sites + 3
+    floor = anchors["floor"]
+    assert floor["reports"] > 0 and floor["ms_per_report"] > 0
+    assert all(ms > 0 for ms in floor["by_stage_ms"].values()), floor
+    # the pipeline does at least the floor's work for every report (and moves it around)
+    assert floor["multiple"] >= 1 and floor["system_ms_per_report"] >= floor["ms_per_report"]
+    assert "× the floor" in run.output
+    idle = result["idle"]
+    assert idle["seconds"] >= 2
+    processes = {"intake", "validator", "aggregator", "publisher", "verifier", "nats-server"}
+    assert set(idle["cores_by_process"]) >= processes
+    assert all(0 <= cores <= 4 for cores in idle["cores_by_process"].values()), idle
+    assert idle["cores_all"] == pytest.approx(sum(idle["cores_by_process"].values()), abs=1e-3)
+    assert "idle over" in run.output
     check = result["rollup_check"]
     assert check["ok"] and check["differences"] == 0 and check["nodes"] == result["nodes"]
     assert check["engine"] == ("postgresql" if postgres_url() else "sqlite")
