@@ -329,11 +329,14 @@ async def test_a_new_declared_url_shows_in_every_column_above_the_site(world: Wo
     assert {d for d in page_dirs(written) if d.startswith("columns/")} == {
         f"columns/2025/{n}" for n in above
     }
-    # rendered: the county's own roll-up (its site's standing changed), no roll-up above it
+    # rendered: the site's page and the county's own roll-up (its site's standing changed), no
+    # roll-up above it
     assert {d for d in page_dirs(written) if not d.startswith("columns/")} <= {
+        f"sites/2025/{code}",
         "rollups/2025/510107",
         "supervision/2025/510107",
     }
+    assert f"sites/2025/{code}" in page_dirs(written)
     for node in above:
         html = (world.pages / f"columns/2025/{node}/index.html").read_text(encoding="utf-8")
         assert 'href="https://www.wuhou.gov.cn/nb/b.html"' in html and "nb/a.html" not in html
