@@ -96,6 +96,26 @@ class PublicationChecked(Event):
     coverage: tuple[int, int] | None = None
 
 
+class RecheckRequested(BaseModel):
+    """intake → verifier, a core NATS request (no stream, empty body): re-check every
+    publication of ``{node}``'s subtree for ``{year}`` now (both in the subject)."""
+
+
+class RecheckAnswered(BaseModel):
+    """verifier → intake, the reply to RecheckRequested: started (how many publications are
+    due now), or refused while another re-check runs (which node, since when)."""
+
+    started: bool
+    node: str | None = None
+    year: int | None = None
+    #: publications of the subtree marked due now
+    queued: int | None = None
+    #: the node whose re-check is running (when refused)
+    running: str | None = None
+    since: str | None = None
+    error: str | None = None
+
+
 #: the longest URL a declaration may carry (browsers and servers agree on far less than this)
 MAX_URL_LENGTH = 1000
 

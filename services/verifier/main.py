@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +24,7 @@ from services.verifier.http import create_app
 from services.verifier.runs import Publish, Timing, Verifier
 from services.verifier.store import VerifierStore
 from shared.contracts import CHECKED, CHECKS, RECHECK, ReportAccepted
-from shared.publication import PublicationChecked, PublicationDeclared
+from shared.publication import PublicationChecked, PublicationDeclared, RecheckAnswered
 from shared.registry import Registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
@@ -180,7 +179,7 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
             answer = await verifier.recheck(int(tokens[2]), tokens[3])
         except (IndexError, ValueError) as exc:
             answer = {"started": False, "error": str(exc)}
-        await msg.respond(json.dumps(answer).encode())
+        await msg.respond(RecheckAnswered.model_validate(answer).model_dump_json().encode())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
