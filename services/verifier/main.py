@@ -76,6 +76,8 @@ class VerifierSettings(CommonSettings):
     verifier_interval_seconds: float = 86400
     #: first retry of an unreachable host (doubles up to the interval)
     verifier_backoff_seconds: float = 600
+    #: a 专栏 is re-checked this long after a site below it declares (its coverage)
+    verifier_column_settle_seconds: float = 300
     verifier_poll_seconds: float = 1.0
     pages_base_url: str = "http://127.0.0.1:8080"
 
@@ -106,6 +108,7 @@ def _timing(settings: VerifierSettings) -> Timing:
     return Timing(
         interval=timedelta(seconds=settings.verifier_interval_seconds),
         backoff=timedelta(seconds=settings.verifier_backoff_seconds),
+        column_settle=timedelta(seconds=settings.verifier_column_settle_seconds),
     )
 
 
