@@ -6,7 +6,8 @@ pages a spec gives it (status, body, charset, redirects, a hang, a huge body, a 
 the code. The server counts requests per host and the most ever in flight at once on one host,
 readable at ``http://<any>/__fleet/stats`` with ``Host: fleet.control``.
 
-Run: ``python -m bench.fleet SPEC.json PORT [--delay 0.2]``.
+Run: ``python -m bench.fleet SPEC.json PORT [--delay 0.2] [--certfile KEY_AND_CHAIN.pem]`` (the
+last: HTTPS).
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--year", type=int, default=2026)
+    parser.add_argument("--certfile", help="serve HTTPS with this key and certificate chain (PEM)")
     args = parser.parse_args()
     spec = json.loads(args.spec.read_text(encoding="utf-8"))
     fleet = Fleet(spec, args.delay)
@@ -158,6 +160,7 @@ def main() -> None:
         limit_concurrency=None,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=1,  # hanging requests are not waited for
+        ssl_certfile=args.certfile,
     )
     asyncio.run(uvicorn.Server(config).serve())
 

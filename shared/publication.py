@@ -96,6 +96,26 @@ class PublicationChecked(Event):
     coverage: tuple[int, int] | None = None
 
 
+class RecheckRequested(BaseModel):
+    """intake → verifier, a core NATS request (no stream, empty body): re-check every
+    publication of ``{node}``'s subtree for ``{year}`` now (both in the subject)."""
+
+
+class RecheckAnswered(BaseModel):
+    """verifier → intake, the reply to RecheckRequested: started (how many publications are
+    due now), or refused while another re-check runs (which node, since when)."""
+
+    started: bool
+    node: str | None = None
+    year: int | None = None
+    #: publications of the subtree marked due now
+    queued: int | None = None
+    #: the node whose re-check is running (when refused)
+    running: str | None = None
+    since: str | None = None
+    error: str | None = None
+
+
 #: the longest URL a declaration may carry (browsers and servers agree on far less than this)
 MAX_URL_LENGTH = 1000
 
@@ -307,6 +327,58 @@ def with_evidence(standing: PublicationStanding, check: PublicationChecked) -> P
             "link_text": _clip(check.link_text),
             "link_position": _clip(check.link_position),
         }
+    )
+
+
+class OfficePublication(BaseModel):
+    """A province's or department's own publication duty, shown beside its roll-up: its
+    supervision report in the portal's 政府信息公开目录 (catalogue) and its 专栏 (column) with
+    the column's coverage of the sites below. A state is undeclared, pending (declared, not yet
+    checked at that URL) or a check state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    catalogue_state: str = "undeclared"
+    catalogue_url: str | None = None
+    catalogue_checked_at: datetime | None = None
+    column_state: str = "undeclared"
+    column_url: str | None = None
+    column_checked_at: datetime | None = None
+    #: of the sites below, how many the 专栏 links to, of how many (at the last check)
+    column_covered: int | None = None
+    column_sites: int | None = None
+
+
+def _side_state(declared_url: str | None, check: PublicationChecked | None) -> str:
+    if check is not None and (declared_url is None or check.url == declared_url):
+        return check.state
+    return "pending" if declared_url is not None else "undeclared"
+
+
+def office_publication(
+    catalogue_url: str | None,
+    catalogue_check: PublicationChecked | None,
+    column_url: str | None,
+    column_check: PublicationChecked | None,
+) -> OfficePublication | None:
+    """An office's catalogue and 专栏 from their latest declarations and checks; None when it
+    declared neither and neither was checked."""
+    if not (catalogue_url or catalogue_check or column_url or column_check):
+        return None
+    column_counted = column_check if _side_state(column_url, column_check) != "pending" else None
+    coverage = column_counted.coverage if column_counted else None
+    catalogue_counted = (
+        catalogue_check if _side_state(catalogue_url, catalogue_check) != "pending" else None
+    )
+    return OfficePublication(
+        catalogue_state=_side_state(catalogue_url, catalogue_check),
+        catalogue_url=catalogue_url or (catalogue_check.url if catalogue_check else None),
+        catalogue_checked_at=catalogue_counted.checked_at if catalogue_counted else None,
+        column_state=_side_state(column_url, column_check),
+        column_url=column_url or (column_check.url if column_check else None),
+        column_checked_at=column_counted.checked_at if column_counted else None,
+        column_covered=coverage[0] if coverage else None,
+        column_sites=coverage[1] if coverage else None,
     )
 
 

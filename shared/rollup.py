@@ -16,7 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.publication import PUBLICATION_COUNTS, PublicationStanding, publication_counts
+from shared.publication import (
+    PUBLICATION_COUNTS,
+    OfficePublication,
+    PublicationStanding,
+    publication_counts,
+)
 from shared.registry.model import Registry, Site, SiteType
 
 Status = Literal["on_time", "late", "rejected", "returned", "missing"]
@@ -86,6 +91,9 @@ class NodeRollup(BaseModel):
     #: the publication standing of each of the node's own (direct) sites that has one: a
     #: site's standing travels in its parent nodes' roll-ups (issue 17), never summed upwards
     publication_sites: dict[str, PublicationStanding] = {}
+    #: a province's or department's own catalogue entry and 专栏 (issue 17); None for other
+    #: nodes and before the office declared either
+    office_publication: OfficePublication | None = None
 
 
 def combine_tallies(tallies: Iterable[Tally]) -> Tally:
@@ -226,7 +234,23 @@ class RollupBook:
         self._site_tallies: dict[str, Tally] = {}
         self._site_publication: dict[str, PublicationStanding] = {}
         self._rollups: dict[str, NodeRollup] = {}
+        self._offices: dict[str, OfficePublication] = {}
         self._loaded = False
+
+    def set_office(self, node: str, office: OfficePublication | None) -> NodeRollup | None:
+        """A node's own catalogue and 专栏 (not summed up the tree); its roll-up when that
+        changed (before the book is loaded, nothing: loading computes it)."""
+        if office is None:
+            self._offices.pop(node, None)
+        else:
+            self._offices[node] = office
+        if not self._loaded:
+            return None
+        rollup = self._compute(node)
+        if rollup == self._rollups[node]:
+            return None
+        self._rollups[node] = rollup
+        return rollup
 
     def load(self, states: Mapping[str, SiteState]) -> None:
         """Compute every node from these states (sites without one are missing)."""
@@ -312,6 +336,7 @@ class RollupBook:
             completeness_pct=percent(tally.reported, tally.expected),
             timeliness_pct=percent(tally.on_time, tally.expected),
             publication_sites=published,
+            office_publication=self._offices.get(node),
         )
 
     def _known(self, code: str) -> Site:

@@ -55,7 +55,13 @@ from shared.contracts import (
     StreamSpec,
     SubjectFamily,
 )
-from shared.publication import PublicationChecked, PublicationDeclared, PublicationJudged
+from shared.publication import (
+    PublicationChecked,
+    PublicationDeclared,
+    PublicationJudged,
+    RecheckAnswered,
+    RecheckRequested,
+)
 
 DeliverPolicy = Literal["all", "new", "last", "last_per_subject"]
 
@@ -105,6 +111,32 @@ class Followed:
     event: type[Event]
 
 
+@dataclass(frozen=True)
+class Request:
+    """A core NATS request/reply (no stream): the asker waits for one answer in its own inbox,
+    and tells its caller the answerer is unavailable when none comes in time."""
+
+    family: SubjectFamily
+    request: type[BaseModel]
+    answer: type[BaseModel]
+    title: str
+    description: str
+
+    @property
+    def template(self) -> str:
+        return self.family.template
+
+
+RECHECK_REQUEST = Request(
+    RECHECK,
+    RecheckRequested,
+    RecheckAnswered,
+    "re-check requested",
+    "core NATS request/reply, no stream: an office asks (through the intake) that every "
+    "publication of a node's subtree be checked now; one verifier replica answers (queue group "
+    "verifier), refusing while a re-check runs; no answer within 5 s is a 503 at the intake",
+)
+
 #: registry imports: every process of every service switches to the registry the last one names
 REGISTRY_FOLLOWED = Followed(REGISTRY_IMPORTED_SUBJECT, REGISTRY_CHANGES, RegistryImported)
 
@@ -116,9 +148,9 @@ class ServiceTopology:
     name: str
     consumers: tuple[ConsumerSpec, ...]
     publications: tuple[Publication, ...]
-    #: core NATS request/reply (no stream): families it asks on, families it answers
-    requests: tuple[SubjectFamily, ...] = ()
-    answers: tuple[SubjectFamily, ...] = ()
+    #: core NATS request/reply (no stream): what it asks, what it answers
+    requests: tuple[Request, ...] = ()
+    answers: tuple[Request, ...] = ()
     follows: tuple[Followed, ...] = (REGISTRY_FOLLOWED,)
     #: key-value buckets (streams ``KV_<bucket>``) it writes and reads by key
     buckets_written: tuple[StreamSpec, ...] = ()
@@ -184,7 +216,7 @@ INTAKE = ServiceTopology(
         Publication(JUDGED, DECLARATIONS, PublicationJudged, "publication judged by an office"),
         Publication(REGISTRY, REGISTRY_CHANGES, RegistryImported, "registry imported"),
     ),
-    requests=(RECHECK,),
+    requests=(RECHECK_REQUEST,),
 )
 
 VALIDATOR = ServiceTopology(
@@ -295,7 +327,7 @@ VERIFIER = ServiceTopology(
         ),
     ),
     publications=(Publication(CHECKED, CHECKS, PublicationChecked, "publication checked"),),
-    answers=(RECHECK,),
+    answers=(RECHECK_REQUEST,),
 )
 
 SERVICES: dict[str, ServiceTopology] = {

@@ -4,8 +4,11 @@ Stop the aggregator and the publisher first; this command stops nothing. It chec
 streams are reachable, then drops the services' databases (the SQLite files under the data dir,
 or their tables when a database URL is set) and empties the pages directory, and deletes their
 durable consumers, which read from the start (``DeliverPolicy.ALL``) once recreated. Start the
-two services again: the aggregator replays every verdict, review and deadline and republishes
+two services again: the aggregator replays every verdict, review and deadline, and every
+publication fact (declarations and offices' judgements from ``NIANBAO_DECLARATIONS``, the
+verifier's checks from ``NIANBAO_CHECKS``, into ``aggregator_publication``), and republishes
 every roll-up; the publisher replays the progress and roll-up streams and renders every page.
+Checks older than ``NIANBAO_CHECKS``' retention (400 days) are not replayed.
 
 The reminders the aggregator already sent are restored from ``NIANBAO_REMINDERS``, so none is
 sent twice after a rebuild.

@@ -72,6 +72,10 @@ class Books:
                 codes |= {
                     c for c in self.publication.site_codes(year) if self.in_tree(c, WORK_REPORT)
                 }
+            if self.publication is not None:
+                for node in self.publication.office_nodes(year):
+                    if node in self.registry.nodes:
+                        book.set_office(node, self.publication.office(node, year))
             book.load({code: self.site_state((code, WORK_REPORT, year)) for code in codes})
             self.rollup_books[year] = book
         return self.rollup_books[year]
@@ -141,6 +145,15 @@ class Books:
             states = [self.site_state((code, WORK_REPORT, year)) for code in sorted(codes)]
             changed.extend(self.book(year).update(states).values())
         return changed
+
+    def recount_office(self, node: str, year: int) -> list[NodeRollup]:
+        """Re-state a node's own catalogue and 专栏; its roll-up when that changed."""
+        if self.publication is None or node not in self.registry.nodes:
+            return []
+        if year not in self.rollup_books:  # built with every office's facts
+            return [self.book(year).rollup(node)]
+        changed = self.book(year).set_office(node, self.publication.office(node, year))
+        return [changed] if changed is not None else []
 
     def switch_registry(
         self, new: Registry, adopt: Callable[[Registry], Registry], years: Iterable[int]

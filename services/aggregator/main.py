@@ -234,7 +234,7 @@ async def serve(settings: AggregatorSettings) -> None:
         await prepare_topology(broker, settings, AGGREGATOR, CONSUMERS)
         async with parts.journal.exclusive():
             # another replica may have counted since this one loaded (it started first)
-            published = await parts.publication.catch_up()
+            published, _offices = await parts.publication.catch_up()
             await aggregator.republish([current_reporting_year(datetime.now(UTC))], published)
         freeze_startup_state()
         await broker.start()

@@ -17,13 +17,16 @@ from services.aggregator.events import rollup_messages
 from services.aggregator.ports import Ports
 from shared.forms import WORK_REPORT
 from shared.publication import (
+    OfficePublication,
     PublicationChecked,
     PublicationDeclared,
     PublicationJudged,
     PublicationStanding,
+    office_publication,
     publication_standing,
     with_evidence,
 )
+from shared.rollup import NodeRollup
 from shared.runtime.db import JsonDocument, create_schema, sql_table
 from shared.runtime.messaging import Envelope
 
@@ -155,6 +158,20 @@ class PublicationFacts:
         )
         return with_evidence(standing, check) if check is not None else standing
 
+    def office(self, node: str, year: int) -> OfficePublication | None:
+        """A province's or department's catalogue entry and 专栏, as its roll-up shows them."""
+        return office_publication(
+            self.declared_offices.get(("catalogue", node, year)),
+            self.offices.get(("catalogue", node, year)),
+            self.declared_offices.get(("column", node, year)),
+            self.offices.get(("column", node, year)),
+        )
+
+    def office_nodes(self, year: int) -> set[str]:
+        """The nodes with a declared or checked catalogue entry or 专栏 in a year."""
+        keys = set(self.declared_offices) | set(self.offices)
+        return {code for (_kind, code, y) in keys if y == year}
+
     def site_codes(self, year: int) -> set[str]:
         return {code for (code, y) in self.sites if y == year}
 
@@ -174,19 +191,30 @@ class PublicationCounting:
             self.facts.apply(as_event(row.kind, row.body))
             self.facts.seq = max(self.facts.seq, row.seq or 0)
 
-    async def catch_up(self) -> list[FilingKey]:
-        """Apply the facts stored since this replica's last look (its own and the others');
-        the filings whose standing may have changed. Under the exclusive turn."""
+    async def catch_up(self) -> tuple[list[FilingKey], list[NodeRollup]]:
+        """Apply the facts stored since this replica's last look (its own and the others'):
+        the filings whose standing may have changed, and the roll-ups of the offices whose
+        catalogue entry or 专栏 changed. Under the exclusive turn."""
         touched: set[tuple[str, int]] = set()
+        offices: set[tuple[str, int]] = set()
         for row in await self.store.since(self.facts.seq):
-            changed = self.facts.apply(as_event(row.kind, row.body))
+            event = as_event(row.kind, row.body)
+            changed = self.facts.apply(event)
             if changed is not None and changed[0] in self.books.registry.sites:
                 touched.add(changed)
+            if not isinstance(event, PublicationJudged) and event.kind != "report":
+                offices.add((event.code, event.year))
             self.facts.seq = max(self.facts.seq, row.seq or 0)
-        return [(code, WORK_REPORT, year) for code, year in sorted(touched)]
+        rollups = [
+            r for node, year in sorted(offices) for r in self.books.recount_office(node, year)
+        ]
+        return [(code, WORK_REPORT, year) for code, year in sorted(touched)], rollups
 
     async def on_events(self, batch: list[Envelope[Any]]) -> None:
         async with self.ports.journal.exclusive():
             await self.store.add([e.event for e in batch])
-            changed_rollups = self.books.recount(await self.catch_up())
-            await self.ports.outlets.rollups(rollup_messages(changed_rollups))
+            keys, office_rollups = await self.catch_up()
+            changed_rollups = [*office_rollups, *self.books.recount(keys)]
+            # one message per node: its latest roll-up
+            latest = {(r.year, r.node): r for r in changed_rollups}
+            await self.ports.outlets.rollups(rollup_messages(list(latest.values())))

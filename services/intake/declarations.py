@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
 
 from services.intake.errors import Conflict, Invalid, NotAllowed, NotFound, Unavailable
+from services.intake.outbox import Outbox, PendingEvent, queue
 from shared.access import Caller, may_read, may_review, oversees
 from shared.publication import (
     BadUrl,
@@ -24,6 +26,8 @@ from shared.publication import (
 )
 from shared.registry import Registry
 from shared.runtime.db import UtcDateTime, create_schema, sql_table
+
+log = logging.getLogger(__name__)
 
 
 class Declaration(SQLModel, table=True):
@@ -59,17 +63,16 @@ class DeclarationStore:
         self.engine = engine
 
     async def create(self) -> None:
-        await create_schema(self.engine, [Declaration, Judgement])
+        await create_schema(self.engine, [Declaration, Judgement, PendingEvent])
 
-    async def add(self, row: SQLModel) -> None:
+    async def add(
+        self, row: Declaration | Judgement, event: PublicationDeclared | PublicationJudged
+    ) -> None:
+        """Store the row and its event in the outbox, in one transaction."""
+        kind = "declared" if isinstance(row, Declaration) else "judged"
         async with self.engine.begin() as conn:
             await conn.execute(sql_table(type(row)).insert().values(**row.model_dump()))
-
-    async def remove(self, row: Declaration | Judgement) -> None:
-        table = sql_table(type(row))
-        key = "declaration_id" if isinstance(row, Declaration) else "judgement_id"
-        async with self.engine.begin() as conn:
-            await conn.execute(table.delete().where(table.c[key] == getattr(row, key)))
+            await queue(conn, kind, event)
 
     async def declarations(self, code: str, year: int) -> list[Declaration]:
         table = sql_table(Declaration)
@@ -98,34 +101,42 @@ PublishJudged = Callable[[PublicationJudged], Awaitable[None]]
 AskRecheck = Callable[[int, str], Awaitable[dict[str, Any]]]
 
 
-def _unavailable(exc: Exception) -> Unavailable:
-    return Unavailable(
-        "消息服务暂不可用，操作未被记录，请稍后重试",
-        f"the stream did not acknowledge; nothing was kept: {exc!r}",
-    )
-
-
 def _actor(caller: Caller) -> str:
     return caller.code if caller.kind in ("office", "site") and caller.code else "operator"
 
 
 class Declarations:
-    """The use cases: declare, judge, read the history, ask for a re-check. Each action is
-    stored, then published, or not kept at all."""
+    """The use cases: declare, judge, read the history, ask for a re-check. Each declaration
+    and judgement is stored with its event in the intake's outbox, in one transaction: once
+    answered 2xx, its event is published, at once or, when the stream does not acknowledge, by
+    the outbox's retries and at the next start (services.intake.outbox)."""
 
     def __init__(
         self,
         registry: Registry,
         store: DeclarationStore,
+        outbox: Outbox,
         publish_declared: PublishDeclared,
         publish_judged: PublishJudged,
         ask_recheck: AskRecheck,
     ) -> None:
         self.registry = registry
         self.store = store
-        self.publish_declared = publish_declared
-        self.publish_judged = publish_judged
+        self.outbox = outbox
+        outbox.register("declared", PublicationDeclared, publish_declared)
+        outbox.register("judged", PublicationJudged, publish_judged)
         self.ask_recheck = ask_recheck
+
+    async def _record(
+        self, row: Declaration | Judgement, event: PublicationDeclared | PublicationJudged
+    ) -> None:
+        """Store the row with its event, then send the outbox; a failed send keeps the event
+        for the retries (the action is recorded: the caller need not repeat it)."""
+        await self.store.add(row, event)
+        try:
+            await self.outbox.send()
+        except Exception as exc:
+            log.warning("publication event kept in the outbox, sent later: %r", exc)
 
     async def declare(
         self, caller: Caller, kind: PublicationKind, code: str, year: int, url: str
@@ -156,13 +167,8 @@ class Declarations:
             declared_by=_actor(caller),
             at=datetime.now(UTC),
         )
-        await self.store.add(row)
         event = PublicationDeclared(**row.model_dump())
-        try:
-            await self.publish_declared(event)
-        except Exception as exc:
-            await self.store.remove(row)
-            raise _unavailable(exc) from exc
+        await self._record(row, event)
         return event, True
 
     async def judge(
@@ -184,13 +190,8 @@ class Declarations:
             office=_actor(caller),
             at=datetime.now(UTC),
         )
-        await self.store.add(row)
         event = PublicationJudged(**row.model_dump())
-        try:
-            await self.publish_judged(event)
-        except Exception as exc:
-            await self.store.remove(row)
-            raise _unavailable(exc) from exc
+        await self._record(row, event)
         return event
 
     async def history(

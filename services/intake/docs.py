@@ -163,6 +163,7 @@ def asyncapi_view(doc: dict[str, Any]) -> dict[str, Any]:
     operations = list(doc.get("operations", {}).values())
     sends: list[dict[str, Any]] = []
     receives: list[dict[str, Any]] = []
+    requests: list[dict[str, Any]] = []
     for operation in operations:
         name = _ref_name(operation["channel"]["$ref"])
         channel = channels.get(name)
@@ -174,6 +175,12 @@ def asyncapi_view(doc: dict[str, Any]) -> dict[str, Any]:
             "description": channel.get("description", ""),
             "payload": _payload_name(doc, channel),
         }
+        if "reply" in operation:  # core NATS request/reply: no stream, no durable
+            reply = channels.get(_ref_name(operation["reply"]["channel"]["$ref"]), {})
+            entry["answer"] = _payload_name(doc, reply)
+            entry["action"] = operation["action"]
+            requests.append(entry)
+            continue
         (sends if operation["action"] == "send" else receives).append(entry)
     for consumer in receives:
         consumer["durable"] = consumer["name"].split(":", 1)[0]
@@ -198,6 +205,7 @@ def asyncapi_view(doc: dict[str, Any]) -> dict[str, Any]:
         "streams": STREAMS,
         "subjects": sorted(sends, key=lambda s: s["address"]),
         "consumers": sorted(receives, key=lambda c: (c["durable"], c["address"])),
+        "requests": sorted(requests, key=lambda r: (r["address"], r["name"])),
         "schemas": [
             {
                 "name": name,

@@ -20,6 +20,7 @@ from services.intake.console.queries import ConsoleQueries
 from services.intake.declarations import Declarations, DeclarationStore, recheck_answer
 from services.intake.declarations_api import build_declarations_router
 from services.intake.filing import Intake
+from services.intake.outbox import Outbox
 from services.intake.progress import AggregatedSeen, ReceiptProgress, VerdictSeen
 from services.intake.registry_admin import RegistryAdmin
 from services.intake.registry_api import build_registry_router
@@ -141,7 +142,9 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         msg_id = f"registry:{event.digest}:{event.at.isoformat()}"
         await publish_all(broker, REGISTRY_CHANGES, [(REGISTRY_IMPORTED_SUBJECT, event, msg_id)])
 
-    reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
+    #: one outbox for every event the intake emits besides submissions (those ride their receipts)
+    outbox = Outbox(store.engine)
+    reviews = Reviews(registry, store, review_store, publish_review, publish_deadline, outbox)
     declaration_store = DeclarationStore(store.engine)
 
     async def publish_declared(event: PublicationDeclared) -> None:
@@ -157,7 +160,7 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         return recheck_answer(reply.data)
 
     declarations = Declarations(
-        registry, declaration_store, publish_declared, publish_judged, ask_recheck
+        registry, declaration_store, outbox, publish_declared, publish_judged, ask_recheck
     )
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
     console = Console(intake, reviews, ConsoleQueries(store.engine), settings.max_body_bytes)
@@ -228,16 +231,16 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         flushed = await intake.flush_outbox()
         if flushed:
             log.warning("published %d submissions left in the outbox", flushed)
-        resent = await reviews.resume()
+        resent = await outbox.resume()
         if resent:
-            log.warning("published %d review and deadline events left in the outbox", resent)
+            log.warning("published %d events left in the outbox", resent)
         await heal_announcement()
         live.start(broker, settings.registry_poll_seconds)
         health.start()
         yield
         await live.stop()
         await health.stop()
-        await reviews.stop()
+        await outbox.stop()
         await stop_broker(broker)
         await store.engine.dispose()
 

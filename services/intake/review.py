@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +13,7 @@ from pydantic import BaseModel
 from services.intake.batching import Batcher
 from services.intake.errors import Conflict, Invalid, Locked, NotAllowed, NotFound, Unavailable
 from services.intake.filing import FilingState
+from services.intake.outbox import Outbox
 from services.intake.review_store import (
     FilingHead,
     FilingKey,
@@ -33,11 +30,7 @@ from shared.filings import Action, standing
 from shared.forms import WORK_REPORT
 from shared.registry import Registry
 
-log = logging.getLogger(__name__)
-
 PublishReview = Callable[[ReviewRecorded], Awaitable[None]]
-#: seconds between attempts to send what the outbox kept after a publish failed (the last repeats)
-RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -75,7 +68,7 @@ class Reviews:
     transaction; the event is published and leaves the outbox on its PubAck. Without a PubAck
     (which may be lost after the stream stored the message) the action stays, the caller gets
     503, and the outbox is sent again, oldest first, with the same message ids: by a retry in
-    the background, before the next action's event, and at start."""
+    the background, before the next action's event, and at start (services.intake.outbox)."""
 
     def __init__(
         self,
@@ -84,68 +77,24 @@ class Reviews:
         store: ReviewStore,
         publish_review: PublishReview,
         publish_deadline: PublishDeadline,
+        outbox: Outbox | None = None,
     ) -> None:
         self.registry = registry
         self.receipts = receipts
         self.store = store
-        self.publish_review = publish_review
-        self.publish_deadline = publish_deadline
+        #: shared with the other use cases that emit events (declarations), when given
+        self.outbox = outbox or Outbox(store.engine)
+        self.outbox.register("review", ReviewRecorded, publish_review)
+        self.outbox.register("deadline", DeadlineSet, publish_deadline)
         #: the filings of concurrent reports, read together
         self._heads: Batcher[FilingKey, dict[FilingKey, FilingHead]] = Batcher(store.heads)
-        #: one sender at a time: events leave in the order they were stored
-        self._sending = asyncio.Lock()
-        self._retry: asyncio.Task[None] | None = None
-
-    async def flush_outbox(self) -> int:
-        """Publish every event of the outbox, oldest first; how many were sent. Raises on the
-        first that gets no PubAck (it and those after it stay)."""
-        async with self._sending:
-            pending = await self.store.pending()
-            for row in pending:
-                if row.kind == "review":
-                    await self.publish_review(ReviewRecorded.model_validate(row.event))
-                else:
-                    await self.publish_deadline(DeadlineSet.model_validate(row.event))
-                assert row.seq is not None
-                await self.store.sent(row.seq)
-            return len(pending)
 
     async def _send(self) -> None:
         """Send the outbox (the new event last), or keep it, retry later and raise 503."""
         try:
-            await self.flush_outbox()
+            await self.outbox.send()
         except Exception as exc:
-            if self._retry is None or self._retry.done():
-                self._retry = asyncio.create_task(self._retry_until_sent(), name="review-outbox")
             raise kept(exc) from exc
-
-    async def _retry_until_sent(self) -> None:
-        for attempt in itertools.count():
-            await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
-            try:
-                sent = await self.flush_outbox()
-            except Exception as exc:
-                log.warning("review outbox not sent yet: %r", exc)
-                continue
-            log.info("review outbox sent: %d events", sent)
-            return
-
-    async def resume(self) -> int:
-        """At start: send what the outbox kept (a crash or a 503 before the stop); retried in
-        the background when the stream does not acknowledge yet."""
-        try:
-            return await self.flush_outbox()
-        except Exception as exc:
-            log.warning("review outbox not sent at start, retrying: %r", exc)
-            self._retry = asyncio.create_task(self._retry_until_sent(), name="review-outbox")
-            return 0
-
-    async def stop(self) -> None:
-        """Stop retrying (what is left is sent at the next start)."""
-        if self._retry is not None:
-            self._retry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retry
 
     async def is_locked(self, code: str, form: str, year: int) -> bool:
         actions = await self.store.of_filing(code, form, year)
@@ -245,7 +194,7 @@ class Reviews:
             at=datetime.now(UTC),
         )
         event = ReviewRecorded(**row.model_dump())
-        await self.store.add(row, event.model_dump(mode="json"))
+        await self.store.add(row, event)
         await self._send()
         return event
 
@@ -275,6 +224,6 @@ class Reviews:
         setter = caller.code if caller.kind == "office" and caller.code else "operator"
         row = InternalDeadline(year=year, node=node, deadline=deadline, set_by=setter, at=now)
         event = DeadlineSet(**row.model_dump())
-        await self.store.set_deadline(row, event.model_dump(mode="json"))
+        await self.store.set_deadline(row, event)
         await self._send()
         return event

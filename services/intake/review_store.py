@@ -11,7 +11,9 @@ from sqlalchemy import Column, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
 
+from services.intake.outbox import PendingEvent, queue
 from services.intake.store import Receipt
+from shared.contracts import DeadlineSet, ReviewRecorded
 from shared.filings import Action, Review
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
 
@@ -41,18 +43,6 @@ class InternalDeadline(SQLModel, table=True):
     deadline: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
     set_by: str
     at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
-
-
-class PendingEvent(SQLModel, table=True):
-    """A review or deadline event stored with its record and not yet acknowledged by JetStream:
-    sent in ``seq`` order, deleted after its PubAck."""
-
-    __tablename__ = "intake_event_outbox"
-
-    seq: int | None = Field(default=None, primary_key=True)
-    #: "review" or "deadline"
-    kind: str
-    event: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
 
 
 def as_review(action: ReviewAction) -> Review:
@@ -125,26 +115,12 @@ class ReviewStore:
     async def create(self) -> None:
         await create_schema(self.engine, [ReviewAction, InternalDeadline, PendingEvent])
 
-    async def add(self, action: ReviewAction, event: dict[str, Any] | None = None) -> None:
+    async def add(self, action: ReviewAction, event: ReviewRecorded | None = None) -> None:
         """Record an action, and its event in the outbox when given, in one transaction."""
         async with self.engine.begin() as conn:
             await conn.execute(sql_table(ReviewAction).insert().values(**action.model_dump()))
             if event is not None:
-                outbox = sql_table(PendingEvent).insert().values(kind="review", event=event)
-                await conn.execute(outbox)
-
-    async def pending(self) -> list[PendingEvent]:
-        """The outbox, oldest first."""
-        table = sql_table(PendingEvent)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(table).order_by(table.c.seq))
-            return [PendingEvent.model_validate(dict(r._mapping)) for r in rows]
-
-    async def sent(self, seq: int) -> None:
-        """JetStream acknowledged this event: out of the outbox."""
-        table = sql_table(PendingEvent)
-        async with self.engine.begin() as conn:
-            await conn.execute(table.delete().where(table.c.seq == seq))
+                await queue(conn, "review", event)
 
     async def of_filing(self, code: str, form: str, year: int) -> list[ReviewAction]:
         table = sql_table(ReviewAction)
@@ -175,7 +151,7 @@ class ReviewStore:
             }
         return {key: FilingHead(latest.get(key), key in reviewed) for key in filings}
 
-    async def set_deadline(self, row: InternalDeadline, event: dict[str, Any]) -> None:
+    async def set_deadline(self, row: InternalDeadline, event: DeadlineSet) -> None:
         """Store a node's deadline for a year (replacing the one before) and its event in the
         outbox, in one transaction."""
         table = sql_table(InternalDeadline)
@@ -184,9 +160,7 @@ class ReviewStore:
                 table.delete().where(table.c.year == row.year, table.c.node == row.node)
             )
             await conn.execute(table.insert().values(**row.model_dump()))
-            await conn.execute(
-                sql_table(PendingEvent).insert().values(kind="deadline", event=event)
-            )
+            await queue(conn, "deadline", event)
 
     async def deadline(self, year: int, node: str) -> InternalDeadline | None:
         table = sql_table(InternalDeadline)

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -129,8 +130,14 @@ class Fetcher:
         self.policy = policy
         self.resolve = resolve
         self.gate = HostGate(policy.host_pause)
+        # a CA bundle file: a context trusting only it (httpx deprecates a path for ``verify``)
+        verify = (
+            ssl.create_default_context(cafile=policy.verify)
+            if isinstance(policy.verify, str)
+            else policy.verify
+        )
         self.client = httpx.AsyncClient(
-            verify=policy.verify,
+            verify=verify,
             follow_redirects=False,
             timeout=httpx.Timeout(policy.total_timeout, connect=policy.connect_timeout),
             headers={"User-Agent": policy.user_agent, "Accept": "text/html,*/*;q=0.5"},

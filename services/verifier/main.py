@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +24,7 @@ from services.verifier.http import create_app
 from services.verifier.runs import Publish, Timing, Verifier
 from services.verifier.store import VerifierStore
 from shared.contracts import CHECKED, CHECKS, RECHECK, ReportAccepted
-from shared.publication import PublicationChecked, PublicationDeclared
+from shared.publication import PublicationChecked, PublicationDeclared, RecheckAnswered
 from shared.registry import Registry
 from shared.runtime.db import make_engine
 from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
@@ -77,6 +76,8 @@ class VerifierSettings(CommonSettings):
     verifier_interval_seconds: float = 86400
     #: first retry of an unreachable host (doubles up to the interval)
     verifier_backoff_seconds: float = 600
+    #: a 专栏 is re-checked this long after a site below it declares (its coverage)
+    verifier_column_settle_seconds: float = 300
     verifier_poll_seconds: float = 1.0
     pages_base_url: str = "http://127.0.0.1:8080"
 
@@ -107,6 +108,7 @@ def _timing(settings: VerifierSettings) -> Timing:
     return Timing(
         interval=timedelta(seconds=settings.verifier_interval_seconds),
         backoff=timedelta(seconds=settings.verifier_backoff_seconds),
+        column_settle=timedelta(seconds=settings.verifier_column_settle_seconds),
     )
 
 
@@ -180,7 +182,7 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
             answer = await verifier.recheck(int(tokens[2]), tokens[3])
         except (IndexError, ValueError) as exc:
             answer = {"started": False, "error": str(exc)}
-        await msg.respond(json.dumps(answer).encode())
+        await msg.respond(RecheckAnswered.model_validate(answer).model_dump_json().encode())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -51,6 +51,9 @@ class Timing:
     backoff: timedelta = timedelta(minutes=10)
     #: retries of an unreachable host after the deadline
     retries_after_deadline: int = 5
+    #: a 专栏 is re-checked this long after a site below it declares (a burst of declarations
+    #: is one check of the column, not one per site)
+    column_settle: timedelta = timedelta(minutes=5)
 
     def next_check(self, year: int, state: str, failures: int, at: datetime) -> datetime | None:
         deadline = national_deadline(year)
@@ -109,6 +112,8 @@ class Verifier:
             tuple[Recorded, datetime | None, asyncio.Future[PublicationChecked]]
         ] = []
         self._flusher: asyncio.Task[None] | None = None
+        #: columns in flight when a site below declared: due again after their check
+        self._refresh_after: set[Key] = set()
 
     # ------------------------------------------------------------ consumers
 
@@ -137,6 +142,24 @@ class Verifier:
                 (event.kind, event.code, event.year),
                 {"url": event.url, "declared_at": event.at, "next_check_at": event.at},
             )
+        await self.refresh_columns(
+            {(e.event.code, e.event.year) for e in batch if e.event.kind == "report"}
+        )
+
+    async def refresh_columns(self, sites: set[tuple[str, int]]) -> None:
+        """The 专栏 of every node above these sites is checked again (its coverage reads the
+        sites' declared URLs) within ``column_settle``, unless due sooner; a column being
+        checked right now is marked again once its check is recorded."""
+        keys = {
+            ("column", node, year)
+            for code, year in sites
+            if code in self.registry.sites
+            for node in self.registry.site_ancestors(code)
+        }
+        if not keys:
+            return
+        await self.store.due_by(sorted(keys), datetime.now(UTC) + self.timing.column_settle)
+        self._refresh_after |= keys & self.in_flight
 
     # ------------------------------------------------------------ re-check on request
 
@@ -208,6 +231,10 @@ class Verifier:
         finally:
             self.in_flight.discard(key)
             self.recheck_pending.discard(key)
+            if key in self._refresh_after:
+                self._refresh_after.discard(key)
+                settle = datetime.now(UTC) + self.timing.column_settle
+                await self.store.due_by([key], settle)
 
     async def check_now(self, watched: Watched) -> PublicationChecked:
         target = await self.target(watched)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, select, update
+from sqlalchemy import Column, LargeBinary, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
@@ -157,6 +157,23 @@ class VerifierStore:
                 await conn.execute(
                     update(table)
                     .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
+                    .values(next_check_at=at)
+                )
+
+    async def due_by(self, keys: Sequence[Key], at: datetime) -> None:
+        """These declared targets are due at ``at`` at the latest (an earlier time stays)."""
+        table = sql_table(Watched)
+        async with self.engine.begin() as conn:
+            for kind, code, year in keys:
+                await conn.execute(
+                    update(table)
+                    .where(
+                        table.c.kind == kind,
+                        table.c.code == code,
+                        table.c.year == year,
+                        table.c.url.is_not(None),
+                        or_(table.c.next_check_at.is_(None), table.c.next_check_at > at),
+                    )
                     .values(next_check_at=at)
                 )
 

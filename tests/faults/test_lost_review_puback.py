@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 import services.intake.main as intake_main
 from services.intake.main import IntakeSettings, build
-from services.intake.review_store import ReviewStore
+from services.intake.outbox import Outbox
 from shared.contracts import (
     DEADLINES,
     REVIEWS,
@@ -74,7 +74,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 @asynccontextmanager
 async def intake(
     system: System, monkeypatch: pytest.MonkeyPatch, publish: PublishAll
-) -> AsyncIterator[tuple[httpx.AsyncClient, ReviewStore]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, Outbox]]:
     """The intake as `nianbao serve intake` builds it, started in this process, and its store of
     reviews (to read its outbox)."""
     monkeypatch.setattr(intake_main, "publish_all", publish)
@@ -86,10 +86,10 @@ async def intake(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://intake", timeout=30
         ) as client:
-            yield client, ReviewStore(built.store.engine)
+            yield client, Outbox(built.store.engine)
 
 
-def outbox_empty(store: ReviewStore) -> Callable[[], Awaitable[bool]]:
+def outbox_empty(store: Outbox) -> Callable[[], Awaitable[bool]]:
     async def empty() -> bool:
         return await store.pending() == []
 

@@ -64,3 +64,32 @@ def test_the_broker_of_each_service_declares_its_topology(service: str) -> None:
     assert publishes == {p.family.template for p in topology.publications} | {
         dead_letter_subject(service)
     }
+
+
+def test_every_request_reply_is_in_the_asyncapi_document_with_its_answer() -> None:
+    """A core NATS request (the re-check) is no stream's subject, yet the document shows it: the
+    asker's send and the answerer's receive on its subject, each with the answer as reply."""
+    from shared.runtime.asyncapi import asyncapi_document
+
+    document = asyncapi_document()
+    asked = {(s.name, r) for s in SERVICES.values() for r in s.requests}
+    answered = {(s.name, r) for s in SERVICES.values() for r in s.answers}
+    assert {r.family.kind for _s, r in asked} >= {"recheck"}
+    assert {r for _s, r in asked} == {r for _s, r in answered}
+    schemas = document["components"]["schemas"]
+    for service, request, action, verb in [
+        *((s, r, "send", "asked by") for s, r in asked),
+        *((s, r, "receive", "answered by") for s, r in answered),
+    ]:
+        operation = document["operations"][f"{request.title}: {verb} {service}"]
+        assert operation["action"] == action
+        channel = document["channels"][f"{request.title}: {verb} {service}"]
+        assert channel["address"] == request.template == "nianbao.recheck.{year}.{node}"
+        assert "no stream" in channel["description"]
+        answer = operation["reply"]["messages"][0]["$ref"].rsplit("/", 1)[-1]
+        assert answer == request.answer.__name__
+        assert set(schemas[answer]["properties"]) >= {"started", "running", "since"}
+        assert request.request.__name__ in schemas
+    # a request is no durable: no consumer and no stream names its subject
+    durables = {c.durable for s in SERVICES.values() for c in s.consumers}
+    assert not any("recheck" in d for d in durables)

@@ -75,6 +75,9 @@ async def test_the_asyncapi_page_lists_streams_subjects_consumers_and_payloads(
         "validator",
         'id="schema-ReportSubmitted"',
         "receipt_id",
+        'id="requests"',
+        "nianbao.recheck.{year}.{node}",
+        'id="schema-RecheckAnswered"',
     ):
         assert text in html
     document = (await client.get("/asyncapi.json")).json()

@@ -322,9 +322,14 @@ def fleet_spec(port: int, all_cases: list[Case]) -> dict[str, dict[str, dict[str
 
 @contextmanager
 def fleet_server(
-    spec: dict[str, Any], directory: Path, port: int, delay: float = 0.0
+    spec: dict[str, Any],
+    directory: Path,
+    port: int,
+    delay: float = 0.0,
+    certfile: Path | None = None,
 ) -> Iterator[FleetProcess]:
-    process = FleetProcess(spec, directory, port, delay)
+    """The fleet on ``port``: HTTP, or HTTPS with ``certfile`` (its key and certificate chain)."""
+    process = FleetProcess(spec, directory, port, delay, certfile)
     process.start()
     try:
         yield process
@@ -335,8 +340,16 @@ def fleet_server(
 class FleetProcess:
     """The fleet as a process of its own, on a fixed port (restartable)."""
 
-    def __init__(self, spec: dict[str, Any], directory: Path, port: int, delay: float) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        directory: Path,
+        port: int,
+        delay: float,
+        certfile: Path | None = None,
+    ) -> None:
         self.file = directory / "fleet.json"
+        self.certfile = certfile
         self.file.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         self.port = port
         self.delay = delay
@@ -345,6 +358,8 @@ class FleetProcess:
 
     def start(self) -> None:
         args = [sys.executable, "-m", "bench.fleet", str(self.file), str(self.port)]
+        if self.certfile is not None:
+            args += ["--certfile", str(self.certfile)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [*args, "--delay", str(self.delay)], stdout=log, stderr=subprocess.STDOUT
@@ -372,7 +387,11 @@ class FleetProcess:
                 self.kill()
 
     def stats(self) -> dict[str, Any]:
+        scheme = "https" if self.certfile is not None else "http"
         response = httpx.get(
-            f"http://127.0.0.1:{self.port}/__fleet/stats", headers={"Host": CONTROL_HOST}, timeout=5
+            f"{scheme}://127.0.0.1:{self.port}/__fleet/stats",
+            headers={"Host": CONTROL_HOST},
+            timeout=5,
+            verify=False,  # the control endpoint only: the verifier's own requests verify
         )
         return dict(response.json())

@@ -188,3 +188,79 @@ async def test_a_check_s_evidence_travels_in_the_site_s_own_roll_up(
     assert {e.node for e in fresh} == {county}  # the counts above did not change
     assert fresh[0].rollup["publication_sites"][code]["findings"] == []
     assert len(fresh[0].model_dump_json()) < 4096
+
+
+def office_declared(kind: str, node: str, url: str, at: datetime) -> PublicationDeclared:
+    return PublicationDeclared(
+        declaration_id=f"d{kind}{node}{url[-6:]}",
+        kind=kind,  # type: ignore[arg-type]
+        code=node,
+        year=YEAR,
+        url=url,
+        declared_by=node,
+        at=at,
+    )
+
+
+def office_checked(
+    kind: str, node: str, url: str, state: str, at: datetime, coverage: tuple[int, int] | None
+) -> PublicationChecked:
+    return PublicationChecked(
+        check_id=f"c{kind}{node}{at.timestamp()}",
+        kind=kind,  # type: ignore[arg-type]
+        code=node,
+        year=YEAR,
+        url=url,
+        state=state,  # type: ignore[arg-type]
+        checked_at=at,
+        coverage=coverage,
+    )
+
+
+async def test_a_province_roll_up_carries_its_own_catalogue_and_column_with_coverage(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    first, second = replicas
+    province = "510000"
+    t0 = datetime(2027, 1, 10, tzinfo=UTC)
+    catalogue = "https://www.sc.gov.cn/zfxxgk/nb2026.html"
+    column = "https://www.sc.gov.cn/ndbb/"
+
+    def office_of(replica: Replica, node: str) -> dict[str, Any] | None:
+        mine = [
+            e for _s, e, _i in replica.published if isinstance(e, RollupUpdated) and e.node == node
+        ]
+        assert mine, f"no roll-up of {node} was published"
+        office: dict[str, Any] | None = mine[-1].rollup["office_publication"]
+        return office
+
+    await first.take(office_declared("column", province, column, t0))
+    shown = office_of(first, province)
+    assert shown is not None
+    assert (shown["column_state"], shown["column_url"]) == ("pending", column)
+    assert shown["catalogue_state"] == "undeclared"
+    await first.take(
+        office_declared("catalogue", province, catalogue, t0),
+        office_checked("catalogue", province, catalogue, "verified", t0, None),
+        office_checked("column", province, column, "not_linked", t0, (37, 212)),
+    )
+    shown = office_of(first, province)
+    assert shown is not None
+    assert (shown["catalogue_state"], shown["column_state"]) == ("verified", "not_linked")
+    assert (shown["column_covered"], shown["column_sites"]) == (37, 212)
+    # a site's declaration touches no office: the city below has none of its own
+    await first.take(declared(SITES[0], f"https://{SITES[0]}.gov.cn/nb.html", t0))
+    assert office_of(first, CITY) is None
+    # the other replica applies these facts with its next one, and a restart loads them
+    later = t0 + timedelta(days=1)
+    await second.take(office_checked("column", province, column, "verified", later, (212, 212)))
+    shown = office_of(second, province)
+    assert shown is not None
+    assert (shown["catalogue_state"], shown["column_state"]) == ("verified", "verified")
+    assert (shown["column_covered"], shown["column_sites"]) == (212, 212)
+    third = Replica(second.engine.url.render_as_string(hide_password=False))
+    await third.start()
+    loaded = third.aggregator.books.book(YEAR).rollup(province).office_publication
+    assert loaded is not None and loaded.model_dump(mode="json") == shown
+    assert third.aggregator.books.book(YEAR).rollup(CITY).office_publication is None
+    await third.engine.dispose()

@@ -1,5 +1,6 @@
 """Publication declarations at the intake: who may declare what, URLs validated, history kept,
-each declaration stored and published or not kept at all, judgements audited, re-checks refused
+each declaration and judgement stored with its event in the intake's outbox (a 2xx means the
+event will be published, whenever the stream acknowledges), judgements audited, re-checks refused
 while one runs (on SQLite, and PostgreSQL when NIANBAO_TEST_POSTGRES_URL is set)."""
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from services.intake.app import create_app
 from services.intake.declarations import Declarations, DeclarationStore
 from services.intake.declarations_api import build_declarations_router
 from services.intake.filing import Intake
+from services.intake.outbox import Outbox
 from services.intake.store import IntakeStore
 from shared.contracts import ReportSubmitted
 from shared.publication import PublicationDeclared, PublicationJudged
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
+from tests.support.waiting import eventually
 
 SITE = "5109030001"
 OTHER_SITE = "5109040001"
@@ -57,7 +60,15 @@ def bus() -> Bus:
 
 
 @pytest.fixture
-async def client(database_url: str, bus: Bus) -> AsyncIterator[httpx.AsyncClient]:
+async def outbox(database_url: str) -> AsyncIterator[Outbox]:
+    kept = Outbox(make_engine(database_url))
+    yield kept
+    await kept.stop()
+    await kept.engine.dispose()
+
+
+@pytest.fixture
+async def client(database_url: str, bus: Bus, outbox: Outbox) -> AsyncIterator[httpx.AsyncClient]:
     registry = demo_registry()
     assert OTHER_SITE in registry.sites
     store = IntakeStore(make_engine(database_url))
@@ -72,7 +83,7 @@ async def client(database_url: str, bus: Bus) -> AsyncIterator[httpx.AsyncClient
     app = create_app(Intake(registry, store, no_filing, "http://test"), 1024)
     app.include_router(
         build_declarations_router(
-            Declarations(registry, declarations, bus.publish, bus.publish, bus.recheck)
+            Declarations(registry, declarations, outbox, bus.publish, bus.publish, bus.recheck)
         )
     )
     transport = httpx.ASGITransport(app=app)
@@ -177,20 +188,58 @@ async def test_bad_paths_and_bodies_are_4xx(client: httpx.AsyncClient) -> None:
     assert anonymous.status_code == 401
 
 
-async def test_a_declaration_the_stream_refuses_is_not_kept(
-    client: httpx.AsyncClient, bus: Bus
+async def test_a_declaration_the_stream_refuses_is_kept_and_published_later(
+    client: httpx.AsyncClient, bus: Bus, outbox: Outbox
 ) -> None:
+    """NATS down: the declaration and a judgement are answered 2xx and kept with their events;
+    the outbox's retry publishes both, oldest first, once the stream is back."""
     bus.fail = True
     body = {"url": "https://www.example.gov.cn/x.html"}
-    refused = await client.put(
+    declared = await client.put(
         f"/v1/publications/{SITE}/2026/report", json=body, headers=as_("site")
     )
-    assert refused.status_code == 503
+    assert declared.status_code == 201, declared.text
+    judged = await client.post(
+        f"/v1/publications/{SITE}/2026/judgement",
+        json={"verdict": "verified", "reason": "人工确认"},
+        headers=as_("city"),
+    )
+    assert judged.status_code == 201, judged.text
     history = await client.get(f"/v1/publications/{SITE}/2026", headers=as_("site"))
-    assert history.json()["declarations"] == []
+    assert [d["url"] for d in history.json()["declarations"]] == [body["url"]]
+    assert [p.kind for p in await outbox.pending()] == ["declared", "judged"]
+    assert bus.events == []
+    again = await client.put(f"/v1/publications/{SITE}/2026/report", json=body, headers=as_("site"))
+    assert again.status_code == 200  # recorded already: nothing new to keep
+    assert len(await outbox.pending()) == 2
+
     bus.fail = False
-    kept = await client.put(f"/v1/publications/{SITE}/2026/report", json=body, headers=as_("site"))
-    assert kept.status_code == 201
+
+    async def sent() -> bool:
+        return await outbox.pending() == [] and len(bus.events) == 2
+
+    await eventually(sent, within=15)
+    first, second = bus.events
+    assert isinstance(first, PublicationDeclared) and isinstance(second, PublicationJudged)
+    assert first.declaration_id == declared.json()["declaration_id"]
+    assert second.judgement_id == judged.json()["judgement_id"]
+
+
+async def test_what_the_outbox_kept_is_sent_at_the_next_start(
+    database_url: str, client: httpx.AsyncClient, bus: Bus
+) -> None:
+    bus.fail = True
+    body = {"url": "https://www.example.gov.cn/y.html"}
+    put = await client.put(f"/v1/publications/{SITE}/2026/report", json=body, headers=as_("site"))
+    assert put.status_code == 201
+    bus.fail = False
+    restarted = Outbox(make_engine(database_url))  # another process on the same database
+    restarted.register("declared", PublicationDeclared, bus.publish)
+    try:
+        assert await restarted.resume() == 1
+    finally:
+        await restarted.engine.dispose()
+    assert [e.url for e in bus.events] == [body["url"]]
 
 
 async def test_an_office_judges_a_site_below_it_with_a_reason(

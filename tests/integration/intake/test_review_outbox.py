@@ -48,7 +48,7 @@ async def parts(database_url: str) -> AsyncIterator[tuple[Reviews, ReviewStore, 
     try:
         yield reviews, review_store, stream
     finally:
-        await reviews.stop()
+        await reviews.outbox.stop()
         await store.engine.dispose()
 
 
@@ -67,13 +67,13 @@ async def test_an_unacknowledged_action_is_kept_and_sent_first_next_time(
     kept = await store.of_filing(SITE, "work-report", YEAR)
     assert [a.action for a in kept] == ["approve"]  # not deleted on 503
     assert await reviews.is_locked(SITE, "work-report", YEAR)
-    assert len(await store.pending()) == 1
+    assert len(await reviews.outbox.pending()) == 1
 
     stream.down = False
     unlocked = await reviews.unlock(OPERATOR, SITE, "work-report", YEAR, "更正")
     assert [e.review_id for e in stream.got] == [kept[0].review_id, unlocked.review_id]
     assert stream.got[0] == ReviewRecorded(**kept[0].model_dump())  # the same event again
-    assert await store.pending() == []
+    assert await reviews.outbox.pending() == []
 
 
 async def test_an_unacknowledged_deadline_stays_set_and_is_sent_at_resume(
@@ -89,8 +89,8 @@ async def test_an_unacknowledged_deadline_stays_set_and_is_sent_at_resume(
     stored = await store.deadline(YEAR, "510000")
     assert stored is not None and stored.deadline == deadline
     stream.down = False
-    assert await reviews.resume() == 1
+    assert await reviews.outbox.resume() == 1
     assert [(e.node, e.deadline) for e in stream.got if isinstance(e, DeadlineSet)] == [
         ("510000", deadline)
     ]
-    assert await store.pending() == []
+    assert await reviews.outbox.pending() == []

@@ -236,3 +236,36 @@ async def test_a_recheck_is_refused_while_one_runs(
     await run_all(checker, 6)
     assert (await checker.recheck(YEAR, PROVINCE))["started"] is True
     assert len(published.events) >= 6
+
+
+async def test_a_declaration_below_a_column_refreshes_its_coverage(
+    fleet: FleetProcess, verifier: tuple[Verifier, Published, VerifierStore]
+) -> None:
+    """The province's 专栏 links 30 sites' reports; as more of them declare, the column is
+    checked again on its own (after the settle time) and its coverage follows."""
+    checker, published, store = verifier
+    linked = CASES[:30]
+    column = f"http://p{PROVINCE}.gov.test:{fleet.port}/zl/"
+    await checker.on_declared(wrap([declared("column", PROVINCE, column)]))
+    first = linked[:3]
+    await checker.on_declared(wrap([declared("report", c.code, c.url(fleet.port)) for c in first]))
+    await run_all(checker, 4)
+
+    def coverage() -> tuple[int, int] | None:
+        columns = [e for e in published.events if e.kind == "column"]
+        return columns[-1].coverage if columns else None
+
+    assert coverage() == (3, len(CASES) + 1)
+    # the default settle time: the column waits a while after a declaration, not a day
+    more = linked[3:8]
+    before = datetime.now(UTC)
+    await checker.on_declared(wrap([declared("report", c.code, c.url(fleet.port)) for c in more]))
+    watched = await store.watched("column", PROVINCE, YEAR)
+    assert watched is not None and watched.next_check_at is not None
+    due_in = watched.next_check_at - before
+    assert timedelta(minutes=4) < due_in <= timedelta(minutes=5, seconds=5), due_in
+    # settled at once: the next round checks the five reports and the column again
+    checker.timing = Timing(column_settle=timedelta(0))
+    await checker.on_declared(wrap([declared("report", c.code, c.url(fleet.port)) for c in more]))
+    await run_all(checker, 4 + len(more) + 1, seconds=30)
+    assert coverage() == (8, len(CASES) + 1)
