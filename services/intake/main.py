@@ -163,7 +163,13 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
         registry, declaration_store, outbox, publish_declared, publish_judged, ask_recheck
     )
     intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
-    console = Console(intake, reviews, ConsoleQueries(store.engine), settings.max_body_bytes)
+    console = Console(
+        intake,
+        reviews,
+        ConsoleQueries(store.engine),
+        settings.max_body_bytes,
+        declarations=declarations,
+    )
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     # receipts follow a burst in batches (one transaction per linger, not per small fetch)

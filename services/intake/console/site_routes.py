@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from services.intake.console.context import Console
 from services.intake.console.formview import build_view, flat_values, posted_values, raw_report
+from services.intake.console.publication import publication_history
 from services.intake.console.queue import FilingLine, filing_line, node_deadline
 from services.intake.console.web import Visit, as_lists, read_form, redirect, render, visitor
 from services.intake.edge import CODE, FORM, decode_json
@@ -326,6 +327,9 @@ def site_router(console: Console) -> APIRouter:
     async def receipt_page(request: Request, receipt_id: ReceiptId) -> Response:
         visit = await signed_in(request)
         receipt = await intake.receipt(visit.caller, receipt_id)
+        publication = await publication_history(
+            console.declarations, visit.caller, receipt.code, receipt.year
+        )
         return render(
             request,
             "receipt.html",
@@ -334,6 +338,7 @@ def site_router(console: Console) -> APIRouter:
             receipt=receipt,
             final=receipt.stage in FINAL_STAGES,
             title=load_form(receipt.form).title,
+            publication=publication,
         )
 
     @router.get("/receipts/{receipt_id}/stage")
