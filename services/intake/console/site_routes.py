@@ -40,6 +40,7 @@ from shared.forms import (
     check_report,
     load_form,
 )
+from shared.publication import STATE_LABELS
 from shared.registry import Level
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ def site_router(console: Console) -> APIRouter:
             may_set_deadline=deadline_node,
             internal_deadline=policy.overrides.get(caller.code or ""),
             reminders=await console.queries.reminders(node.code) if node else [],
+            state_labels=STATE_LABELS,
             node_deadline=node_deadline(policy, registry, node.code) if node else None,
             name=registry.sites[caller.code].name
             if caller.code in registry.sites

@@ -1,6 +1,7 @@
-"""The console shows the publication history (issue 17): on a site's receipt screen and on the
+"""The console shows the publication duty (issue 17): on a site's receipt screen and on the
 filing screen, every URL declared (newest first, the one in force marked) and every judgement of
-an office above (who, when, why), as the API's filing view lists them."""
+an office above (who, when, why), as the API's filing view lists them; on an office's home, the
+sites each reminder names as not yet verified published."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pytest
 
 from services.intake.console.formview import flat_values
 from shared.access import Caller
+from shared.contracts import ReminderDue, SiteOverdue, SiteUnpublished
 from shared.filings import current_reporting_year
 from shared.forms import load_form
 from shared.registry.demo import demo_registry
+from shared.runtime.messaging import Envelope
 from tests.support.console import ConsoleRig, console_rig, sign_in
 from tests.support.reports import work_report_for
 
@@ -86,3 +89,36 @@ async def test_a_site_that_declared_nothing_is_told_how_to(rig: ConsoleRig) -> N
     shown = section(receipt)
     assert "尚未声明公开网址" in shown and "nianbao declare" in shown
     assert "认定时间" not in shown
+
+
+async def test_a_reminder_names_the_sites_not_yet_verified_published(rig: ConsoleRig) -> None:
+    now = datetime.now(UTC)
+
+    def reminder(unpublished: list[SiteUnpublished]) -> Envelope[ReminderDue]:
+        event = ReminderDue(
+            year=YEAR,
+            tree="admin",
+            node=CITY,
+            path=["CN", "510000", CITY],
+            threshold_days=1,
+            deadline=now,
+            sites=[SiteOverdue(code=OTHER_SITE, name="遂宁市安居区人民政府", status="missing")],
+            unpublished=unpublished,
+            at=now,
+        )
+        return Envelope(None, event)  # type: ignore[arg-type]
+
+    named = [
+        SiteUnpublished(code=SITE, name="遂宁市船山区人民政府", state="not_linked"),
+        SiteUnpublished(code="5109000001", name="遂宁市人民政府", state="undeclared"),
+    ]
+    await rig.console.queries.on_reminders([reminder(named)])
+    async with rig.client() as office:
+        await sign_in(office, CITY)
+        home = (await office.get("/console/home")).text
+    assert "2 个网站已报送、尚未核验通过在本网站首页公开" in home
+    assert "遂宁市船山区人民政府（首页未链接）、遂宁市人民政府（未声明）" in home
+    # a redelivery that names none replaces the list: nothing is left over
+    await rig.console.queries.on_reminders([reminder([])])
+    [line] = await rig.console.queries.reminders(CITY)
+    assert line.unpublished == [] and [s["code"] for s in line.sites] == [OTHER_SITE]
