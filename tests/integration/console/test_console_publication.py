@@ -94,7 +94,7 @@ async def test_a_site_that_declared_nothing_is_told_how_to(rig: ConsoleRig) -> N
 async def test_a_reminder_names_the_sites_not_yet_verified_published(rig: ConsoleRig) -> None:
     now = datetime.now(UTC)
 
-    def reminder(unpublished: list[SiteUnpublished]) -> Envelope[ReminderDue]:
+    def reminder(unpublished: list[SiteUnpublished], overdue: bool = True) -> Envelope[ReminderDue]:
         event = ReminderDue(
             year=YEAR,
             tree="admin",
@@ -102,7 +102,9 @@ async def test_a_reminder_names_the_sites_not_yet_verified_published(rig: Consol
             path=["CN", "510000", CITY],
             threshold_days=1,
             deadline=now,
-            sites=[SiteOverdue(code=OTHER_SITE, name="遂宁市安居区人民政府", status="missing")],
+            sites=[SiteOverdue(code=OTHER_SITE, name="遂宁市安居区人民政府", status="missing")]
+            if overdue
+            else [],
             unpublished=unpublished,
             at=now,
         )
@@ -122,3 +124,10 @@ async def test_a_reminder_names_the_sites_not_yet_verified_published(rig: Consol
     await rig.console.queries.on_reminders([reminder([])])
     [line] = await rig.console.queries.reminders(CITY)
     assert line.unpublished == [] and [s["code"] for s in line.sites] == [OTHER_SITE]
+    # every site filed, some not yet published: the reminder speaks only of publication
+    await rig.console.queries.on_reminders([reminder(named, overdue=False)])
+    async with rig.client() as office:
+        await sign_in(office, CITY)
+        home = (await office.get("/console/home")).text
+    assert "2 个网站已报送、尚未核验通过在本网站首页公开" in home
+    assert "个网站尚未报送、未通过校验或被退回" not in home
