@@ -162,7 +162,21 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     declarations = Declarations(
         registry, declaration_store, outbox, publish_declared, publish_judged, ask_recheck
     )
-    intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
+
+    async def read_declarations(code: str, year: int) -> list[PublicationDeclared]:
+        return [
+            PublicationDeclared(**d.model_dump())
+            for d in await declaration_store.declarations(code, year)
+        ]
+
+    intake = Intake(
+        registry,
+        store,
+        publish,
+        base_url,
+        read_filing=reviews.filing_state,
+        read_declarations=read_declarations,
+    )
     console = Console(
         intake,
         reviews,

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from shared.registry.demo import demo_registry
+from tests.support.reports import work_report_for
 from tests.support.system import system_fixture, tokens_of
 from tests.support.waiting import wait_until
 from tools.cli import app
@@ -90,6 +92,12 @@ def test_a_declaration_is_checked_counted_and_shown(publication_system: System) 
     assert counts["verified_on_time"] == 1 and counts["unreachable"] == 0
     html = wait_until(lambda: site_shows("监管单位确认已公开"), timeout=60)
     assert "内网部署，人工核验首页链接" in html and "按时公开" in html
+    # the site's receipts show where it declared the report published
+    report = work_report_for(demo_registry().sites[SITE], YEAR)
+    filed = call("POST", "/v1/reports", SITE, json=report)
+    assert filed.status_code == 202, filed.text
+    receipt = call("GET", f"/v1/receipts/{filed.json()['receipt_id']}", SITE).json()
+    assert [(d["kind"], d["url"]) for d in receipt["declarations"]] == [("report", url)]
 
 
 def test_the_client_commands_declare_list_judge_recheck_and_read_evidence(
