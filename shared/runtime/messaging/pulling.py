@@ -3,11 +3,15 @@
 FastStream 0.7.8's batch pull loop fetches with the subscriber's ``timeout`` and keeps fetching
 until the batch is full or the timeout is over. With the short timeout a burst wants (0.05 s, to
 gather a batch), an idle consumer sends twenty pull requests a second, and the server answers
-each: at rest that was most of the system's CPU. Here an idle consumer has one pull request
-waiting on the server for ``IDLE_FETCH_SECONDS``; the server hands it the first message the
-moment one arrives. A lone message (a correction, a review after a quiet second) is handled at
-once; when messages follow one another (``GATHER_MESSAGES`` within ``STREAM_WINDOW_SECONDS``)
-the loop goes on gathering for the subscriber's timeout, as one batch, as FastStream's did.
+each: at rest that was most of the system's CPU. Here an idle consumer has one pull request for
+one message waiting on the server for ``IDLE_FETCH_SECONDS``; the server hands it the first
+message the moment one arrives. (One message, not a batch: nats-py leaves a request behind when
+a stale timeout status reaches a later fetch, and a request left behind for a batch would hold
+the messages it gets until it expires; one for a single message hands it over at once.)
+
+A lone message (a correction, a review after a quiet second) is handled at once; when messages
+follow one another (``GATHER_MESSAGES`` within ``STREAM_WINDOW_SECONDS``) the loop goes on
+gathering for the subscriber's timeout, as one batch, as FastStream's loop did.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from faststream.nats.subscriber.usecases import stream_pull_subscriber as _pull_module
 from nats.errors import ConnectionClosedError
-from nats.js.errors import ServiceUnavailableError
+from nats.js.errors import APIError, ServiceUnavailableError
 
 #: how long an idle pull request waits on the server before it is renewed: an idle consumer
 #: costs one request per this long (and a message still reaches it at once)
@@ -30,8 +34,9 @@ STREAM_MIN_MESSAGES = 50
 STREAM_WINDOW_SECONDS = 1.0
 #: the pull loop gathers a batch once this many messages came within STREAM_WINDOW_SECONDS
 GATHER_MESSAGES = 2
-#: pause after a fetch that failed at once (connection closed, JetStream unavailable)
-FETCH_RETRY_SECONDS = 0.1
+#: pause after a fetch that failed at once (connection closed, JetStream unavailable, the
+#: consumer missing)
+FETCH_RETRY_SECONDS = 0.5
 
 
 class Arrivals:
@@ -73,7 +78,7 @@ async def _fetch(subscriber: Any, batch: int, within: float) -> list[Any] | None
         return list(await subscriber.subscription.fetch(batch=batch, timeout=within))
     except TimeoutError:
         return []
-    except (ConnectionClosedError, ServiceUnavailableError):
+    except (ConnectionClosedError, ServiceUnavailableError, APIError):
         # unacknowledged messages are redelivered by the server after ack_wait
         return None
 
@@ -88,7 +93,7 @@ def event_driven_pull(subscriber: Any, idle_fetch: float = IDLE_FETCH_SECONDS) -
         batch_size: int = subscriber.pull_sub.batch_size
         gather: float = subscriber.pull_sub.timeout or 0.0
         while subscriber.running:
-            messages = await _fetch(subscriber, batch_size, idle_fetch)
+            messages = await _fetch(subscriber, 1, idle_fetch)
             if messages is None:
                 await asyncio.sleep(FETCH_RETRY_SECONDS)
                 continue
