@@ -62,6 +62,7 @@ from shared.runtime.messaging import (
 from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics, health_port, serve_health
 from shared.runtime.registry_follow import last_import, live_registry
 from shared.runtime.service import (
+    QuietServer,
     configured_registry,
     declare_publications,
     freeze_startup_state,
@@ -287,7 +288,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    asyncio.run(QuietServer(config).serve())
 
 
 async def issue_tokens(
