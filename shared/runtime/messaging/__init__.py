@@ -10,7 +10,9 @@ go to the dead-letter stream with the reason, then are terminated.
 from shared.runtime.messaging.publishing import (
     PUBLISH_TIMEOUT_SECONDS,
     PUBLISH_WINDOW,
+    jetstream,
     publish_all,
+    publish_event,
 )
 from shared.runtime.messaging.stages import (
     BATCH_SECONDS,
@@ -77,8 +79,10 @@ __all__ = [
     "durable_subscriber",
     "ensure_consumer",
     "ensure_streams",
+    "jetstream",
     "patch_faststream_pull_timeout",
     "publish_all",
+    "publish_event",
     "stop_broker",
     "stream_config",
 ]
