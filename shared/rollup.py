@@ -96,15 +96,35 @@ class NodeRollup(BaseModel):
     office_publication: OfficePublication | None = None
 
 
+def _sum_aligned(dicts: Sequence[dict[str, int]]) -> dict[str, int] | None:
+    """The key-wise sum of dicts that all hold the same keys in the same order (every tally a
+    book combines: each starts from the zero tally or a site's, built from the same paths),
+    added column by column in C; None when they are not aligned."""
+    first = dicts[0]
+    keys = list(first)
+    for d in dicts:
+        if len(d) != len(keys) or (d is not first and list(d) != keys):
+            return None
+    columns = zip(*(d.values() for d in dicts), strict=True)
+    return dict(zip(keys, map(sum, columns), strict=True))
+
+
 def combine_tallies(tallies: Iterable[Tally]) -> Tally:
     """All the tallies combined at once (the n-ary ``combine``)."""
+    parts = tallies if isinstance(tallies, list | tuple) else list(tallies)
+    if len(parts) > 1:
+        sums_fast = _sum_aligned([t.sums for t in parts])
+        yes_fast = _sum_aligned([t.yes_counts for t in parts])
+        publication_fast = _sum_aligned([t.publication for t in parts])
+    else:
+        sums_fast = yes_fast = publication_fast = None
     expected = reported = on_time = late = missing = rejected = returned = 0
     missing_runs: list[tuple[str, ...]] = []
     sums: dict[str, int] = {}
     yes_counts: dict[str, int] = {}
     by_type: dict[str, dict[str, int]] = {}
     publication: dict[str, int] = {}
-    for t in tallies:
+    for t in parts:
         expected += t.expected
         reported += t.reported
         on_time += t.on_time
@@ -114,16 +134,19 @@ def combine_tallies(tallies: Iterable[Tally]) -> Tally:
         returned += t.returned
         if t.missing_sites:
             missing_runs.append(t.missing_sites)
-        for path, value in t.sums.items():
-            sums[path] = sums.get(path, 0) + value
-        for path, value in t.yes_counts.items():
-            yes_counts[path] = yes_counts.get(path, 0) + value
+        if sums_fast is None:
+            for path, value in t.sums.items():
+                sums[path] = sums.get(path, 0) + value
+        if yes_fast is None:
+            for path, value in t.yes_counts.items():
+                yes_counts[path] = yes_counts.get(path, 0) + value
         for site_type, counts in t.by_type.items():
             into = by_type.setdefault(site_type, {})
             for key, value in counts.items():
                 into[key] = into.get(key, 0) + value
-        for key, value in t.publication.items():
-            publication[key] = publication.get(key, 0) + value
+        if publication_fast is None:
+            for key, value in t.publication.items():
+                publication[key] = publication.get(key, 0) + value
     if len(missing_runs) == 1:
         missing_sites = missing_runs[0]
     else:
@@ -137,10 +160,10 @@ def combine_tallies(tallies: Iterable[Tally]) -> Tally:
         rejected=rejected,
         returned=returned,
         missing_sites=missing_sites,
-        sums=sums,
-        yes_counts=yes_counts,
+        sums=sums if sums_fast is None else sums_fast,
+        yes_counts=yes_counts if yes_fast is None else yes_fast,
         by_type=by_type,
-        publication=publication,
+        publication=publication if publication_fast is None else publication_fast,
     )
 
 

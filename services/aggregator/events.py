@@ -79,8 +79,11 @@ def aggregated_message(books: Books, verdict: ReportJudged, cause: str = "") -> 
     (a review, a deadline) makes it a distinct message, never dropped as a duplicate."""
     key = (verdict.code, verdict.form, verdict.year)
     in_tree = books.in_tree(verdict.code, verdict.form)
-    event = ReportAggregated(
-        **verdict.model_dump(exclude={"schema_version"}),
+    # the verdict was validated when it was decoded: its fields are taken as they are (a
+    # dump and a validation of the whole report per verdict spared)
+    fields = {name: getattr(verdict, name) for name in ReportJudged.model_fields}
+    event = ReportAggregated.model_construct(
+        **fields,
         aggregated_at=datetime.now(UTC),
         status=site_status(books, key),
         nodes=books.registry.site_ancestors(verdict.code) if in_tree else [],

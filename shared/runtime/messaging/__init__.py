@@ -10,7 +10,9 @@ go to the dead-letter stream with the reason, then are terminated.
 from shared.runtime.messaging.publishing import (
     PUBLISH_TIMEOUT_SECONDS,
     PUBLISH_WINDOW,
+    jetstream,
     publish_all,
+    publish_event,
 )
 from shared.runtime.messaging.pulling import (
     IDLE_FETCH_SECONDS,
@@ -83,8 +85,10 @@ __all__ = [
     "ensure_consumer",
     "ensure_streams",
     "event_driven_pull",
+    "jetstream",
     "patch_faststream_pull_timeout",
     "publish_all",
+    "publish_event",
     "stop_broker",
     "stream_config",
 ]

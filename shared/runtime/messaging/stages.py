@@ -333,7 +333,10 @@ class BatchStage(Generic[M]):
                 "batch of %d failed in %s; retrying one by one", len(good), self.consumer.durable
             )
         else:
-            await asyncio.gather(*(e.msg.ack() for e in good))
+            # one after another: an ack is a publish without a reply (buffered, it awaits
+            # nothing unless the buffer is full), so no task per message
+            for e in good:
+                await e.msg.ack()
             if self._failures:  # some failed alone before: forget them
                 for e in good:
                     self._failures.pop(_stream_seq(e.msg), None)

@@ -11,6 +11,7 @@ from shared.rollup import (
     RollupBook,
     SiteState,
     Tally,
+    combine_tallies,
     full_rollups,
     percent,
     site_tally,
@@ -262,3 +263,25 @@ def test_a_site_s_publication_travels_in_its_own_nodes_roll_ups() -> None:
     assert set(changed) == {"510000", "bm29-510000"}
     assert changed["510000"].publication_sites["bm29230001"].findings[1] == "页脚备案号不一致"
     assert book.update([state.model_copy(update={"publication": again})]) == {}
+
+
+def test_combining_aligned_and_unaligned_tallies_gives_the_same_sums() -> None:
+    """Tallies whose paths come in one order are added column by column, others key by key:
+    both give every key once, in first-seen order, with the exact integer sums."""
+    a = Tally.model_construct(
+        **Tally().__dict__ | {"sums": {"x": 1, "y": 2}, "yes_counts": {"q": 1}, "publication": {}}
+    )
+    b = Tally.model_construct(
+        **Tally().__dict__ | {"sums": {"x": 10, "y": 20}, "yes_counts": {"q": 0}, "publication": {}}
+    )
+    shuffled = Tally.model_construct(
+        **Tally().__dict__ | {"sums": {"y": 5, "z": 7}, "yes_counts": {}, "publication": {"d": 1}}
+    )
+    aligned = combine_tallies([a, b, a])
+    assert aligned.sums == {"x": 12, "y": 24}
+    assert aligned.yes_counts == {"q": 2}
+    mixed = combine_tallies([a, shuffled, b])
+    assert list(mixed.sums.items()) == [("x", 11), ("y", 27), ("z", 7)]
+    assert mixed.yes_counts == {"q": 1}
+    assert mixed.publication == {"d": 1}
+    assert combine_tallies(iter([a, b])).sums == {"x": 11, "y": 22}
