@@ -121,10 +121,27 @@ def kind_of(service: str) -> str:
     return "nats" if re.fullmatch(r"nats-\d+", service) else service
 
 
+#: ports handed out for the deployment's listeners: below Linux's ephemeral range (32768 and up),
+#: where the kernel never puts the local end of an outgoing connection. A port the kernel hands
+#: out (bind to 0) is free only until some connection takes it as its local port, and a server
+#: restarted later (a NATS node brought back) then finds it taken.
+_LISTEN_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _ in range(1000):
+        port = secrets.choice(_LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def as_list(command: str | list[str]) -> list[str]:
