@@ -8,7 +8,11 @@ from typing import cast, get_args
 
 from services.publisher.pages.column import plan_column_page, site_standings
 from services.publisher.pages.index import plan_index
-from services.publisher.pages.paths import PageRef, has_supervision_page
+from services.publisher.pages.paths import (
+    PageRef,
+    files_supervision_report,
+    has_supervision_page,
+)
 from services.publisher.pages.records import ReviewRecord, VersionRecord
 from services.publisher.pages.rollup import plan_rollup_page
 from services.publisher.pages.supervision import plan_supervision_page
@@ -110,9 +114,15 @@ class PageBuilder:
     async def build_supervision(self, ref: PageRef) -> dict[str, bytes] | None:
         if not has_supervision_page(self.registry, ref.code):
             return None
-        rows = await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
-        versions = [version_record(r) for r in rows]
         latest = self.state.office_statuses.get((ref.code, ref.year))
+        # only an office that files its own report shows versions (and a filing's versions are
+        # stored with its standing): the other nodes' pages read nothing from the store
+        rows = (
+            await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
+            if latest is not None and files_supervision_report(self.registry, ref.code)
+            else []
+        )
+        versions = [version_record(r) for r in rows]
         counted_id = latest.counted_receipt if latest else None
         counted = next((v for v in versions if v.receipt_id == counted_id), None)
         children = self.state.child_rollups(ref.year, ref.code)
