@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import cast, get_args
 
+from services.publisher.inputs import WrittenInputs
 from services.publisher.pages.column import plan_column_page, site_standings
 from services.publisher.pages.index import plan_index
 from services.publisher.pages.paths import (
@@ -70,8 +71,20 @@ class PageBuilder:
         self.base_url = base_url
         #: site pages from jobs (a worker process in the service, this process elsewhere)
         self.render_sites = render_sites
+        #: the inputs of the node pages written: one marked again unchanged is not rendered
+        self.inputs = WrittenInputs()
 
     async def build(self, ref: PageRef) -> dict[str, bytes] | None:
+        """The page's files; nothing (``{}``) for a node page whose inputs are those of its
+        files already written."""
+        inputs = self.inputs.inputs(self.state, ref)
+        if self.inputs.unchanged(ref, inputs):
+            return {}
+        files = await self._build(ref)
+        self.inputs.built(ref, inputs, files)
+        return files
+
+    async def _build(self, ref: PageRef) -> dict[str, bytes] | None:
         if ref.kind == "site":
             return await self.build_site(ref)
         if ref.kind == "column":
