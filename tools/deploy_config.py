@@ -70,7 +70,8 @@ class ServiceInterface:
     publishes: tuple[str, ...]
     streams: tuple[str, ...]  # whose configuration it checks at start
     inbox: str
-    follows: tuple[tuple[str, str], ...] = ()  # (stream, subject) read by direct get
+    #: (stream, subject) whose last message it reads by direct get, woken by a subscription
+    follows: tuple[tuple[str, str], ...] = ()
     #: core NATS subjects it answers requests on (it subscribes to them, replies to inboxes)
     answers: tuple[str, ...] = ()
 
@@ -138,8 +139,10 @@ def service_permissions(interface: ServiceInterface) -> Permissions:
             f"$JS.ACK.{stream}.{durable}.>",
         ]
     publish += [f"$JS.API.DIRECT.GET.{stream}.{subject}" for stream, subject in interface.follows]
+    followed = sorted({subject for _, subject in interface.follows})
     return Permissions(
-        publish=tuple(publish), subscribe=(f"{interface.inbox}.>", *interface.answers)
+        publish=tuple(publish),
+        subscribe=(f"{interface.inbox}.>", *interface.answers, *followed),
     )
 
 

@@ -16,7 +16,8 @@ from services.intake.schemas import ReceiptOut, StageReached
 from services.intake.store import IntakeStore, Receipt, row_conflict, row_refused
 from shared.access import Caller, may_file, may_read
 from shared.contracts import IssueOut, ReportSubmitted, content_hash
-from shared.forms import UnknownForm, load_form, parse_report, report_code
+from shared.forms import WORK_REPORT, UnknownForm, load_form, parse_report, report_code
+from shared.publication import PublicationDeclared
 from shared.registry import Registry
 
 Publish = Callable[[ReportSubmitted], Awaitable[None]]
@@ -33,6 +34,8 @@ class FilingState:
 
 #: (code, form, year) → the filing's state
 ReadFiling = Callable[[str, str, int], Awaitable[FilingState]]
+#: (code, year) → the declarations, oldest first
+ReadDeclarations = Callable[[str, int], Awaitable[list[PublicationDeclared]]]
 
 
 def to_receipt(row: Receipt, base_url: str, duplicate: bool = False) -> ReceiptOut:
@@ -75,6 +78,7 @@ class Intake:
         publish: Publish,
         base_url: str,
         read_filing: ReadFiling | None = None,
+        read_declarations: ReadDeclarations | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -82,6 +86,8 @@ class Intake:
         self.base_url = base_url
         #: without reviews (tests, tools) a filing is never locked
         self.read_filing = read_filing or self._latest_unreviewed
+        #: where the site declared its work report published (公开声明), shown on its receipts
+        self.read_declarations = read_declarations
         #: per filing: its lock and how many requests hold or wait for it (dropped at zero, so
         #: the map holds the filings in flight, not every filing ever seen)
         self._locks: dict[tuple[str, str, int], tuple[asyncio.Lock, list[int]]] = {}
@@ -245,7 +251,11 @@ class Intake:
         row = await self.store.get(receipt_id)
         if row is None or not may_read(caller, self.registry, row.code):
             raise NotFound("未找到该回执", "no such receipt")
-        return to_receipt(row, self.base_url)
+        receipt = to_receipt(row, self.base_url)
+        if self.read_declarations is not None and row.form == WORK_REPORT:
+            declared = await self.read_declarations(row.code, row.year)
+            receipt.declarations = [d for d in declared if d.kind == "report"]
+        return receipt
 
 
 def form_label(form: str) -> str:

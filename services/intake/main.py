@@ -62,6 +62,7 @@ from shared.runtime.messaging import (
 from shared.runtime.metrics import REPORTS_SUBMITTED, Health, HttpMetrics, health_port, serve_health
 from shared.runtime.registry_follow import last_import, live_registry
 from shared.runtime.service import (
+    QuietServer,
     configured_registry,
     declare_publications,
     freeze_startup_state,
@@ -162,8 +163,28 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     declarations = Declarations(
         registry, declaration_store, outbox, publish_declared, publish_judged, ask_recheck
     )
-    intake = Intake(registry, store, publish, base_url, read_filing=reviews.filing_state)
-    console = Console(intake, reviews, ConsoleQueries(store.engine), settings.max_body_bytes)
+
+    async def read_declarations(code: str, year: int) -> list[PublicationDeclared]:
+        return [
+            PublicationDeclared(**d.model_dump())
+            for d in await declaration_store.declarations(code, year)
+        ]
+
+    intake = Intake(
+        registry,
+        store,
+        publish,
+        base_url,
+        read_filing=reviews.filing_state,
+        read_declarations=read_declarations,
+    )
+    console = Console(
+        intake,
+        reviews,
+        ConsoleQueries(store.engine),
+        settings.max_body_bytes,
+        declarations=declarations,
+    )
     progress = ReceiptProgress(store)
     dead = DeadLetters(broker, "intake")
     # receipts follow a burst in batches (one transaction per linger, not per small fetch)
@@ -267,7 +288,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    asyncio.run(QuietServer(config).serve())
 
 
 async def issue_tokens(

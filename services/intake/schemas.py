@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from shared.contracts import IssueOut
 from shared.filings import Outcome
+from shared.publication import PublicationDeclared
 
 #: a receipt's stages: submitted, then the verdict (an Outcome), aggregated, published
 Stage = Literal["submitted", "accepted", "rejected", "aggregated", "published"]
@@ -48,6 +49,9 @@ class ReceiptOut(BaseModel):
     warnings: list[IssueOut] = Field(default_factory=list)
     standing: dict[str, Any] | None = None
     urls: list[str] = Field(default_factory=list)
+    #: where the site declared it published its work report for the year (公开声明), oldest
+    #: first (a changed URL is a new declaration)
+    declarations: list[PublicationDeclared] = Field(default_factory=list)
 
 
 class SiteOut(BaseModel):

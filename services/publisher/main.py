@@ -87,7 +87,8 @@ class PublisherSettings(CommonSettings):
     publisher_database_url: str | None = None
     pages_dir: Path = Path("var/pages")
     pages_base_url: str = "http://127.0.0.1:8080"
-    #: pause between render passes when nothing is dirty (seconds)
+    #: pause between render passes while site pages stay dirty after one (seconds); when
+    #: nothing is dirty the render loops wait for new dirty marks instead
     render_idle_seconds: float = 0.05
     #: plan and render site pages in a worker process (beside the event loop)
     site_worker: bool = True
@@ -145,8 +146,17 @@ def build(
     return publisher, store
 
 
-async def render_loop(render: Callable[[], Awaitable[int]], idle: float) -> None:
+async def render_loop(
+    render: Callable[[], Awaitable[int]],
+    store: PublisherStore,
+    idle: float,
+    held: Callable[[], bool] = lambda: False,
+) -> None:
+    """Render passes while pages are dirty; between them, wait until a handler marks pages
+    dirty (nothing runs while nothing changes), or ``idle`` seconds while ``held()`` says that
+    pages were left dirty on purpose (paced, or held back by a burst)."""
     while True:
+        seen = store.marks
         try:
             started = time.perf_counter()
             rendered = await render()
@@ -155,10 +165,10 @@ async def render_loop(render: Callable[[], Awaitable[int]], idle: float) -> None
                 RENDER_SECONDS.observe(time.perf_counter() - started)
         except Exception:
             log.exception("render pass failed; retrying")
-            rendered = 0
             await asyncio.sleep(1)
+            continue
         if not rendered:
-            await asyncio.sleep(idle)
+            await store.wait_marked(seen, idle if held() else None)
 
 
 async def serve(settings: PublisherSettings) -> None:
@@ -182,10 +192,16 @@ async def serve(settings: PublisherSettings) -> None:
         live.start(broker, settings.registry_poll_seconds)
         # site pages (they answer receipts) never wait behind a costly node page
         idle = settings.render_idle_seconds
-        loop_tasks.append(asyncio.create_task(render_loop(publisher.render_sites, idle)))
+        sites = render_loop(publisher.render_sites, store, idle)
+        loop_tasks.append(asyncio.create_task(sites))
         # node pages wait for paced ones (not_before) or for a burst to end: look less often
         node_idle = max(idle, NODE_IDLE_SECONDS)
-        loop_tasks.append(asyncio.create_task(render_loop(publisher.render_nodes, node_idle)))
+
+        def held() -> bool:
+            return publisher.scheduler.nodes_held
+
+        nodes = render_loop(publisher.render_nodes, store, node_idle, held)
+        loop_tasks.append(asyncio.create_task(nodes))
 
     async def stop() -> None:
         await live.stop()

@@ -41,6 +41,9 @@ class RenderScheduler:
         self.write = write
         self.announcer = announcer
         self.pacer = pacer
+        #: node pages left dirty by the last pass (paced, or held back by a burst): the node
+        #: loop looks again after a while; otherwise it waits for new dirty marks
+        self.nodes_held = False
 
     async def render_pending(self) -> int:
         """One pass: site pages first (they answer receipts), then node pages as paced."""
@@ -88,8 +91,10 @@ class RenderScheduler:
         if self.pacer.bursting():
             # the burst's own site pages first: node pages catch up once it is over (and no
             # pass reads the thousands of dirty node keys only to skip them)
+            self.nodes_held = True
             return 0
         pending = sorted(await self.store.dirty(sites=False), key=node_page_order)
+        self.nodes_held = False
         now = time.monotonic()
         due = await self.store.announcements([key for key, _ in pending])
         done: list[tuple[str, int]] = []
@@ -111,6 +116,7 @@ class RenderScheduler:
         if files:
             await self.write(files)
         await self.store.clean(done)
+        self.nodes_held = len(done) < len(pending)
         rendered = {key for key, _ in done}
         await self.announcer.announce([item for item in due if item.key in rendered])
         return len(done)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -100,6 +102,9 @@ class PublisherStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.generation = 0
+        #: transactions that marked pages dirty, counted once committed (render loops wait on it)
+        self.marks = 0
+        self._marked = asyncio.Event()
 
     def _insert(self) -> Any:
         return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
@@ -175,6 +180,19 @@ class PublisherStore:
                     ),
                     list(announcements),
                 )
+        if dirty:  # committed: a render pass that starts now reads the marks
+            self.marks += 1
+            self._marked.set()
+
+    async def wait_marked(self, seen: int, within: float | None) -> None:
+        """Wait until pages are marked dirty after ``seen`` (a value of ``marks`` read before a
+        render pass), or ``within`` seconds (None: no limit)."""
+        if self.marks != seen:
+            return
+        # every earlier set was for marks the pass read: none is lost by clearing
+        self._marked.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._marked.wait(), within)
 
     async def dirty(self, sites: bool | None = None) -> list[tuple[str, int]]:
         """Pages to render: all, only site pages (``sites=True``) or only the others (keys

@@ -28,6 +28,8 @@ def create_app(store: VerifierStore, health: Health, lifespan: Any = None) -> Fa
     @app.get("/readyz", include_in_schema=False)
     @app.get("/metrics", include_in_schema=False)
     async def health_answer(request: Request) -> Response:
+        if request.url.path != "/healthz":
+            await health.refresh()  # the consumers' lag, when the last reading is old
         status, kind, body = health.respond(request.url.path)
         return Response(body, status_code=status, media_type=kind)
 

@@ -31,6 +31,7 @@ from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_
 from shared.runtime.metrics import Health, count_published, health_port
 from shared.runtime.registry_follow import live_registry
 from shared.runtime.service import (
+    QuietServer,
     declare_publications,
     freeze_startup_state,
     make_broker,
@@ -222,4 +223,4 @@ def main() -> None:
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    asyncio.run(QuietServer(config).serve())

@@ -5,6 +5,7 @@ subtree on request, record evidence and publish each check's state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,8 @@ IDENTIFIERS = ("site_code", "icp_filing", "psb_filing")
 Publish = Callable[[PublicationChecked], Awaitable[None]]
 #: checks finished within this long are stored in one transaction
 RECORD_LINGER_SECONDS = 0.1
+#: the longest the check loop sleeps when nothing changes (a clock that jumps is seen by then)
+MAX_PAUSE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -193,12 +196,27 @@ class Verifier:
         return len(rows)
 
     async def run_forever(self) -> None:
+        """Start due checks; then sleep until the next one is due or the targets change (a
+        report accepted, a declaration, a re-check, a check recorded)."""
         while True:
+            self.store.changed.clear()  # a change from here on wakes the wait below
             try:
                 await self.run_due()
+                pause = await self._pause()
             except Exception:
                 log.exception("the check loop failed; trying again")
-            await asyncio.sleep(self.poll_seconds)
+                pause = self.poll_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store.changed.wait(), pause)
+
+    async def _pause(self) -> float:
+        """Seconds until the next check is due (at most MAX_PAUSE_SECONDS); ``poll_seconds``
+        while one is due but not started (no free slot, or still in flight)."""
+        due_at = await self.store.next_due_at()
+        if due_at is None:
+            return MAX_PAUSE_SECONDS
+        until = (due_at - datetime.now(UTC)).total_seconds()
+        return min(until, MAX_PAUSE_SECONDS) if until > 0 else self.poll_seconds
 
     async def run_due(self) -> int:
         """Start the checks that are due (as many as there are free slots)."""

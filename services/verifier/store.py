@@ -3,13 +3,14 @@ check with its findings, every fetch with a compressed, size-capped copy of the 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, or_, select, update
+from sqlalchemy import Column, LargeBinary, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
@@ -104,6 +105,8 @@ class Recorded:
 class VerifierStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: set once a change to when targets are due is committed (the check loop waits on it)
+        self.changed = asyncio.Event()
 
     async def create(self) -> None:
         await create_schema(self.engine, [Watched, CheckRow, FetchRow])
@@ -132,6 +135,7 @@ class VerifierStore:
                 await conn.execute(table.insert().values(**row.model_dump()))
             else:
                 await conn.execute(update(table).where(*where).values(**values))
+        self.changed.set()
 
     async def due(self, now: datetime, limit: int) -> list[Watched]:
         table = sql_table(Watched)
@@ -159,6 +163,15 @@ class VerifierStore:
                     .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
                     .values(next_check_at=at)
                 )
+        self.changed.set()
+
+    async def next_due_at(self) -> datetime | None:
+        """When the next check is due (None: nothing to check)."""
+        table = sql_table(Watched)
+        async with self.engine.connect() as conn:
+            return await conn.scalar(
+                select(func.min(table.c.next_check_at)).where(table.c.url.is_not(None))
+            )
 
     async def due_by(self, keys: Sequence[Key], at: datetime) -> None:
         """These declared targets are due at ``at`` at the latest (an earlier time stays)."""
@@ -176,6 +189,7 @@ class VerifierStore:
                     )
                     .values(next_check_at=at)
                 )
+        self.changed.set()
 
     async def record(self, items: Sequence[Recorded]) -> None:
         """Checks, their fetches and their targets' new state, in one transaction."""
@@ -192,6 +206,7 @@ class VerifierStore:
                     .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
                     .values(**item.target)
                 )
+        self.changed.set()
 
     async def mark_published(self, check_ids: Sequence[str]) -> None:
         table = sql_table(CheckRow)

@@ -88,12 +88,22 @@ class HealthSettings(BaseSettings):
     #: None = the service's default (validator 8001, aggregator 8002, publisher 8003, intake
     #: 8004); 0 = off
     health_port: int | None = None
-    #: how often each durable consumer's lag is read from JetStream
+    #: how old the consumers' lag may be when /metrics or /readyz is asked (it is read again
+    #: then); read every LAG_POLL_IDLE_SECONDS otherwise
     lag_poll_seconds: float = 5.0
 
 
+#: how often the lag is read when nobody asks for it (a scrape or a readiness probe reads it
+#: when it is older than ``lag_poll_seconds``): an idle service with nobody watching sleeps
+LAG_POLL_IDLE_SECONDS = 60.0
+#: the longest /metrics or /readyz waits for a fresh reading (the last one answers otherwise)
+LAG_REFRESH_WAIT_SECONDS = 2.0
+
+
 class Health:
-    """Liveness and readiness of one service, and the poller of its consumers' lag."""
+    """Liveness and readiness of one service, and the poller of its consumers' lag: read when
+    /metrics or /readyz is asked and the last reading is older than ``poll_seconds``, and every
+    LAG_POLL_IDLE_SECONDS in the background."""
 
     def __init__(
         self,
@@ -110,6 +120,7 @@ class Health:
         self.missing: set[str] = set()
         self.last_poll: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._polling: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -119,6 +130,8 @@ class Health:
 
     async def stop(self) -> None:
         self.started = False
+        if self._polling is not None:
+            self._polling.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -130,7 +143,21 @@ class Health:
                 await self.poll()
             except Exception as exc:  # the broker may be reconnecting: readiness says so
                 log.warning("consumer lag poll failed: %r", exc)
-            await asyncio.sleep(self.poll_seconds)
+            await asyncio.sleep(max(self.poll_seconds, LAG_POLL_IDLE_SECONDS))
+
+    async def refresh(self) -> None:
+        """Read the lag again when the last reading is older than ``poll_seconds`` (one reading
+        for concurrent requests; waits at most LAG_REFRESH_WAIT_SECONDS)."""
+        if not self.started:
+            return
+        if self.last_poll is not None and time.monotonic() - self.last_poll < self.poll_seconds:
+            return
+        if self._polling is None or self._polling.done():
+            self._polling = asyncio.create_task(self.poll())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._polling), LAG_REFRESH_WAIT_SECONDS)
+        except Exception as exc:  # the broker may be reconnecting: readiness says so
+            log.warning("consumer lag poll failed: %r", exc)
 
     async def poll(self) -> None:
         """Read each durable consumer's info: lag gauges, and whether it still exists."""
@@ -189,10 +216,13 @@ async def serve_health(health: Health, host: str, port: int) -> asyncio.Server:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             method, target, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            path = target.split("?", 1)[0]
             if method not in ("GET", "HEAD"):
                 status, kind, body = 405, "text/plain", b"GET only"
             else:
-                status, kind, body = health.respond(target.split("?", 1)[0])
+                if path in ("/metrics", "/readyz"):
+                    await health.refresh()
+                status, kind, body = health.respond(path)
             head = (
                 f"HTTP/1.0 {status} {_REASONS.get(status, '')}\r\nContent-Type: {kind}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

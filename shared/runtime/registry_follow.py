@@ -6,6 +6,11 @@ reads that stream's last message by direct get (each replica on its own, no dura
 names a registry other than the one in use, loads the file and switches: it waits until no batch
 is being handled, holds new ones back, and hands the new registry to the service's switch (which
 calls ``LiveRegistry.adopt`` at its own consistent point and recomputes what depends on it).
+
+A process reads that last message when it starts following, when a plain subscription to the
+subject tells it an import was announced, and every ``RECHECK_SECONDS`` (an announcement sent
+while its connection was down reaches no subscription); while an announced registry is not in
+its file yet, every ``interval`` seconds. Nothing runs while nothing changes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from shared.contracts import RegistryImported
@@ -33,6 +40,8 @@ T = TypeVar("T")
 Switch = Callable[[Registry], Awaitable[None]]
 #: times an import is looked at while the file holds another registry, before it is ignored
 MAX_MISSES = 10
+#: how often a process reads the last import when no announcement woke it
+RECHECK_SECONDS = 60.0
 
 
 class BatchGate:
@@ -91,6 +100,9 @@ class LiveRegistry:
         #: the stream sequence of the last import looked at
         self.seen = 0
         self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        #: set by the subscription when an import is announced
+        self._announced = asyncio.Event()
         self._missed, self._misses = 0, 0
         #: the registry being switched to and its digest (computed once, off the event loop)
         self.incoming: tuple[Registry, str] | None = None
@@ -160,18 +172,35 @@ class LiveRegistry:
             self.seen = seq
 
     async def follow(self, broker: NatsBroker, interval: float) -> None:
-        """Look for a new import every ``interval`` seconds until cancelled."""
+        """Look at the last import now, then whenever one is announced (at least every
+        ``RECHECK_SECONDS``; every ``interval`` seconds while an announced registry is not in
+        the file yet), until cancelled."""
         while True:
+            self._announced.clear()
             try:
                 await self.check(broker)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("following the registry failed; retrying")
-            await asyncio.sleep(interval)
+                await asyncio.sleep(interval)
+                continue
+            waiting_for_file = self._missed > self.seen
+            with contextlib.suppress(TimeoutError):
+                within = interval if waiting_for_file else RECHECK_SECONDS
+                await asyncio.wait_for(self._announced.wait(), within)
+
+    async def _on_announced(self, _msg: Msg) -> None:
+        self._announced.set()
 
     def start(self, broker: NatsBroker, interval: float) -> None:
-        self._task = asyncio.create_task(self.follow(broker, interval))
+        self._task = asyncio.create_task(self._subscribe_and_follow(broker, interval))
+
+    async def _subscribe_and_follow(self, broker: NatsBroker, interval: float) -> None:
+        # subscribed before the first look: an import announced in between wakes the loop
+        subject = REGISTRY_FOLLOWED.subject
+        self._subscription = await broker.connection.subscribe(subject, cb=self._on_announced)
+        await self.follow(broker, interval)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -179,6 +208,10 @@ class LiveRegistry:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):  # the connection may be closing or closed
+                await self._subscription.unsubscribe()
+            self._subscription = None
 
 
 async def last_import(broker: NatsBroker) -> tuple[int, RegistryImported] | None:

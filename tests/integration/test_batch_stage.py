@@ -393,6 +393,36 @@ async def nianbao(*args: str, url: str) -> str:
     return out.decode()
 
 
+async def test_an_idle_stage_waits_on_the_server_and_gets_each_lone_message_at_once(
+    stage: tuple[Worker, NatsBroker],
+) -> None:
+    """Idle, a stage keeps one pull request waiting on the server (renewed every
+    IDLE_FETCH_SECONDS), not twenty a second; a message still reaches it at once, every time,
+    however the requests and their expiries interleave."""
+    worker, broker = stage
+    requests: list[float] = []
+
+    async def count(_msg: object) -> None:
+        requests.append(time.monotonic())
+
+    watch = await broker.connection.subscribe(
+        f"$JS.API.CONSUMER.MSG.NEXT.{WORK.name}.{CONSUMER.durable}", cb=count
+    )
+    try:
+        await asyncio.sleep(3.0)
+        assert len(requests) <= 2, f"{len(requests)} pull requests in 3 s of idleness"
+
+        for i in range(12):
+            # pauses around the request's expiry and in between: each message at once
+            await asyncio.sleep((0.3, 1.2, 2.0)[i % 3])
+            name, sent = f"lone{i:02d}", time.monotonic()
+            await submit(broker, name)
+            await eventually(lambda name=name: _async(name in worker.done), within=10)
+            assert time.monotonic() - sent < 1.0, f"{name} waited {time.monotonic() - sent:.1f} s"
+    finally:
+        await watch.unsubscribe()
+
+
 async def _async(value: bool) -> bool:
     return value
 

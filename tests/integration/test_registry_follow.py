@@ -146,3 +146,61 @@ async def test_a_process_switches_to_the_registry_an_import_names(
         await eventually(back_to_demo, within=10)
     finally:
         await live.stop()
+
+
+async def test_a_following_process_is_woken_by_the_announcement_and_reads_nothing_meanwhile(
+    broker: NatsBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle, a process does not read the stream (the last import is read once at start); an
+    import announced later reaches it at once through its subscription, not by a poll; an
+    announcement the file does not hold yet is looked at again every ``interval``."""
+    path = tmp_path / "registry.json"
+
+    def load() -> Registry:
+        return load_registry(path) if path.exists() else demo_registry()
+
+    live = LiveRegistry(load(), load)
+    held = live.registry
+    looks: list[float] = []
+    check = live.check
+
+    async def counted(broker: NatsBroker) -> bool:
+        looks.append(asyncio.get_running_loop().time())
+        return await check(broker)
+
+    monkeypatch.setattr(live, "check", counted)
+    live.start(broker, 0.2)
+    try:
+        await eventually(lambda: _async(len(looks) == 1), within=5)
+        await asyncio.sleep(1.0)
+        assert len(looks) == 1  # nothing announced: nothing read
+
+        # announced before the file holds it: looked at every interval until it does
+        new = closed_registry()
+        await announce(broker, registry_digest(new))
+        await eventually(lambda: _async(len(looks) >= 4), within=5)
+        assert held.sites[CLOSED].active_to is None
+        dump_registry(new, path)
+
+        async def switched() -> bool:
+            return held.sites[CLOSED].active_to == 2020
+
+        await eventually(switched, within=5)
+        settled = len(looks)
+        await asyncio.sleep(1.0)
+        assert len(looks) == settled  # switched: quiet again
+
+        # a later import wakes it at once (no poll: the recheck is a minute away)
+        dump_registry(demo_registry(), path)
+        await announce(broker, registry_digest(demo_registry()))
+
+        async def back_to_demo() -> bool:
+            return held.sites[CLOSED].active_to is None
+
+        await eventually(back_to_demo, within=5)
+    finally:
+        await live.stop()
+
+
+async def _async(value: bool) -> bool:
+    return value

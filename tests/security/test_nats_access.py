@@ -129,8 +129,10 @@ STREAM_PROBES = [
     ("sub", "_INBOX.>", False),
     ("sub", ">", False),
 ]
+#: every service is woken by registry imports (it reads the last one by direct get)
+FOLLOW_PROBES = [("sub", "nianbao.registry.imported", True)]
 for _service in SERVICES:
-    PROBES[_service] += STREAM_PROBES
+    PROBES[_service] += STREAM_PROBES + FOLLOW_PROBES
 
 
 async def connect_as(server: NatsServer, user: str, password: str, errors: list[str]) -> Client:

@@ -16,12 +16,15 @@ from services.intake.app import create_app
 from services.intake.console.app import build_console
 from services.intake.console.context import Console
 from services.intake.console.queries import ConsoleQueries
+from services.intake.declarations import Declarations, DeclarationStore
 from services.intake.filing import Intake
+from services.intake.outbox import Outbox
 from services.intake.review import Reviews
 from services.intake.review_api import build_review_router
 from services.intake.review_store import ReviewStore
 from services.intake.store import IntakeStore
 from shared.contracts import DeadlineSet, ReportSubmitted, ReviewRecorded
+from shared.publication import PublicationDeclared, PublicationJudged
 from shared.registry.demo import demo_registry
 from shared.runtime.db import make_engine
 
@@ -41,6 +44,8 @@ class Published:
     submitted: list[ReportSubmitted] = field(default_factory=list)
     reviews: list[ReviewRecorded] = field(default_factory=list)
     deadlines: list[DeadlineSet] = field(default_factory=list)
+    declared: list[PublicationDeclared] = field(default_factory=list)
+    judged: list[PublicationJudged] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class ConsoleRig:
     reviews: Reviews
     console: Console
     published: Published
+    declarations: Declarations
 
     def client(self, base_url: str = "http://test") -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.app, base_url=base_url)
@@ -85,16 +91,36 @@ async def console_rig(tmp_path: Path, database_url: str | None = None) -> AsyncI
     async def publish_deadline(event: DeadlineSet) -> None:
         published.deadlines.append(event)
 
+    async def publish_declared(event: PublicationDeclared) -> None:
+        published.declared.append(event)
+
+    async def publish_judged(event: PublicationJudged) -> None:
+        published.judged.append(event)
+
+    async def no_recheck(_year: int, _node: str) -> dict[str, object]:
+        raise AssertionError("no re-check is asked in the console's tests")
+
     reviews = Reviews(registry, store, review_store, publish_review, publish_deadline)
     intake = Intake(registry, store, publish, "http://test", read_filing=reviews.filing_state)
-    console = Console(intake, reviews, ConsoleQueries(store.engine), 256 * 1024)
+    declaration_store = DeclarationStore(store.engine)
+    await declaration_store.create()
+    outbox = Outbox(store.engine)
+    declarations = Declarations(
+        registry, declaration_store, outbox, publish_declared, publish_judged, no_recheck
+    )
+    console = Console(
+        intake, reviews, ConsoleQueries(store.engine), 256 * 1024, declarations=declarations
+    )
     await console.create()
     app = create_app(intake, 256 * 1024)
     app.include_router(build_review_router(intake, reviews))
     app.mount("/console", build_console(console))
     try:
-        yield ConsoleRig(httpx.ASGITransport(app=app), intake, reviews, console, published)
+        yield ConsoleRig(
+            httpx.ASGITransport(app=app), intake, reviews, console, published, declarations
+        )
     finally:
+        await outbox.stop()
         await store.engine.dispose()
 
 

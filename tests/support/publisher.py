@@ -25,7 +25,7 @@ from services.publisher.pages.rollup import plan_rollup_page
 from services.publisher.pages.site import plan_site_page
 from services.publisher.pages.supervision import plan_supervision_page
 from shared.forms import LayoutRow
-from shared.publication import PublicationStanding
+from shared.publication import OfficePublication, PublicationStanding
 from shared.registry.model import Level, Node, Registry, Site, SiteType, Tree
 from shared.rollup import NodeRollup, SiteState, full_rollups
 
@@ -278,7 +278,24 @@ PUBLICATIONS: dict[str, PublicationStanding] = {
 }
 
 
+#: the province's own duty (issue 17): its supervision report verified in the catalogue, its
+#: 专栏 checked and linking to some of the sites below; the department declared nothing
+OFFICE_PUBLICATIONS: dict[str, OfficePublication] = {
+    "510000": OfficePublication(
+        catalogue_state="verified",
+        catalogue_url="https://www.sc.gov.cn/zwgk/jgnb/2025.html",
+        catalogue_checked_at=at(25, 5),
+        column_state="not_linked",
+        column_url="https://www.sc.gov.cn/ndbb/2025/index.html",
+        column_checked_at=at(25, 6),
+        column_covered=3,
+        column_sites=5,
+    ),
+}
+
+
 def rollups(reg: Registry | None = None) -> dict[str, NodeRollup]:
+    """Every node's roll-up, the province's with its own catalogue entry and 专栏."""
     rows = site_rows()
     states = {
         code: SiteState(
@@ -287,7 +304,10 @@ def rollups(reg: Registry | None = None) -> dict[str, NodeRollup]:
         for code, row in rows.items()
         if row.status != "missing" or code in PUBLICATIONS
     }
-    return full_rollups(reg or registry(), YEAR, states, COUNT_PATHS, YES_NO_PATHS)
+    ups = full_rollups(reg or registry(), YEAR, states, COUNT_PATHS, YES_NO_PATHS)
+    for node, office in OFFICE_PUBLICATIONS.items():
+        ups[node] = ups[node].model_copy(update={"office_publication": office})
+    return ups
 
 
 # ---------------------------------------------------------------- supervision reports
@@ -506,7 +526,9 @@ def all_files() -> dict[str, bytes]:
     )
     files |= render.site_page_files(site)
     for node in ("510000", "bm29"):
-        column = plan_column_page(reg, node, YEAR, site_rows(), layout=LAYOUT)
+        column = plan_column_page(
+            reg, node, YEAR, site_rows(), layout=LAYOUT, rollup=ups[node], publication=PUBLICATIONS
+        )
         files |= render.column_page_files(column)
     for node in ("CN", "510000"):
         kids = [ups[c] for c in reg.children(node)]

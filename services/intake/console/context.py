@@ -9,6 +9,7 @@ from fastapi import Request
 from services.intake.console.queries import ConsoleQueries
 from services.intake.console.sessions import Session, Sessions, SignInThrottle
 from services.intake.console.web import COOKIE
+from services.intake.declarations import Declarations
 from services.intake.filing import Intake
 from services.intake.review import Reviews
 
@@ -23,6 +24,8 @@ class Console:
     max_body_bytes: int
     sessions: Sessions = field(default_factory=Sessions)
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    #: the publication duty's use cases: the filing and receipt screens show the history
+    declarations: Declarations | None = None
 
     async def create(self) -> None:
         await self.queries.create()

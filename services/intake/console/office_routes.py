@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.intake.console.context import Console
+from services.intake.console.publication import publication_history
 from services.intake.console.queue import (
     FILTERS,
     SORTS,
@@ -155,6 +156,7 @@ def office_router(console: Console) -> APIRouter:
             else node_deadline(policy, registry, code)
         )
         line = filing_line(code, name, year, filing.versions, filing.reviews, deadline)
+        publication = await publication_history(console.declarations, caller, code, year)
         return render(
             request,
             "filing.html",
@@ -183,6 +185,7 @@ def office_router(console: Console) -> APIRouter:
             },
             action_labels=ACTION_LABELS,
             problem=problem,
+            publication=publication,
         )
 
     async def confirmed(request: Request, visit: Visit) -> tuple[bool, dict[str, list[str]]]:

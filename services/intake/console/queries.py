@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,34 @@ class Reminder(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
 
 
+class ReminderUnpublished(SQLModel, table=True):
+    """The sites a reminder names as filed but not yet verified published on their homepage
+    (issue 17): a table of its own beside ``console_reminders``, so databases made before it
+    keep working (the schema is only ever added to)."""
+
+    __tablename__ = "console_reminders_unpublished"
+
+    year: int = Field(primary_key=True)
+    node: str = Field(primary_key=True)
+    threshold_days: int = Field(primary_key=True)
+    sites: list[dict[str, Any]] = Field(sa_column=Column(JsonDocument, nullable=False))
+
+
+@dataclass(frozen=True)
+class ReminderLine:
+    """A reminder as the office's home screen lists it."""
+
+    year: int
+    node: str
+    threshold_days: int
+    deadline: datetime
+    #: sites missing, rejected or returned (code, name, status)
+    sites: list[dict[str, Any]]
+    at: datetime
+    #: sites filed but not verified published (code, name, state)
+    unpublished: list[dict[str, Any]]
+
+
 class ConsoleQueries:
     """Reads for lists and screens; the one write is a draft (the filing itself is the API's)."""
 
@@ -68,7 +97,7 @@ class ConsoleQueries:
         self.engine = engine
 
     async def create(self) -> None:
-        await create_schema(self.engine, [Draft, Reminder])
+        await create_schema(self.engine, [Draft, Reminder, ReminderUnpublished])
 
     async def receipts(
         self, form: str, year: int | None = None, codes: Sequence[str] | None = None
@@ -173,22 +202,54 @@ class ConsoleQueries:
             ).model_dump()
             for e in batch
         }
+        unpublished = {
+            (e.event.year, e.event.node, e.event.threshold_days): ReminderUnpublished(
+                year=e.event.year,
+                node=e.event.node,
+                threshold_days=e.event.threshold_days,
+                sites=[s.model_dump() for s in e.event.unpublished],
+            ).model_dump()
+            for e in batch
+            if e.event.unpublished
+        }
+        named = sql_table(ReminderUnpublished)
         async with self.engine.begin() as conn:
             for year, node, threshold in rows:
-                await conn.execute(
-                    table.delete().where(
-                        table.c.year == year,
-                        table.c.node == node,
-                        table.c.threshold_days == threshold,
+                for each in (table, named):
+                    await conn.execute(
+                        each.delete().where(
+                            each.c.year == year,
+                            each.c.node == node,
+                            each.c.threshold_days == threshold,
+                        )
                     )
-                )
             await conn.execute(table.insert(), list(rows.values()))
+            if unpublished:
+                await conn.execute(named.insert(), list(unpublished.values()))
 
-    async def reminders(self, node: str) -> list[Reminder]:
-        """The reminders sent to a node, newest first."""
+    async def reminders(self, node: str) -> list[ReminderLine]:
+        """The reminders sent to a node, newest first, with the sites each names as not
+        published."""
         table = sql_table(Reminder)
+        named = sql_table(ReminderUnpublished)
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(table).where(table.c.node == node).order_by(table.c.at.desc()).limit(50)
             )
-            return [Reminder.model_validate(dict(r._mapping)) for r in rows]
+            reminders = [Reminder.model_validate(dict(r._mapping)) for r in rows]
+            listed = await conn.execute(select(named).where(named.c.node == node))
+            unpublished = {
+                (r.year, r.threshold_days): list(r.sites) for r in listed if r.sites is not None
+            }
+        return [
+            ReminderLine(
+                year=r.year,
+                node=r.node,
+                threshold_days=r.threshold_days,
+                deadline=r.deadline,
+                sites=r.sites,
+                at=r.at,
+                unpublished=unpublished.get((r.year, r.threshold_days), []),
+            )
+            for r in reminders
+        ]

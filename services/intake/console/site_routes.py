@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from services.intake.console.context import Console
 from services.intake.console.formview import build_view, flat_values, posted_values, raw_report
+from services.intake.console.publication import publication_history
 from services.intake.console.queue import FilingLine, filing_line, node_deadline
 from services.intake.console.web import Visit, as_lists, read_form, redirect, render, visitor
 from services.intake.edge import CODE, FORM, decode_json
@@ -39,6 +40,7 @@ from shared.forms import (
     check_report,
     load_form,
 )
+from shared.publication import STATE_LABELS
 from shared.registry import Level
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,7 @@ def site_router(console: Console) -> APIRouter:
             may_set_deadline=deadline_node,
             internal_deadline=policy.overrides.get(caller.code or ""),
             reminders=await console.queries.reminders(node.code) if node else [],
+            state_labels=STATE_LABELS,
             node_deadline=node_deadline(policy, registry, node.code) if node else None,
             name=registry.sites[caller.code].name
             if caller.code in registry.sites
@@ -326,6 +329,9 @@ def site_router(console: Console) -> APIRouter:
     async def receipt_page(request: Request, receipt_id: ReceiptId) -> Response:
         visit = await signed_in(request)
         receipt = await intake.receipt(visit.caller, receipt_id)
+        publication = await publication_history(
+            console.declarations, visit.caller, receipt.code, receipt.year
+        )
         return render(
             request,
             "receipt.html",
@@ -334,6 +340,7 @@ def site_router(console: Console) -> APIRouter:
             receipt=receipt,
             final=receipt.stage in FINAL_STAGES,
             title=load_form(receipt.form).title,
+            publication=publication,
         )
 
     @router.get("/receipts/{receipt_id}/stage")

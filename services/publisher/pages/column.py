@@ -37,6 +37,11 @@ from services.publisher.pages.formatting import (
     iso_time,
     lookup,
 )
+from services.publisher.pages.office_publication import (
+    OfficePublicationView,
+    office_publication_json,
+    office_publication_view,
+)
 from services.publisher.pages.paths import (
     STATIC_COLUMN_JS,
     PagePaths,
@@ -157,6 +162,8 @@ class ColumnPageData:
     page_links: tuple[PageLink, ...] = ()
     #: the script's index of a column of several pages (None for one page)
     index_doc: dict[str, Any] | None = None
+    #: a province's or department's own catalogue entry and 专栏, on the first page
+    office_publication: OfficePublicationView | None = None
 
     @property
     def root(self) -> str:
@@ -367,11 +374,13 @@ def plan_column_page(
             "publication": [o.value for o in publication_options],
         }
         index = index_doc(pages, keys, [line.filter_keys() for line in ordered])
+    own_publication = office_publication_view(registry, rollup)
     json_doc = {
         "year": year,
         "node": node,
         "name": node_name,
         "figures": figures.as_json(),
+        "office_publication": office_publication_json(own_publication),
         "count_fields": [{"path": path, "label": header} for path, header in counts],
         "children": [
             {"node": child, "name": name_of(registry, child), "url": url_for_column(year, child)}
@@ -418,4 +427,5 @@ def plan_column_page(
         if len(pages) > 1
         else (),
         index_doc=index,
+        office_publication=own_publication,
     )

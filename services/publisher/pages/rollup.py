@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.publisher.pages.formatting import csv_cell, expand_row, format_number
+from services.publisher.pages.office_publication import (
+    OfficePublicationView,
+    office_publication_csv_rows,
+    office_publication_json,
+    office_publication_view,
+)
 from services.publisher.pages.paths import PagePaths, rollup_paths, url_for_column, url_for_rollup
 from services.publisher.pages.publication import (
     PublicationLine,
@@ -95,6 +101,8 @@ class RollupPageData:
     publication: tuple[PublicationLine, ...] = ()
     #: the sites below not verified, by name, one list per state
     publication_sites: tuple[PublicationSiteList, ...] = ()
+    #: a province's or department's own catalogue entry and 专栏 (本单位公开情况)
+    office_publication: OfficePublicationView | None = None
 
     @property
     def root(self) -> str:
@@ -172,6 +180,11 @@ def plan_rollup_page(
     csv_rows += [
         ("回答“是”的网站数", y.section_label, y.label, "个", str(y.yes), y.path) for y in yes_lines
     ]
+    own_publication = office_publication_view(registry, rollup)
+    csv_rows += [
+        ("本单位公开情况", "", label, "", csv_cell(value), path)
+        for label, value, path in office_publication_csv_rows(own_publication)
+    ]
     publication = publication_lines(rollup)
     csv_rows += publication_csv_rows(publication)
     listed = publication_site_lists(registry, node, year, publications or {}, root)
@@ -210,6 +223,7 @@ def plan_rollup_page(
         "sums": {s.path: s.total for s in sums},
         "yes_counts": {y.path: y.yes for y in yes_lines},
         "by_type": {t: dict(sorted(c.items())) for t, c in sorted(tally.by_type.items())},
+        "office_publication": office_publication_json(own_publication),
         "publication": publication_json(publication),
         "publication_sites": publication_sites_json(listed),
     }
@@ -235,4 +249,5 @@ def plan_rollup_page(
         csv_rows=tuple(csv_rows),
         publication=publication,
         publication_sites=listed,
+        office_publication=own_publication,
     )

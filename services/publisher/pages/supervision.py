@@ -23,6 +23,12 @@ from services.publisher.pages.formatting import (
     format_value,
     lookup,
 )
+from services.publisher.pages.office_publication import (
+    OfficePublicationView,
+    office_publication_csv_rows,
+    office_publication_json,
+    office_publication_view,
+)
 from services.publisher.pages.paths import (
     PagePaths,
     files_supervision_report,
@@ -136,6 +142,8 @@ class SupervisionPageData:
     #: publication on the sites (issue 17): the counts, and the sites not verified by name
     publication: tuple[PublicationLine, ...] = ()
     publication_sites: tuple[PublicationSiteList, ...] = ()
+    #: a province's or department's own catalogue entry and 专栏 (本单位公开情况)
+    office_publication: OfficePublicationView | None = None
 
     @property
     def root(self) -> str:
@@ -331,6 +339,7 @@ def plan_supervision_page(
 
     publication = publication_lines(rollup)
     listed = publication_site_lists(registry, node, year, publications or {}, root)
+    own_publication = office_publication_view(registry, rollup)
 
     json_doc: dict[str, Any] = {
         "year": year,
@@ -344,6 +353,7 @@ def plan_supervision_page(
             **filing_json(counted, report, version_views),
             "embed": embed.as_json() if embed else None,
         },
+        "office_publication": office_publication_json(own_publication),
         "derived": {
             "figures": figures.as_json(),
             **{
@@ -421,6 +431,8 @@ def plan_supervision_page(
             csv_rows.append(
                 (lst.title, site.level_label, csv_cell(site.link.text), "", "", site.code, "")
             )
+    for label, value, path in office_publication_csv_rows(own_publication):
+        csv_rows.append(("本单位公开情况", "", label, "", "", csv_cell(value), path))
     for line in publication:
         path = f"publication.{line.key}"
         csv_rows.append(("网站公开情况", "", line.label, "", "个", str(line.count), path))
@@ -459,4 +471,5 @@ def plan_supervision_page(
         instructions=notes,
         publication=publication,
         publication_sites=listed,
+        office_publication=own_publication,
     )

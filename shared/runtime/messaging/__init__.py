@@ -12,6 +12,14 @@ from shared.runtime.messaging.publishing import (
     PUBLISH_WINDOW,
     publish_all,
 )
+from shared.runtime.messaging.pulling import (
+    IDLE_FETCH_SECONDS,
+    STREAM_MIN_MESSAGES,
+    STREAM_WINDOW_SECONDS,
+    Arrivals,
+    event_driven_pull,
+    patch_faststream_pull_timeout,
+)
 from shared.runtime.messaging.stages import (
     BATCH_SECONDS,
     BURST_LINGER_SECONDS,
@@ -19,16 +27,12 @@ from shared.runtime.messaging.stages import (
     FAILED,
     RECEIVED,
     REDELIVERED,
-    STREAM_MIN_MESSAGES,
-    STREAM_WINDOW_SECONDS,
-    Arrivals,
     BatchHandler,
     BatchStage,
     DeadLetters,
     Envelope,
     deliveries,
     durable_subscriber,
-    patch_faststream_pull_timeout,
     stop_broker,
 )
 from shared.runtime.messaging.streams import (
@@ -53,6 +57,7 @@ __all__ = [
     "BURST_LINGER_SECONDS",
     "DEAD_LETTERED",
     "FAILED",
+    "IDLE_FETCH_SECONDS",
     "PUBLISH_TIMEOUT_SECONDS",
     "PUBLISH_WINDOW",
     "RECEIVED",
@@ -77,6 +82,7 @@ __all__ = [
     "durable_subscriber",
     "ensure_consumer",
     "ensure_streams",
+    "event_driven_pull",
     "patch_faststream_pull_timeout",
     "publish_all",
     "stop_broker",

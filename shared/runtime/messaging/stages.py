@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -16,7 +16,6 @@ from typing import Any, Generic, TypeVar
 from faststream import AckPolicy
 from faststream.exceptions import IncorrectState
 from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.subscriber.usecases import stream_pull_subscriber as _pull_module
 from nats import errors as nats_errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -24,6 +23,13 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts import DEAD_LETTERS, DeadLettered, dead_letter_subject
+from shared.runtime.messaging.pulling import (
+    STREAM_MIN_MESSAGES,
+    STREAM_WINDOW_SECONDS,
+    Arrivals,
+    event_driven_pull,
+    patch_faststream_pull_timeout,
+)
 from shared.runtime.messaging.streams import consumer_config
 from shared.topology import ConsumerSpec
 
@@ -51,24 +57,8 @@ M = TypeVar("M", bound=BaseModel)
 
 #: how long a stage under a burst gathers messages into one batch (``BatchStage(linger=…)``)
 BURST_LINGER_SECONDS = 0.2
-#: a burst, for a lingering stage: this many messages within the window (corrections one after
-#: another, a few per second, are not one)
-STREAM_MIN_MESSAGES = 50
-STREAM_WINDOW_SECONDS = 1.0
 #: messages whose handler failures a stage remembers (the oldest forgotten first)
 MAX_REMEMBERED_FAILURES = 10_000
-
-
-def patch_faststream_pull_timeout() -> None:
-    """Make FastStream's batch pull loop survive a partial batch; idempotent. Called where a
-    broker is made (``make_broker``) and where a durable subscriber is (for brokers made elsewhere).
-
-    FastStream 0.7.8's batch pull loop catches nats.errors.TimeoutError, but nats-py 2.16 raises
-    the builtin TimeoutError when a fetch ends with a partial batch: the loop task crashes and is
-    restarted by FastStream's supervisor on every idle fetch. Catch the builtin (its base class).
-    """
-    if _pull_module.TimeoutError is not TimeoutError:
-        _pull_module.TimeoutError = TimeoutError  # type: ignore[misc,assignment]
 
 
 async def _raw_batch(msg: Any) -> list[Msg]:
@@ -144,24 +134,6 @@ def deliveries(msg: Msg) -> int:
 BatchHandler = Callable[[list[Envelope[E]]], Awaitable[None]]
 
 
-class Arrivals:
-    """Messages seen over the last ``window`` seconds: tells a burst from a trickle."""
-
-    def __init__(self, window: float) -> None:
-        self.window = window
-        self._seen: deque[tuple[float, int]] = deque()
-
-    def note(self, count: int) -> None:
-        now = time.monotonic()
-        self._seen.append((now, count))
-        while self._seen[0][0] < now - self.window:
-            self._seen.popleft()
-
-    def recent(self) -> int:
-        since = time.monotonic() - self.window
-        return sum(count for at, count in self._seen if at >= since)
-
-
 #: the stages of each broker (drained before it stops)
 _STAGES: weakref.WeakKeyDictionary[NatsBroker, list[BatchStage[Any]]] = weakref.WeakKeyDictionary()
 
@@ -201,10 +173,12 @@ def _inbox_prefix(broker: NatsBroker) -> bytes:
 def durable_subscriber(
     broker: NatsBroker, consumer: ConsumerSpec, batch_size: int = 200, batch_timeout: float = 0.05
 ) -> Any:
-    """A batch pull subscriber on the durable, acking by hand, handed raw messages."""
+    """A batch pull subscriber on the durable, acking by hand, handed raw messages: idle, it
+    waits on the server; under a burst it gathers up to ``batch_size`` for ``batch_timeout``
+    (``pulling.event_driven_pull``)."""
     patch_faststream_pull_timeout()
     subject = consumer.filter_subjects[0] if len(consumer.filter_subjects) == 1 else ""
-    return broker.subscriber(
+    subscriber = broker.subscriber(
         subject,
         stream=JStream(consumer.stream.name, declare=False),
         durable=consumer.durable,
@@ -216,6 +190,8 @@ def durable_subscriber(
         title=consumer.durable,
         description=consumer.description,
     )
+    event_driven_pull(subscriber)
+    return subscriber
 
 
 class BatchStage(Generic[M]):
