@@ -30,17 +30,26 @@ def node_page_inputs(state: PageState, ref: PageRef, generation: int) -> Hashabl
     year, node = ref.year, ref.code
     if ref.kind == "supervision" and (node, year) in state.office_statuses:
         return None  # an office that filed: its versions are in the store
-    sites = tuple(registry.sites_under(node, year))
-    nodes = set(registry.descendants(node))
+    nodes: set[str] = set()
     statuses = []
-    for code in sites:
-        nodes.update(registry.sites[code].nodes())
-        latest = state.statuses.get((code, year))
-        # the counts of a counted receipt never change, but may arrive after its status
-        counted = latest is not None and (latest.counted_receipt or "") in state.counts
-        statuses.append((latest, counted))
-    digests = tuple((n, state.digests.get((year, n))) for n in sorted(nodes))
-    return (generation, ref, sites, tuple(statuses), digests)
+    for below in registry.descendants(node):
+        nodes.add(below)
+        for code in registry.direct_sites(below, year):
+            site = registry.sites[code]
+            nodes.add(site.admin_node)
+            if site.dept_node is not None:
+                nodes.add(site.dept_node)
+            latest = state.statuses.get((code, year))
+            # the counts of a counted receipt never change, but may arrive after its status
+            counted = latest is not None and (latest.counted_receipt or "") in state.counts
+            statuses.append((code, latest, counted))
+    digests = state.digests
+    return (
+        generation,
+        ref,
+        tuple(statuses),
+        frozenset((n, digests.get((year, n))) for n in nodes),
+    )
 
 
 class WrittenInputs:
