@@ -6,9 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import cast, get_args
 
+from services.publisher.inputs import WrittenInputs
 from services.publisher.pages.column import plan_column_page, site_standings
 from services.publisher.pages.index import plan_index
-from services.publisher.pages.paths import PageRef, has_supervision_page
+from services.publisher.pages.paths import (
+    PageRef,
+    files_supervision_report,
+    has_supervision_page,
+)
 from services.publisher.pages.records import ReviewRecord, VersionRecord
 from services.publisher.pages.rollup import plan_rollup_page
 from services.publisher.pages.supervision import plan_supervision_page
@@ -66,8 +71,20 @@ class PageBuilder:
         self.base_url = base_url
         #: site pages from jobs (a worker process in the service, this process elsewhere)
         self.render_sites = render_sites
+        #: the inputs of the node pages written: one marked again unchanged is not rendered
+        self.inputs = WrittenInputs()
 
     async def build(self, ref: PageRef) -> dict[str, bytes] | None:
+        """The page's files; nothing (``{}``) for a node page whose inputs are those of its
+        files already written."""
+        inputs = self.inputs.inputs(self.state, ref)
+        if self.inputs.unchanged(ref, inputs):
+            return {}
+        files = await self._build(ref)
+        self.inputs.built(ref, inputs, files)
+        return files
+
+    async def _build(self, ref: PageRef) -> dict[str, bytes] | None:
         if ref.kind == "site":
             return await self.build_site(ref)
         if ref.kind == "column":
@@ -110,9 +127,15 @@ class PageBuilder:
     async def build_supervision(self, ref: PageRef) -> dict[str, bytes] | None:
         if not has_supervision_page(self.registry, ref.code):
             return None
-        rows = await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
-        versions = [version_record(r) for r in rows]
         latest = self.state.office_statuses.get((ref.code, ref.year))
+        # only an office that files its own report shows versions (and a filing's versions are
+        # stored with its standing): the other nodes' pages read nothing from the store
+        rows = (
+            await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
+            if latest is not None and files_supervision_report(self.registry, ref.code)
+            else []
+        )
+        versions = [version_record(r) for r in rows]
         counted_id = latest.counted_receipt if latest else None
         counted = next((v for v in versions if v.receipt_id == counted_id), None)
         children = self.state.child_rollups(ref.year, ref.code)

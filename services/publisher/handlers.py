@@ -66,7 +66,14 @@ class Publisher:
         self.pacer = BurstPacer()
         self.announcer = Announcer(store, publish, self.base_url)
         self.builder = PageBuilder(self.state, store, self.base_url, self.render_sites_port)
-        self.scheduler = RenderScheduler(store, self.builder, write, self.announcer, self.pacer)
+
+        async def write_files(files: dict[str, bytes]) -> None:
+            await write(files)
+            self.builder.inputs.written(files)  # their pages' inputs are on disk now
+
+        self.scheduler = RenderScheduler(
+            store, self.builder, write_files, self.announcer, self.pacer
+        )
         # the render loops of the service, and `publish --all`
         self.render_sites = self.scheduler.render_sites
         self.render_nodes = self.scheduler.render_nodes
@@ -146,6 +153,7 @@ class Publisher:
         """The registry was switched from ``before``: mark the pages of the sites and nodes that
         opened, closed, moved or changed, under the old and the new registry (their roll-ups
         follow from the aggregator and mark theirs again)."""
+        self.builder.inputs.forget()
         years = {year for (_code, year) in self.state.statuses}
         years |= {year for (year, _node) in self.state.rollups}
         dirty: set[str] = set()

@@ -29,7 +29,7 @@ from services.publisher.pages.paths import (
     site_badge_path,
     supervision_badge_path,
 )
-from services.publisher.pages.rollup import RollupPageData
+from services.publisher.pages.rollup import RollupPageData, SumLine
 from services.publisher.pages.site import SitePageData
 from services.publisher.pages.supervision import SupervisionPageData
 from services.publisher.pages.views import GENERATOR_NOTE, ChartBar, Link
@@ -57,7 +57,21 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.globals["generator_note"] = GENERATOR_NOTE
+    env.globals["sum_rows"] = sum_rows
     return env
+
+
+@cache
+def _sum_head(section_label: str, label: str, unit: str) -> str:
+    head = f'<td>{escape(section_label)}</td><th scope="row">{escape(label)}</th>'
+    return f"{head}<td>{escape(unit)}</td>"
+
+
+def sum_rows(sums: Sequence[SumLine]) -> Markup:
+    """The rows of a table of every count's total, a line each: what a Jinja loop gave, with
+    each row's labels (the same on every node's page) escaped once per process."""
+    rows = ((_sum_head(s.section_label, s.label, s.unit), escape(s.total_text)) for s in sums)
+    return Markup("".join(f"<tr>{head}<td>{total}</td></tr>\n" for head, total in rows))
 
 
 def _render(template: str, page: Any, breadcrumbs: Sequence[Link] = (), **extra: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,6 +54,8 @@ class World:
         self.pages = root / "pages"
         self.store = PublisherStore(make_engine(f"sqlite+aiosqlite:///{root / 'publisher.db'}"))
         self.written: list[str] = []
+        #: paths whose write fails (a full disk)
+        self.refuse: Callable[[str], bool] = lambda path: False
         self.published: list[PagesPublished] = []
         self.publisher = Publisher(REG, self.store, self.write, self.publish, BASE)
         self.seq = 0
@@ -62,6 +64,8 @@ class World:
         self.versions: dict[tuple[str, str], int] = {}
 
     async def write(self, files: dict[str, bytes]) -> None:
+        if any(self.refuse(path) for path in files):
+            raise OSError("disk full")
         self.written.extend(files)
         write_atomically(self.pages, files)
 
@@ -341,3 +345,40 @@ async def test_a_new_declared_url_shows_in_every_column_above_the_site(world: Wo
         html = (world.pages / f"columns/2025/{node}/index.html").read_text(encoding="utf-8")
         assert 'href="https://www.wuhou.gov.cn/nb/b.html"' in html and "nb/a.html" not in html
         assert 'data-publication="not_linked"' in html
+
+
+async def test_a_node_page_marked_again_unchanged_is_not_rendered_again(world: World) -> None:
+    """Issue 19: a node page marked dirty again whose roll-ups, statuses and registry have not
+    changed since its files were written is not rendered (nor its files compared) again."""
+    await world.file("5101070001", 1, at(10, 2))
+    await world.render()
+    marks = [f"{kind}:{YEAR}:510100" for kind in ("rollup", "column", "supervision")]
+    rendered: list[str] = []
+    build = world.publisher.builder._build
+
+    async def counting(ref: Any) -> dict[str, bytes] | None:
+        rendered.append(f"{ref.kind}:{ref.year}:{ref.code}")
+        return await build(ref)
+
+    world.publisher.builder._build = counting  # type: ignore[method-assign]
+    await world.store.save([], [], [], marks, [])
+    assert await world.render() == [] and rendered == []
+    assert not await world.store.dirty()
+
+    await world.file("5101000001", 1, at(11, 2))  # a site below 510100 files: rendered again
+    written = await world.render()
+    assert set(marks) <= set(rendered)
+    assert "rollups/2025/510100/index.html" in written
+
+
+async def test_a_node_page_whose_write_failed_is_rendered_again(world: World) -> None:
+    """A node page counts as written only once its files are: after a failed write the next
+    pass renders it again, though nothing changed in between."""
+    await world.file("5101070001", 1, at(10, 2))
+    world.refuse = lambda path: path.startswith("rollups/")
+    with pytest.raises(OSError):
+        await world.render()
+    assert not (world.pages / "rollups/2025/510100/index.html").exists()
+    world.refuse = lambda path: False
+    await world.render()
+    assert (world.pages / "rollups/2025/510100/index.html").exists()
