@@ -122,21 +122,21 @@ class Verifier:
 
     async def on_accepted(self, batch: list[Envelope[ReportAccepted]]) -> None:
         now = datetime.now(UTC)
+        items = []
         for envelope in batch:
             event = envelope.event
             identifiers = {
                 name: str(get_path(event.report, f"site.{name}") or "") for name in IDENTIFIERS
             }
-            await self.store.upsert(
-                (watched_kind(event.form), event.code, event.year),
-                {
-                    "receipt_id": event.receipt_id,
-                    "content_hash": event.content_hash,
-                    "figures": key_figures(event),
-                    "identifiers": identifiers if event.form == WORK_REPORT else {},
-                    "next_check_at": now,
-                },
-            )
+            values = {
+                "receipt_id": event.receipt_id,
+                "content_hash": event.content_hash,
+                "figures": key_figures(event),
+                "identifiers": identifiers if event.form == WORK_REPORT else {},
+                "next_check_at": now,
+            }
+            items.append(((watched_kind(event.form), event.code, event.year), values))
+        await self.store.upsert_many(items)
 
     async def on_declared(self, batch: list[Envelope[PublicationDeclared]]) -> None:
         for envelope in batch:

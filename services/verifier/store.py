@@ -125,16 +125,22 @@ class VerifierStore:
 
     async def upsert(self, key: Key, values: dict[str, Any]) -> None:
         """Set these columns of one target, creating it when missing (one writer: this service)."""
+        await self.upsert_many([(key, values)])
+
+    async def upsert_many(self, items: Sequence[tuple[Key, dict[str, Any]]]) -> None:
+        """Set these columns of each target, creating the missing ones, in one transaction (a
+        burst of acceptances is one commit per batch, not per report); a later item for the
+        same target wins."""
         table = sql_table(Watched)
-        kind, code, year = key
-        where = (table.c.kind == kind, table.c.code == code, table.c.year == year)
         async with self.engine.begin() as conn:
-            found = (await conn.execute(select(table.c.kind).where(*where))).first()
-            if found is None:
-                row = Watched(kind=kind, code=code, year=year, **values)
-                await conn.execute(table.insert().values(**row.model_dump()))
-            else:
-                await conn.execute(update(table).where(*where).values(**values))
+            for (kind, code, year), values in items:
+                where = (table.c.kind == kind, table.c.code == code, table.c.year == year)
+                found = (await conn.execute(select(table.c.kind).where(*where))).first()
+                if found is None:
+                    row = Watched(kind=kind, code=code, year=year, **values)
+                    await conn.execute(table.insert().values(**row.model_dump()))
+                else:
+                    await conn.execute(update(table).where(*where).values(**values))
         self.changed.set()
 
     async def due(self, now: datetime, limit: int) -> list[Watched]:
