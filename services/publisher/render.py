@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 
 from services.publisher.pages.column import ColumnPageData, ColumnPart
 from services.publisher.pages.embed import BADGE_FONT_SIZE, BADGE_PADDING, Badge
+from services.publisher.pages.filing import FieldLine
 from services.publisher.pages.formatting import format_pct
 from services.publisher.pages.index import IndexData
 from services.publisher.pages.paths import (
@@ -30,9 +31,10 @@ from services.publisher.pages.paths import (
     supervision_badge_path,
 )
 from services.publisher.pages.rollup import RollupPageData, SumLine
-from services.publisher.pages.site import SitePageData
+from services.publisher.pages.site import SectionView, SitePageData
 from services.publisher.pages.supervision import SupervisionPageData
 from services.publisher.pages.views import GENERATOR_NOTE, ChartBar, Link
+from shared.forms.instructions import Instruction
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -58,6 +60,8 @@ def environment() -> Environment:
     )
     env.globals["generator_note"] = GENERATOR_NOTE
     env.globals["sum_rows"] = sum_rows
+    env.globals["section_table"] = section_table
+    env.globals["instructions_block"] = instructions_block
     return env
 
 
@@ -72,6 +76,85 @@ def sum_rows(sums: Sequence[SumLine]) -> Markup:
     each row's labels (the same on every node's page) escaped once per process."""
     rows = ((_sum_head(s.section_label, s.label, s.unit), escape(s.total_text)) for s in sums)
     return Markup("".join(f"<tr>{head}<td>{total}</td></tr>\n" for head, total in rows))
+
+
+# ---------------------------------------------------------------- a report's sections
+# A site page is mostly its report's ~120 answers; the ``kv_section`` macro cost a Jinja call,
+# a dozen attribute lookups and escapes per answer. These give the macro's bytes (the tests
+# compare them) with each label escaped once per process.
+
+
+@cache
+def _section_head(label: str) -> str:
+    text = escape(label)
+    return (
+        f'<div class="table-wrap" role="region" aria-label="{text}" tabindex="0">\n'
+        f'<table class="report-section">\n<caption>{text}</caption>\n'
+        '<thead><tr><th scope="col">项目</th><th scope="col">填报值</th>'
+        '<th scope="col">单位</th></tr></thead>\n<tbody>\n'
+    )
+
+
+@cache
+def _line_head(label: str) -> str:
+    return f'<tr>\n<th scope="row">{escape(label)}</th>\n<td class="value">'
+
+
+@cache
+def _line_tail(unit: str) -> str:
+    return f'</td>\n<td class="unit">{escape(unit)}</td>\n</tr>\n'
+
+
+@cache
+def _header_cells(headers: tuple[str, ...]) -> str:
+    return "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
+
+
+def _line_value(line: FieldLine) -> str:
+    if line.records:
+        table = line.records
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in record) + "</tr>\n"
+            for record in table.rows
+        )
+        return (
+            f'<table class="sub">\n<caption>{escape(table.caption)}</caption>\n'
+            f"<thead><tr>{_header_cells(table.headers)}</tr></thead>\n"
+            f"<tbody>\n{rows}</tbody>\n</table>"
+        )
+    if line.quarters:
+        heads = _header_cells(tuple(label for label, _ in line.quarters))
+        cells = "".join(f"<td>{escape(value)}</td>" for _, value in line.quarters)
+        return (
+            f'<table class="sub">\n<caption>{escape(line.label)}（分季度）</caption>\n'
+            f"<thead><tr>{heads}</tr></thead>\n<tbody><tr>{cells}</tr></tbody>\n</table>"
+        )
+    if line.href:
+        return f'<a href="{escape(line.href)}" rel="external noopener">{escape(line.text)}</a>'
+    return str(escape(line.text))
+
+
+def section_table(section: SectionView) -> Markup:
+    """A report section's table, as the ``kv_section`` macro writes it."""
+    lines = "".join(
+        _line_head(line.label) + _line_value(line) + _line_tail(line.unit) for line in section.lines
+    )
+    return Markup(f"{_section_head(section.label)}{lines}</tbody>\n</table>\n\n</div>\n")
+
+
+_instructions_blocks: dict[tuple[int, str], tuple[Sequence[Instruction], Markup]] = {}
+
+
+def instructions_block(items: Sequence[Instruction], form_title: str) -> Markup:
+    """The ``instructions`` macro's output, rendered once per form version (the list is the
+    same object for every page of a version: ``form_instructions`` is cached)."""
+    key = (id(items), form_title)
+    known = _instructions_blocks.get(key)
+    if known is not None and known[0] is items:
+        return known[1]
+    html = environment().get_template("_macros.html").module.instructions(items, form_title)
+    _instructions_blocks[key] = (items, Markup(html))
+    return Markup(html)
 
 
 def _render(template: str, page: Any, breadcrumbs: Sequence[Link] = (), **extra: Any) -> str:
@@ -291,8 +374,16 @@ def bar_chart_svg(
 def badge_svg(badge: Badge) -> bytes:
     """A self-contained SVG badge: the label on the accent colour, the message in its tone.
 
-    ``textLength`` fits each text to its estimated box whatever font the reader has.
+    ``textLength`` fits each text to its estimated box whatever font the reader has. The
+    image's title is what it shows (the page and the snippet name the site in its ``alt``):
+    the badges of one year and status are the same bytes, one shared file on disk.
     """
+    return _badge_svg(badge.label, badge.message, badge.tone)
+
+
+@cache
+def _badge_svg(label: str, message: str, tone_name: str) -> bytes:
+    badge = Badge(label, message, tone_name, f"{label}：{message}")
     lw, mw, w, h = badge.label_width, badge.message_width, badge.width, badge.height
     tone = BADGE_TONES.get(badge.tone, BADGE_TONES["muted"])
     baseline = _num(h / 2 + BADGE_FONT_SIZE * 0.36)

@@ -236,14 +236,19 @@ def test_badges_say_where_the_report_stands(status: str, message: str) -> None:
     assert root.tag == SVG + "svg" and root.get("width") == str(badge.width)
     texts = [t.text for t in root.iter(SVG + "text")]
     assert texts == ["2026年度报表", message]
-    assert root.find(SVG + "title").text == badge.title  # type: ignore[union-attr]
+    # the image's title is what it shows; the snippet's alt names the site
+    assert root.find(SVG + "title").text == f"2026年度报表：{message}"  # type: ignore[union-attr]
+    # every site's badge of a year and status is the same bytes (one shared file on disk)
+    other = make_badge("2026年度报表", status, "另一网站")
+    assert render.badge_svg(other) == render.badge_svg(badge)
 
 
 def test_badge_text_is_escaped_and_sized() -> None:
-    badge = make_badge("2026年度报表", "on_time", "<script>&")
+    badge = make_badge("<script>&", "on_time", "某网站")
     svg = render.badge_svg(badge).decode()
     assert "<script>" not in svg and "&lt;script&gt;&amp;" in svg
     ET.fromstring(svg)
+    badge = make_badge("2026年度报表", "on_time", "")
     longer = make_badge("2026年度监管报表", "on_time", "")
     assert longer.width > badge.width
     assert text_width("年度") == 2 * BADGE_FONT_SIZE
