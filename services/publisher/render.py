@@ -152,7 +152,8 @@ def instructions_block(items: Sequence[Instruction], form_title: str) -> Markup:
     known = _instructions_blocks.get(key)
     if known is not None and known[0] is items:
         return known[1]
-    html = environment().get_template("_macros.html").module.instructions(items, form_title)
+    macros = environment().get_template("_macros.html").module
+    html = macros.instructions(items, form_title)  # type: ignore[attr-defined]
     _instructions_blocks[key] = (items, Markup(html))
     return Markup(html)
 
