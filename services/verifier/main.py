@@ -18,16 +18,23 @@ from faststream.nats import NatsBroker
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.verifier.accepted import AcceptedSeen
 from services.verifier.checks import Checker
 from services.verifier.fetching import Fetcher, FetchPolicy, fixed_resolver, system_resolve
 from services.verifier.http import create_app
 from services.verifier.runs import Publish, Timing, Verifier
 from services.verifier.store import VerifierStore
-from shared.contracts import CHECKED, CHECKS, RECHECK, ReportAccepted
+from shared.contracts import CHECKED, CHECKS, RECHECK
 from shared.publication import PublicationChecked, PublicationDeclared, RecheckAnswered
 from shared.registry import Registry
 from shared.runtime.db import make_engine
-from shared.runtime.messaging import BatchStage, DeadLetters, publish_all, stop_broker
+from shared.runtime.messaging import (
+    BURST_LINGER_SECONDS,
+    BatchStage,
+    DeadLetters,
+    publish_all,
+    stop_broker,
+)
 from shared.runtime.metrics import Health, count_published, health_port
 from shared.runtime.registry_follow import live_registry
 from shared.runtime.service import (
@@ -173,7 +180,11 @@ def build(settings: VerifierSettings, broker: NatsBroker) -> tuple[FastAPI, Veri
         live.guarded(verifier.on_accepted),
         live.guarded(verifier.on_declared),
     )
-    BatchStage(broker, ACCEPTED_CONSUMER, ReportAccepted, on_accepted, dead)
+    # an accepted report is read along the few paths the verifier stores, not decoded whole;
+    # a burst of them is gathered into batches (one transaction each)
+    BatchStage(
+        broker, ACCEPTED_CONSUMER, AcceptedSeen, on_accepted, dead, linger=BURST_LINGER_SECONDS
+    )
     BatchStage(broker, DECLARATIONS_CONSUMER, PublicationDeclared, on_declared, dead)
     health = Health("verifier", broker, CONSUMERS)
 

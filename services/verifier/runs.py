@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from services.verifier.accepted import Accepted, target_values, watched_kind
 from services.verifier.checks import Checker, Outcome, Target
 from services.verifier.store import (
     CheckRow,
@@ -23,22 +24,15 @@ from services.verifier.store import (
     Watched,
     compressed_copy,
 )
-from shared.contracts import ReportAccepted
 from shared.deadlines import national_deadline
-from shared.forms import SUPERVISION_REPORT, WORK_REPORT, get_path, load_form
-from shared.forms.definition import label_of
 from shared.publication import PublicationChecked, PublicationDeclared
 from shared.registry import Registry, SiteType
 from shared.runtime.messaging import Envelope
 
 log = logging.getLogger(__name__)
 
-#: the figures compared when a page shows neither the receipt nor the content hash
-KEY_FIGURES = {
-    WORK_REPORT: ("traffic.unique_visitors", "traffic.page_views", "info.total"),
-    SUPERVISION_REPORT: ("spot_checks.year.sampled", "spot_checks.year.failed"),
-}
-IDENTIFIERS = ("site_code", "icp_filing", "psb_filing")
+#: an accepted report: ``AcceptedSeen`` off the stream, ``ReportAccepted`` in tests and tools
+A = TypeVar("A", bound=Accepted)
 Publish = Callable[[PublicationChecked], Awaitable[None]]
 #: checks finished within this long are stored in one transaction
 RECORD_LINGER_SECONDS = 0.1
@@ -67,20 +61,6 @@ class Timing:
         if at <= deadline:
             return min(at + self.interval, deadline + timedelta(seconds=1))
         return None
-
-
-def key_figures(event: ReportAccepted) -> dict[str, int]:
-    defn = load_form(event.form, event.form_version)
-    out = {}
-    for path in KEY_FIGURES.get(event.form, ()):
-        value = get_path(event.report, path)
-        if isinstance(value, int) and not isinstance(value, bool):
-            out[label_of(defn, path)] = value
-    return out
-
-
-def watched_kind(form: str) -> str:
-    return "report" if form == WORK_REPORT else "catalogue"
 
 
 class Verifier:
@@ -120,31 +100,30 @@ class Verifier:
 
     # ------------------------------------------------------------ consumers
 
-    async def on_accepted(self, batch: list[Envelope[ReportAccepted]]) -> None:
+    async def on_accepted(self, batch: Sequence[Envelope[A]]) -> None:
+        """Each accepted version's receipt, hash, figures and identifiers, due now (a target
+        with no declared URL is not checked: the check loop is not even woken for it)."""
         now = datetime.now(UTC)
-        items = []
-        for envelope in batch:
-            event = envelope.event
-            identifiers = {
-                name: str(get_path(event.report, f"site.{name}") or "") for name in IDENTIFIERS
-            }
-            values = {
-                "receipt_id": event.receipt_id,
-                "content_hash": event.content_hash,
-                "figures": key_figures(event),
-                "identifiers": identifiers if event.form == WORK_REPORT else {},
-                "next_check_at": now,
-            }
-            items.append(((watched_kind(event.form), event.code, event.year), values))
-        await self.store.upsert_many(items)
+        await self.store.upsert_many(
+            [
+                (
+                    (watched_kind(e.event.form), e.event.code, e.event.year),
+                    {**target_values(e.event), "next_check_at": now},
+                )
+                for e in batch
+            ]
+        )
 
     async def on_declared(self, batch: list[Envelope[PublicationDeclared]]) -> None:
-        for envelope in batch:
-            event = envelope.event
-            await self.store.upsert(
-                (event.kind, event.code, event.year),
-                {"url": event.url, "declared_at": event.at, "next_check_at": event.at},
-            )
+        await self.store.upsert_many(
+            [
+                (
+                    (e.event.kind, e.event.code, e.event.year),
+                    {"url": e.event.url, "declared_at": e.event.at, "next_check_at": e.event.at},
+                )
+                for e in batch
+            ]
+        )
         await self.refresh_columns(
             {(e.event.code, e.event.year) for e in batch if e.event.kind == "report"}
         )
@@ -161,7 +140,8 @@ class Verifier:
         }
         if not keys:
             return
-        await self.store.due_by(sorted(keys), datetime.now(UTC) + self.timing.column_settle)
+        settle = datetime.now(UTC) + self.timing.column_settle
+        await self.store.mark_due(sorted(keys), settle, earlier_stays=True)
         self._refresh_after |= keys & self.in_flight
 
     # ------------------------------------------------------------ re-check on request
@@ -252,7 +232,7 @@ class Verifier:
             if key in self._refresh_after:
                 self._refresh_after.discard(key)
                 settle = datetime.now(UTC) + self.timing.column_settle
-                await self.store.due_by([key], settle)
+                await self.store.mark_due([key], settle, earlier_stays=True)
 
     async def check_now(self, watched: Watched) -> PublicationChecked:
         target = await self.target(watched)

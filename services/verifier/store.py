@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, func, or_, select, update
+from sqlalchemy import Column, LargeBinary, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
@@ -90,6 +90,13 @@ def compressed_copy(body: bytes) -> bytes:
 
 
 Key = tuple[str, str, int]
+#: targets looked up in one read (SQLite binds at most 32,766 parameters; three a target)
+KEYS_PER_READ = 1000
+
+
+def _new_row() -> dict[str, Any]:
+    """Every column of a new target, at its default (shared by the rows of a batch: read only)."""
+    return Watched(kind="", code="", year=0).model_dump()
 
 
 @dataclass(frozen=True)
@@ -123,25 +130,56 @@ class VerifierStore:
             ).first()
         return None if row is None else Watched.model_validate(dict(row._mapping))
 
-    async def upsert(self, key: Key, values: dict[str, Any]) -> None:
-        """Set these columns of one target, creating it when missing (one writer: this service)."""
-        await self.upsert_many([(key, values)])
-
     async def upsert_many(self, items: Sequence[tuple[Key, dict[str, Any]]]) -> None:
         """Set these columns of each target, creating the missing ones, in one transaction (a
         burst of acceptances is one commit per batch, not per report); a later item for the
-        same target wins."""
+        same target wins. A few statements per batch, not two per target: which targets exist
+        is one read, the new ones one insert, the others one update per set of columns. The
+        check loop is woken only when a declared target changed (an accepted report of a site
+        that declared nothing yet has nothing to check)."""
+        merged: dict[Key, dict[str, Any]] = {}
+        for key, values in items:
+            merged[key] = {**merged.get(key, {}), **values}
+        if not merged:
+            return
         table = sql_table(Watched)
         async with self.engine.begin() as conn:
-            for (kind, code, year), values in items:
-                where = (table.c.kind == kind, table.c.code == code, table.c.year == year)
-                found = (await conn.execute(select(table.c.kind).where(*where))).first()
-                if found is None:
-                    row = Watched(kind=kind, code=code, year=year, **values)
-                    await conn.execute(table.insert().values(**row.model_dump()))
-                else:
-                    await conn.execute(update(table).where(*where).values(**values))
-        self.changed.set()
+            found: dict[Key, str | None] = {}
+            keys = list(merged)
+            for start in range(0, len(keys), KEYS_PER_READ):
+                chunk = keys[start : start + KEYS_PER_READ]
+                rows = await conn.execute(
+                    select(table.c.kind, table.c.code, table.c.year, table.c.url).where(
+                        tuple_(table.c.kind, table.c.code, table.c.year).in_(chunk)
+                    )
+                )
+                found.update(((r.kind, r.code, r.year), r.url) for r in rows)
+            defaults = _new_row()
+            new = [
+                {**defaults, "kind": k, "code": c, "year": y, **v}
+                for (k, c, y), v in merged.items()
+                if (k, c, y) not in found
+            ]
+            if new:
+                await conn.execute(table.insert(), new)
+            changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for (kind, code, year), values in merged.items():
+                if (kind, code, year) in found:
+                    row = {"k_kind": kind, "k_code": code, "k_year": year, **values}
+                    changes.setdefault(tuple(sorted(values)), []).append(row)
+            for same in changes.values():
+                # the SET clause is the columns of the rows (the same in each)
+                await conn.execute(
+                    update(table).where(
+                        table.c.kind == bindparam("k_kind"),
+                        table.c.code == bindparam("k_code"),
+                        table.c.year == bindparam("k_year"),
+                    ),
+                    same,
+                )
+            declared = any(v.get("url", found.get(k)) is not None for k, v in merged.items())
+        if declared:
+            self.changed.set()
 
     async def due(self, now: datetime, limit: int) -> list[Watched]:
         table = sql_table(Watched)
@@ -160,15 +198,27 @@ class VerifierStore:
         async with self.engine.connect() as conn:
             return [Watched.model_validate(dict(r._mapping)) for r in await conn.execute(query)]
 
-    async def mark_due(self, keys: Sequence[Key], at: datetime) -> None:
+    async def mark_due(
+        self, keys: Sequence[Key], at: datetime, *, earlier_stays: bool = False
+    ) -> None:
+        """These declared targets are due at ``at`` (``earlier_stays``: at the latest, a target
+        due sooner keeps its time). One statement for all of them."""
+        if not keys:
+            return
         table = sql_table(Watched)
+        conditions = [
+            table.c.kind == bindparam("k_kind"),
+            table.c.code == bindparam("k_code"),
+            table.c.year == bindparam("k_year"),
+            table.c.url.is_not(None),
+        ]
+        if earlier_stays:
+            conditions.append(or_(table.c.next_check_at.is_(None), table.c.next_check_at > at))
         async with self.engine.begin() as conn:
-            for kind, code, year in keys:
-                await conn.execute(
-                    update(table)
-                    .where(table.c.kind == kind, table.c.code == code, table.c.year == year)
-                    .values(next_check_at=at)
-                )
+            await conn.execute(
+                update(table).where(*conditions).values(next_check_at=at),
+                [{"k_kind": kind, "k_code": code, "k_year": year} for kind, code, year in keys],
+            )
         self.changed.set()
 
     async def next_due_at(self) -> datetime | None:
@@ -178,24 +228,6 @@ class VerifierStore:
             return await conn.scalar(
                 select(func.min(table.c.next_check_at)).where(table.c.url.is_not(None))
             )
-
-    async def due_by(self, keys: Sequence[Key], at: datetime) -> None:
-        """These declared targets are due at ``at`` at the latest (an earlier time stays)."""
-        table = sql_table(Watched)
-        async with self.engine.begin() as conn:
-            for kind, code, year in keys:
-                await conn.execute(
-                    update(table)
-                    .where(
-                        table.c.kind == kind,
-                        table.c.code == code,
-                        table.c.year == year,
-                        table.c.url.is_not(None),
-                        or_(table.c.next_check_at.is_(None), table.c.next_check_at > at),
-                    )
-                    .values(next_check_at=at)
-                )
-        self.changed.set()
 
     async def record(self, items: Sequence[Recorded]) -> None:
         """Checks, their fetches and their targets' new state, in one transaction."""

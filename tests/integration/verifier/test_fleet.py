@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from services.verifier.accepted import AcceptedSeen
 from services.verifier.checks import Checker
 from services.verifier.fetching import Fetcher, FetchPolicy, fixed_resolver
 from services.verifier.runs import Timing, Verifier
@@ -42,7 +43,8 @@ from tests.support.fleet import (
 CASES = cases()
 
 
-def accepted(code: str) -> ReportAccepted:
+def accepted(code: str) -> AcceptedSeen:
+    """As the verifier's consumer reads it off the stream (the report along a few paths)."""
     now = datetime.now(UTC)
     report: dict[str, Any] = {
         "site": {"site_code": code, **IDENTIFIERS},
@@ -52,7 +54,7 @@ def accepted(code: str) -> ReportAccepted:
         },
         "info": {"total": FIGURES["info.total"]},
     }
-    return ReportAccepted(
+    event = ReportAccepted(
         receipt_id=f"r{code}",
         content_hash=content_hash(code),
         form="work-report",
@@ -65,6 +67,7 @@ def accepted(code: str) -> ReportAccepted:
         report=report,
         issues=[],
     )
+    return AcceptedSeen.model_validate_json(event.model_dump_json())
 
 
 def declared(kind: str, code: str, url: str) -> PublicationDeclared:
