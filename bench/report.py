@@ -109,7 +109,8 @@ def table(result: dict[str, Any]) -> str:
         rows.append(
             (
                 "anchor: floor, CPU ms per report in one process",
-                f"{floor['ms_per_report']} ({stages}; {floor['reports']} reports)",
+                f"{floor['ms_per_report']} ({stages}; {floor['reports']} reports, "
+                f"roll-up batches of {floor.get('rollup_batch', 1)})",
             )
         )
         if "multiple" in floor:

@@ -28,7 +28,7 @@ from bench.figures import (
     per_report_ms,
     targets,
 )
-from bench.floor import floor_anchor, pipeline_multiple
+from bench.floor import FLOOR_SAMPLE, floor_anchor, pipeline_multiple, service_batch
 from bench.load import Burst, encode_post
 from bench.measure import best_seconds, load_average, steal_seconds
 from bench.oracle import AcceptedVersion
@@ -182,6 +182,8 @@ async def run_bench(options: Options) -> dict[str, Any]:
             "national_complete_seconds": None if complete is None else round(complete - fired, 2),
             "all_final_seconds": round(max(watch.rollup_last.values()) - fired, 2),
             "events": watch.rollup_messages,
+            # one per batch the aggregator counted: the floor counts in batches of that size
+            "national_events": sum(1 for seen in watch.national if seen.at >= fired),
             "verdicts": {"accepted": len(accepted), "rejected": len(watch.rejected)},
         }
         result["pages"] = {
@@ -207,8 +209,9 @@ async def run_bench(options: Options) -> dict[str, Any]:
             registry, year, target.nats_url, versions, options.oracle_url
         )
         result["memory_mb"] = memory_figures(target.memory())
+        batch = service_batch(len(receipts), result["rollups"]["national_events"])
         result["anchors"] = await anchors(
-            options, target, registry, year, reports, bodies, versions
+            options, target, registry, year, reports, bodies, versions, batch
         )
         floor = result["anchors"].get("floor")
         if floor:
@@ -243,13 +246,16 @@ async def anchors(
     reports: dict[str, dict[str, Any]],
     bodies: dict[str, bytes],
     versions: list[AcceptedVersion],
+    floor_batch: int = 1,
 ) -> dict[str, Any]:
     if not options.anchors:
         return {}
     codes = sorted(reports)
     messages = [submitted_like(code, reports[code], i) for i, code in enumerate(codes)]
     out: dict[str, Any] = {"transport": await transport_ceiling(target.nats_url, messages)}
-    out["floor"] = await asyncio.to_thread(floor_anchor, registry, year, bodies)
+    out["floor"] = await asyncio.to_thread(
+        floor_anchor, registry, year, bodies, FLOOR_SAMPLE, floor_batch
+    )
     states = {
         v.code: SiteState(site=v.code, status="on_time", report=v.report)
         for v in sorted(versions, key=lambda v: v.version)

@@ -394,6 +394,11 @@ def _value(report: Mapping[str, Any], path: str) -> Any:
     return current
 
 
+def report_value(report: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a nested report (or its roll-up view); None when absent."""
+    return _value(report, path)
+
+
 def _count(report: Mapping[str, Any], path: str, site: str) -> int:
     value = _value(report, path)
     if value is None:

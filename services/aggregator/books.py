@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from services.aggregator.deadlines import Deadlines, DeadlineSetting
@@ -37,6 +38,9 @@ class Books:
         self.view_paths = (*self.count_paths, *self.yes_no_paths)
         #: where sites published (issue 17), set by the publication counting when it runs
         self.publication: PublicationFacts | None = None
+        #: each filing's standing as last computed, with the deadline it was computed under: a
+        #: verdict's standing is read to count it, to put its figures and to announce it
+        self._standings: dict[FilingKey, tuple[datetime, Standing]] = {}
 
     # ---------------------------------------------------------------- reading
     def in_tree(self, code: str, form: str) -> bool:
@@ -44,10 +48,18 @@ class Books:
         return form == WORK_REPORT and code in self.registry.sites
 
     def standing(self, key: FilingKey) -> Standing:
+        """Where a filing stands: computed again only when one of its versions or reviews
+        arrived, or its deadline moved, since the last time it was asked."""
         code, _form, year = key
+        deadline = self.deadlines.deadline(code, year)
+        known = self._standings.get(key)
+        if known is not None and known[0] == deadline:
+            return known[1]
         versions = list(self.filings.get(key, {}).values())
         reviews = list(self.reviews.get(key, {}).values())
-        return standing(versions, self.deadlines.deadline(code, year), reviews)
+        current = standing(versions, deadline, reviews)
+        self._standings[key] = (deadline, current)
+        return current
 
     def site_state(self, key: FilingKey) -> SiteState:
         current = self.standing(key)
@@ -101,6 +113,7 @@ class Books:
             # only what a roll-up reads: every version stays in memory, its report need not
             report=rollup_view(verdict.report, self.view_paths) if accepted else None,
         )
+        self._standings.pop(key, None)
         return key
 
     def remember_review(self, event: ReviewRecorded) -> FilingKey:
@@ -113,6 +126,7 @@ class Books:
             at=event.at,
             reason=event.reason,
         )
+        self._standings.pop(key, None)
         return key
 
     def load(
@@ -129,6 +143,7 @@ class Books:
         for setting in deadlines:
             self.deadlines.remember(setting)
         self.rollup_books.clear()
+        self._standings.clear()
 
     # ---------------------------------------------------------------- counting
     def recount(self, keys: Iterable[FilingKey]) -> list[NodeRollup]:

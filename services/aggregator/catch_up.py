@@ -29,7 +29,10 @@ class CatchUp:
         self.synced = max(int(e.seq or 0) for e in entries)
         receipts = sorted({e.ref for e in entries if e.kind == "verdict"} - books.known_receipts)
         reviews = sorted({e.ref for e in entries if e.kind == "review"} - books.known_reviews)
-        keys = [books.remember(v) for v in await self.versions.verdicts(receipts)]
+        # the entries of this replica's own last batch are known already: no query for them
+        keys = (
+            [books.remember(v) for v in await self.versions.verdicts(receipts)] if receipts else []
+        )
         if reviews:
             events = await self.supervision.reviews_by_id(reviews)
             keys += [books.remember_review(r) for r in events]

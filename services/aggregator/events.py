@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -24,13 +25,16 @@ MISSING_IN_EVENT = 200
 
 
 def rollup_event(rollup: NodeRollup) -> RollupUpdated:
-    body: dict[str, Any] = rollup.model_dump(mode="json")
-    # of the whole roll-up, every missing site included; a tally's keys come in a fixed order
-    # (every tally starts from the zero tally), so equal roll-ups give equal bytes
-    digest = hashlib.sha256(rollup.model_dump_json().encode()).hexdigest()
+    # serialized once: the digest is of the whole roll-up, every missing site included (a
+    # tally's keys come in a fixed order, every tally starting from the zero tally, so equal
+    # roll-ups give equal bytes), and the body is read back from the same bytes
+    whole = rollup.model_dump_json().encode()
+    digest = hashlib.sha256(whole).hexdigest()
+    body: dict[str, Any] = json.loads(whole)
     missing = body["tally"]["missing_sites"]
     body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
-    return RollupUpdated(
+    # every field is built here from a valid roll-up: constructed, not validated again
+    return RollupUpdated.model_construct(
         year=rollup.year,
         tree=rollup.tree,
         node=rollup.node,

@@ -50,9 +50,14 @@ class ReminderLog(Protocol):
 
 
 class JournalLine(Protocol):
-    seq: int | None
-    kind: str  # verdict | review | deadline
-    ref: str
+    @property
+    def seq(self) -> int | None: ...
+
+    @property
+    def kind(self) -> str: ...  # verdict | review | deadline
+
+    @property
+    def ref(self) -> str: ...
 
 
 class Journal(Protocol):

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -68,6 +68,14 @@ class JournalEntry(SQLModel, table=True):
     seq: int | None = Field(default=None, primary_key=True)
     kind: str  # verdict | review | deadline
     ref: str  # receipt id | review id | "year:node"
+
+
+class JournalRow(NamedTuple):
+    """A journal entry as read back (plain values: read once per batch, never stored)."""
+
+    seq: int
+    kind: str
+    ref: str
 
 
 async def _journal(conn: Any, kind: str, refs: Sequence[str]) -> None:
@@ -272,8 +280,11 @@ class Journal:
             top = await conn.scalar(select(table.c.seq).order_by(table.c.seq.desc()).limit(1))
         return int(top or 0)
 
-    async def since(self, seq: int) -> list[JournalEntry]:
+    async def since(self, seq: int) -> list[JournalRow]:
         table = sql_table(JournalEntry)
+        columns = (table.c.seq, table.c.kind, table.c.ref)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(table).where(table.c.seq > seq).order_by(table.c.seq))
-            return [JournalEntry.model_validate(dict(r._mapping)) for r in rows]
+            rows = await conn.execute(
+                select(*columns).where(table.c.seq > seq).order_by(table.c.seq)
+            )
+            return [JournalRow(int(r.seq), str(r.kind), str(r.ref)) for r in rows]
