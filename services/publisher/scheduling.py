@@ -105,6 +105,8 @@ class RenderScheduler:
         rendered = 0
         slowest = (0.0, "")
         for key, generation in pending:
+            if self.pacer.bursting():
+                break  # a burst began: the rest waits for its end (rendered again by then)
             if not self.pacer.due(key, now):
                 continue
             started = time.monotonic()
