@@ -21,15 +21,10 @@ from services.publisher.state import PageState
 COMPARED_KINDS = frozenset({"rollup", "column", "supervision"})
 
 
-def node_page_inputs(state: PageState, ref: PageRef, generation: int) -> Hashable | None:
-    """What the page ``ref`` is planned from (equal values give equal files); None when it
-    cannot tell (the page is then always rendered). ``generation`` counts registry switches."""
+def subtree_inputs(state: PageState, node: str, year: int) -> Hashable:
+    """The statuses of the sites below ``node`` and the digests of the roll-ups their pages read:
+    the same for the node's roll-up, column and supervision pages."""
     registry = state.registry
-    if ref.kind not in COMPARED_KINDS or ref.code not in registry.nodes:
-        return None
-    year, node = ref.year, ref.code
-    if ref.kind == "supervision" and (node, year) in state.office_statuses:
-        return None  # an office that filed: its versions are in the store
     nodes: set[str] = set()
     statuses = []
     for below in registry.descendants(node):
@@ -44,12 +39,22 @@ def node_page_inputs(state: PageState, ref: PageRef, generation: int) -> Hashabl
             counted = latest is not None and (latest.counted_receipt or "") in state.counts
             statuses.append((code, latest, counted))
     digests = state.digests
-    return (
-        generation,
-        ref,
-        tuple(statuses),
-        frozenset((n, digests.get((year, n))) for n in nodes),
-    )
+    return (tuple(statuses), frozenset((n, digests.get((year, n))) for n in nodes))
+
+
+def node_page_inputs(
+    state: PageState, ref: PageRef, generation: int, subtree: Hashable | None = None
+) -> Hashable | None:
+    """What the page ``ref`` is planned from (equal values give equal files); None when it
+    cannot tell (the page is then always rendered). ``generation`` counts registry switches;
+    ``subtree`` is ``subtree_inputs`` of its node when already worked out."""
+    if ref.kind not in COMPARED_KINDS or ref.code not in state.registry.nodes:
+        return None
+    if ref.kind == "supervision" and (ref.code, ref.year) in state.office_statuses:
+        return None  # an office that filed: its versions are in the store
+    if subtree is None:
+        subtree = subtree_inputs(state, ref.code, ref.year)
+    return (generation, ref, subtree)
 
 
 class WrittenInputs:
@@ -64,9 +69,22 @@ class WrittenInputs:
         self._written: dict[PageRef, Hashable] = {}
         #: the html path of a page built but not yet written -> (page, inputs)
         self._pending: dict[str, tuple[PageRef, Hashable]] = {}
+        #: ``subtree_inputs`` per (node, year), while the state's ``changes`` stay these: a
+        #: node's three pages, rendered one after the other once a burst is over, share them
+        self._subtrees: dict[tuple[str, int], Hashable] = {}
+        self._subtrees_at = -1
 
     def inputs(self, state: PageState, ref: PageRef) -> Hashable | None:
-        return node_page_inputs(state, ref, self.generation)
+        if ref.kind not in COMPARED_KINDS or ref.code not in state.registry.nodes:
+            return None
+        if self._subtrees_at != state.changes:
+            self._subtrees.clear()
+            self._subtrees_at = state.changes
+        key = (ref.code, ref.year)
+        subtree = self._subtrees.get(key)
+        if subtree is None:
+            subtree = self._subtrees[key] = subtree_inputs(state, ref.code, ref.year)
+        return node_page_inputs(state, ref, self.generation, subtree)
 
     def unchanged(self, ref: PageRef, inputs: Hashable | None) -> bool:
         return inputs is not None and self._written.get(ref) == inputs
@@ -86,3 +104,4 @@ class WrittenInputs:
         self.generation += 1
         self._written.clear()
         self._pending.clear()
+        self._subtrees.clear()

@@ -12,6 +12,9 @@ from shared.runtime.messaging import Arrivals
 #: rendered in full once it is over)
 BURST_QUIET_SECONDS = 1.0
 BURST_YIELD = 19.0
+#: while events trickle in (fewer than BURST_EVENTS a second) they sleep this × their render
+#: time: half a core at most, the pipeline keeps its turn on the event loop
+TRICKLE_YIELD = 1.0
 #: a burst: at least this many events within BURST_QUIET_SECONDS (a few corrections are not)
 BURST_EVENTS = 100
 #: a page that took longer than this to render waits PACE_FACTOR × that time (at most
@@ -41,8 +44,14 @@ class BurstPacer:
     def bursting(self) -> bool:
         return self.arrivals.recent() >= BURST_EVENTS
 
+    def quiet(self) -> bool:
+        """No event for BURST_QUIET_SECONDS: whatever a page shows now is likely final."""
+        return time.monotonic() - self.last_event >= BURST_QUIET_SECONDS
+
     def due(self, key: str, now: float) -> bool:
-        return self.not_before.get(key, 0) <= now
+        """A paced page waits for its time only while events still arrive: once the system is
+        quiet nothing is left to coalesce, and its render is the final one."""
+        return self.not_before.get(key, 0) <= now or self.quiet()
 
     def pace(self, key: str, spent: float) -> None:
         """A page that took ``spent`` seconds: when costly, it waits before its next render."""
@@ -50,8 +59,10 @@ class BurstPacer:
             self.not_before[key] = time.monotonic() + min(PACE_LIMIT_SECONDS, PACE_FACTOR * spent)
 
     async def yield_after(self, spent: float) -> None:
-        """After a page that took ``spent`` seconds, leave the CPU to a burst for a while."""
-        await self.yield_to_burst(spent * BURST_YIELD)
+        """After a page that took ``spent`` seconds, leave the CPU to a burst for a while; a
+        trickle of events (a burst's tail, a few corrections) gets a short pause instead, so
+        node pages catch up at once after a burst."""
+        await self.yield_to_burst(spent * (BURST_YIELD if self.bursting() else TRICKLE_YIELD))
 
     async def yield_to_burst(self, seconds: float) -> None:
         """Sleep up to ``seconds``, but only while events keep arriving."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -11,6 +12,8 @@ from services.publisher.building import PageBuilder
 from services.publisher.dirty import page_ref
 from services.publisher.pacing import BurstPacer
 from services.publisher.store import Announcement, PublisherStore
+
+log = logging.getLogger(__name__)
 
 WriteFiles = Callable[[dict[str, bytes]], Awaitable[None]]
 #: site pages built from one read of the store and written with one flush to disk (node pages
@@ -99,13 +102,19 @@ class RenderScheduler:
         due = await self.store.announcements([key for key, _ in pending])
         done: list[tuple[str, int]] = []
         files: dict[str, bytes] = {}
+        rendered = 0
+        slowest = (0.0, "")
         for key, generation in pending:
+            if self.pacer.bursting():
+                break  # a burst began: the rest waits for its end (rendered again by then)
             if not self.pacer.due(key, now):
                 continue
             started = time.monotonic()
             built = await self.builder.build(page_ref(key))
             spent = time.monotonic() - started
+            slowest = max(slowest, (spent, key))
             if built:
+                rendered += 1
                 files.update(built)
             self.pacer.pace(key, spent)
             done.append((key, generation))
@@ -117,6 +126,16 @@ class RenderScheduler:
             await self.write(files)
         await self.store.clean(done)
         self.nodes_held = len(done) < len(pending)
-        rendered = {key for key, _ in done}
-        await self.announcer.announce([item for item in due if item.key in rendered])
+        keys = {key for key, _ in done}
+        await self.announcer.announce([item for item in due if item.key in keys])
+        if done:
+            log.info(
+                "node pages: %d rendered, %d unchanged, %d held in %.2f s (slowest %s %.3f s)",
+                rendered,
+                len(done) - rendered,
+                len(pending) - len(done),
+                time.monotonic() - now,
+                slowest[1],
+                slowest[0],
+            )
         return len(done)

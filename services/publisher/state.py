@@ -68,6 +68,9 @@ class PageState:
         self.counts: dict[str, tuple[Any, ...]] = {}
         self.rollups: dict[tuple[int, str], NodeRollup] = {}
         self.digests: dict[tuple[int, str], str] = {}
+        #: counts every change to what pages show (what was worked out from it may be kept
+        #: while it stays the same)
+        self.changes = 0
 
     def count_cells(self, report: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(lookup(report, path) for path in self.count_paths)
@@ -96,6 +99,7 @@ class PageState:
             self.digests[(rollup.year, rollup.node)] = rollup.digest
 
     def remember_filing(self, event: ReportAggregated, latest: LatestStatus) -> None:
+        self.changes += 1
         if event.form == WORK_REPORT:
             held = self.statuses
             # the count cells of every accepted version, whatever order the words about the
@@ -119,6 +123,7 @@ class PageState:
             return False
         self.digests[key] = event.digest
         self.rollups[key] = NodeRollup.model_validate(event.rollup)
+        self.changes += 1
         return True
 
     def publication_of(self, code: str, year: int) -> PublicationStanding | None:

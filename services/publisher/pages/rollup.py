@@ -109,24 +109,45 @@ class RollupPageData:
         return self.paths.root
 
 
-def count_totals(
-    layout: Sequence[LayoutRow], tally: Tally
-) -> tuple[tuple[SumLine, ...], tuple[YesLine, ...]]:
-    """The total of every work-report count, and how many sites answered yes to each question."""
-    sums: list[SumLine] = []
-    yes_lines: list[YesLine] = []
+#: (path, section, label, unit) of every count and (path, section, label) of every question,
+#: per layout: the same for every node's page, so worked out once per layout (its rows are
+#: cached per form version: the same row objects), the rows kept so that their ids stay theirs
+_Skeleton = tuple[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, str, str], ...]]
+_skeletons: dict[tuple[int, ...], tuple[tuple[LayoutRow, ...], _Skeleton]] = {}
+_SKELETONS_HELD = 8
+
+
+def _skeleton(layout: Sequence[LayoutRow]) -> _Skeleton:
+    key = tuple(map(id, layout))
+    held = _skeletons.get(key)
+    if held is not None:
+        return held[1]
+    counts: list[tuple[str, str, str, str]] = []
+    questions: list[tuple[str, str, str]] = []
     for row in layout:
         if row.type == "count":
             for path, _col, col_label in expand_row(row):
                 label = f"{row.label}（{col_label}）" if col_label else row.label
-                sums.append(
-                    SumLine(path, row.section_label, label, row.unit or "", tally.sums.get(path, 0))
-                )
+                counts.append((path, row.section_label, label, row.unit or ""))
         elif row.type == "yes_no" and not row.columns:
-            yes_lines.append(
-                YesLine(row.path, row.section_label, row.label, tally.yes_counts.get(row.path, 0))
-            )
-    return tuple(sums), tuple(yes_lines)
+            questions.append((row.path, row.section_label, row.label))
+    skeleton = (tuple(counts), tuple(questions))
+    if len(_skeletons) >= _SKELETONS_HELD:
+        _skeletons.clear()
+    _skeletons[key] = (tuple(layout), skeleton)
+    return skeleton
+
+
+def count_totals(
+    layout: Sequence[LayoutRow], tally: Tally
+) -> tuple[tuple[SumLine, ...], tuple[YesLine, ...]]:
+    """The total of every work-report count, and how many sites answered yes to each question."""
+    counts, questions = _skeleton(layout)
+    sums, yes = tally.sums, tally.yes_counts
+    return (
+        tuple(SumLine(p, sect, label, unit, sums.get(p, 0)) for p, sect, label, unit in counts),
+        tuple(YesLine(p, sect, label, yes.get(p, 0)) for p, sect, label in questions),
+    )
 
 
 def plan_rollup_page(
