@@ -28,6 +28,7 @@ def intake_figures(
     rate: float | None = None,
     connections: int | None = None,
     in_flight: int | None = None,
+    connection_cap: int | None = None,
 ) -> dict[str, Any]:
     """Requests, statuses, the rate answered and the latency; at a fixed ``rate`` the latency
     counts from when each request was due, and how the sends kept to the schedule."""
@@ -46,6 +47,7 @@ def intake_figures(
     if rate is not None:
         due = [fired if p.due is None else p.due for p in posted]
         figures |= schedule_figures(fired, due, [p.sent for p in posted], rate)
+        figures["connection_cap"] = connection_cap
     return figures
 
 

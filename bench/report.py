@@ -36,7 +36,8 @@ def intake_rows(intake: dict[str, Any]) -> list[tuple[str, str]]:
             f"sent {intake['sent_rate_per_s']}, answered {intake['rate_per_s']} req/s / "
             f"{intake['late_sends']} sent > {intake['late_after_ms']:g} ms after due "
             f"(lag p99 {lag['p99']}, max {lag['max']} ms); at most {intake['in_flight_peak']} "
-            f"in flight, {intake['connections']} connections",
+            f"in flight, {intake['connections']} connections"
+            + (" (the cap)" if intake["connections"] == intake.get("connection_cap") else ""),
         ),
     ]
 

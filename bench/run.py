@@ -157,7 +157,12 @@ async def run_bench(options: Options) -> dict[str, Any]:
         fired = burst.fire()
         posted = await asyncio.to_thread(burst.results, options.timeout)
         result["intake"] = intake_figures(
-            posted, fired, options.rate, burst.connections, burst.in_flight
+            posted,
+            fired,
+            options.rate,
+            burst.connections,
+            burst.in_flight,
+            options.max_connections,
         )
         receipts = {p.body["receipt_id"]: p for p in posted if p.status == 202}
         await wait_for(lambda: all(r in watch.published for r in receipts), options.timeout, 0.05)
