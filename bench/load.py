@@ -150,7 +150,7 @@ class ConnectionPool:
         self.host, self.port, self.cap = host, port, max(1, cap)
         self.idle: list[Connection] = []
         self.opened = 0
-        self.busy = self.most_busy = 0
+        self.busy = self.most_busy = self.waiting = 0
         self.returned = asyncio.Condition()
 
     async def fill(self, count: int) -> None:
@@ -161,15 +161,21 @@ class ConnectionPool:
         self.idle += fresh
 
     async def take(self) -> Connection:
-        if self.idle:
+        """An idle connection, a new one, or past the cap the next one given back (first come,
+        first served: a request due later does not overtake one already waiting)."""
+        if self.idle and not self.waiting:
             connection = self.idle.pop()
         elif self.opened < self.cap:
             self.opened += 1
             connection = Connection(self.host, self.port)  # it connects on its first exchange
         else:
-            async with self.returned:
-                await self.returned.wait_for(lambda: bool(self.idle))
-                connection = self.idle.pop()
+            self.waiting += 1
+            try:
+                async with self.returned:
+                    await self.returned.wait_for(lambda: bool(self.idle))
+                    connection = self.idle.pop()
+            finally:
+                self.waiting -= 1
         self.busy += 1
         self.most_busy = max(self.most_busy, self.busy)
         return connection

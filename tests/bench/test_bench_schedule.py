@@ -194,6 +194,8 @@ async def test_past_the_connection_cap_the_wait_shows_in_the_latency() -> None:
             start=_now,
         )
     assert opened == in_flight == 1 and len(posted) == count
+    # first come, first served: held back, they still leave in the order they were due
+    assert [p.code for p in sorted(posted, key=lambda p: p.sent)] == [f"s{i}" for i in range(count)]
     figures = intake_figures(posted, min(p.due for p in posted if p.due), rate=rate, connections=1)
     assert figures["late_sends"] >= count - 2
     assert figures["sent_rate_per_s"] < rate * 0.5
