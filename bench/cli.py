@@ -49,7 +49,20 @@ def bench(
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the registry (and of the reports)")] = 0,
     processes: Annotated[int, typer.Option(help="load-generating processes")] = 2,
-    concurrency: Annotated[int, typer.Option(help="open connections, all processes")] = 64,
+    concurrency: Annotated[
+        int, typer.Option(help="open connections, all processes (with --rate: opened ahead)")
+    ] = 64,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="open loop: requests per second, all processes, on a fixed schedule (request i "
+            "due at start + i/rate), latency counted from when each was due (default: closed "
+            "loop, each connection sends when its previous request is answered)"
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int, typer.Option(help="with --rate: the most connections open at once, all processes")
+    ] = 512,
     amendments: Annotated[int, typer.Option(help="corrections timed after the burst")] = 50,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
     data_dir: Annotated[
@@ -88,6 +101,10 @@ def bench(
         raise typer.BadParameter("--compare takes two sizes or more and starts its own systems")
     if idle_seconds < 0:
         raise typer.BadParameter("--idle-seconds must be 0 or more")
+    if rate is not None and not 0 < rate <= 10_000:
+        raise typer.BadParameter("--rate takes requests per second, more than 0 and ≤ 10,000")
+    if max_connections < max(1, processes):
+        raise typer.BadParameter("--max-connections must be at least one per process")
     results: list[dict[str, Any]] = []
     for size in sizes:
         options = Options(
@@ -95,6 +112,8 @@ def bench(
             seed=seed,
             processes=processes,
             concurrency=concurrency,
+            rate=rate,
+            max_connections=max_connections,
             amendments=amendments,
             data_dir=None if data_dir is None or compare else data_dir,
             keep=keep,

@@ -20,7 +20,11 @@ EACH = "each"
 #: (label, keys into a run's report, kind)
 FIGURES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("HTTP intake (req/s)", ("intake", "rate_per_s"), EACH),
+    ("HTTP offered rate (req/s)", ("intake", "offered_rate_per_s"), EACH),
+    ("HTTP sent rate (req/s)", ("intake", "sent_rate_per_s"), EACH),
+    ("HTTP sends late", ("intake", "late_sends"), TOTAL),
     ("HTTP latency p50 (ms)", ("intake", "latency_ms", "p50"), EACH),
+    ("HTTP latency p95 (ms)", ("intake", "latency_ms", "p95"), EACH),
     ("HTTP latency p99 (ms)", ("intake", "latency_ms", "p99"), EACH),
     ("end to end (s)", ("end_to_end", "seconds"), TOTAL),
     ("end to end (reports/s)", ("end_to_end", "rate_per_s"), EACH),
@@ -112,7 +116,7 @@ def comparison(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for label, kind, values in _figures(ordered)
         if any(v is not None for v in values)
     ]
-    return {"sites": sites, "figures": figures}
+    return {"sites": sites, "rate": ordered[0].get("rate"), "figures": figures}
 
 
 def _cell(value: float | None) -> str:
@@ -128,6 +132,9 @@ def comparison_table(summary: dict[str, Any]) -> str:
     header = ["figure (flatness: ×, per site for totals; 1 = flat)"]
     header += [f"{n} sites" for n in sites]
     rows = [header]
+    rate = summary.get("rate")
+    load = "closed loop" if rate is None else f"fixed rate {rate:g} req/s, latency from due time"
+    rows.append([f"HTTP load: {load}", *("" for _ in sites)])
     for figure in summary["figures"]:
         cells = [_cell(figure["values"][0])]
         cells += [

@@ -9,6 +9,39 @@ def _ms(figures: dict[str, Any]) -> str:
     return " / ".join("—" if figures.get(k) is None else f"{figures[k]:g}" for k in ("p50", "p99"))
 
 
+def intake_rows(intake: dict[str, Any]) -> list[tuple[str, str]]:
+    """The burst's HTTP figures: closed loop, or at a fixed rate with how the sends kept to the
+    schedule (latency then counts from when each request was due)."""
+    latency = intake["latency_ms"]
+    percentiles = f"{latency['p50']} / {latency['p95']} / {latency['p99']}"
+    answered = (
+        f"{intake['requests']} POSTs in {intake['seconds']} s = {intake['rate_per_s']} req/s; "
+        f"statuses {intake['statuses']}"
+    )
+    if intake.get("mode") != "fixed rate":
+        return [
+            ("HTTP intake (closed loop)", answered),
+            ("HTTP latency p50 / p95 / p99 (ms)", percentiles),
+        ]
+    lag = intake["send_lag_ms"]
+    return [
+        ("HTTP intake", answered),
+        (
+            f"HTTP intake at fixed rate {intake['offered_rate_per_s']:g} req/s: "
+            "p50 / p95 / p99 (ms)",
+            f"{percentiles} (from when each request was due)",
+        ),
+        (
+            "  achieved rate / late sends",
+            f"sent {intake['sent_rate_per_s']}, answered {intake['rate_per_s']} req/s / "
+            f"{intake['late_sends']} sent > {intake['late_after_ms']:g} ms after due "
+            f"(lag p99 {lag['p99']}, max {lag['max']} ms); at most {intake['in_flight_peak']} "
+            f"in flight, {intake['connections']} connections"
+            + (" (the cap)" if intake["connections"] == intake.get("connection_cap") else ""),
+        ),
+    ]
+
+
 def table(result: dict[str, Any]) -> str:
     """One line per figure: what, value, and the anchor or target it is held against."""
     rows: list[tuple[str, str]] = []
@@ -33,20 +66,7 @@ def table(result: dict[str, Any]) -> str:
                 f"{'—' if steal is None else f'{steal} s'}",
             )
         )
-    rows.append(
-        (
-            "HTTP intake",
-            f"{intake['requests']} POSTs in {intake['seconds']} s = "
-            f"{intake['rate_per_s']} req/s; statuses {intake['statuses']}",
-        )
-    )
-    latency = intake["latency_ms"]
-    rows.append(
-        (
-            "HTTP latency p50 / p95 / p99 (ms)",
-            f"{latency['p50']} / {latency['p95']} / {latency['p99']}",
-        )
-    )
+    rows += intake_rows(intake)
     rows.append(
         (
             "end to end (first POST → last published)",
@@ -144,8 +164,13 @@ def table(result: dict[str, Any]) -> str:
     )
     for t in result.get("targets", []):
         met = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        if t.get("note"):
+            met += f" ({t['note']})"
         rows.append(
-            (f"target: {t['target']} < {t['limit']:g} {t['unit']}", f"{t['measured']} → {met}")
+            (
+                f"target: {t['target']} {t.get('comparison', '<')} {t['limit']:g} {t['unit']}",
+                f"{t['measured']} → {met}",
+            )
         )
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -102,6 +102,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
         "year": year,
         "processes": options.processes,
         "concurrency": options.concurrency,
+        "rate": options.rate,
         "target": "started here" if options.url is None else options.url,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_before": load_average(),
@@ -142,13 +143,27 @@ async def run_bench(options: Options) -> dict[str, Any]:
         requests = [
             (code, encode_post(host, REPORTS_PATH, tokens[code], bodies[code])) for code in order
         ]
-        burst = Burst(target.intake_url, requests, options.processes, options.concurrency)
+        burst = Burst(
+            target.intake_url,
+            requests,
+            options.processes,
+            options.concurrency,
+            options.rate,
+            options.max_connections,
+        )
         await asyncio.to_thread(burst.start)
         result["load_average_at_start"] = load_average()
         cpu_before, steal_before = target.cpu(), steal_seconds()
         fired = burst.fire()
         posted = await asyncio.to_thread(burst.results, options.timeout)
-        result["intake"] = intake_figures(posted, fired)
+        result["intake"] = intake_figures(
+            posted,
+            fired,
+            options.rate,
+            burst.connections,
+            burst.in_flight,
+            options.max_connections,
+        )
         receipts = {p.body["receipt_id"]: p for p in posted if p.status == 202}
         await wait_for(lambda: all(r in watch.published for r in receipts), options.timeout, 0.05)
         published = [watch.published[r] for r in receipts if r in watch.published]

@@ -26,6 +26,10 @@ class Options:
     year: int | None = None
     processes: int = 2
     concurrency: int = 64
+    #: requests per second, all processes, on a fixed schedule (None: closed loop)
+    rate: float | None = None
+    #: at a fixed rate, the most connections open at once, all processes
+    max_connections: int = 512
     amendments: int = 50
     data_dir: Path | None = None
     keep: bool = False

@@ -85,6 +85,42 @@ def test_a_small_benchmark_run_reports_every_figure_and_the_rollups_agree_with_s
     assert check["ok"] and check["differences"] == 0 and check["nodes"] == result["nodes"]
     assert check["engine"] == ("postgresql" if postgres_url() else "sqlite")
     assert {t["target"] for t in result["targets"]} >= {"burst end to end"}
+    assert result["intake"]["mode"] == "closed loop" and "late_sends" not in result["intake"]
+    http = next(t for t in result["targets"] if t["target"].startswith("HTTP intake p99"))
+    assert http["met"] is None and "n/a (closed loop" in run.output
+
+
+def test_a_benchmark_at_a_fixed_rate_keeps_to_its_schedule(tmp_path: Path) -> None:
+    """Open loop on the demo registry: every POST sent when due at 50 req/s (~7 s), answered
+    202, latency counted from when each was due; nothing after the burst but one amendment."""
+    registry = demo_registry()
+    year = current_reporting_year(datetime.now(UTC))
+    sites = sum(1 for site in registry.sites.values() if site.active_in(year))
+    dump_registry(registry, tmp_path / "registry.json")
+    out, rate = tmp_path / "bench.json", 50.0
+    args = ["bench", "--registry", str(tmp_path / "registry.json"), "--rate", f"{rate:g}"]
+    args += ["--amendments", "1", "--no-anchors", "--idle-seconds", "0", "--oracle-url", ""]
+    args += ["--json", str(out), "--data-dir", str(tmp_path / "system")]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.output
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    intake = result["intake"]
+    assert result["rate"] == rate and intake["mode"] == "fixed rate"
+    assert intake["statuses"] == {"202": sites} and intake["requests"] == sites
+    assert intake["offered_rate_per_s"] == rate
+    # the schedule was kept to (sends within 10 % of the offered rate) and the service kept up
+    # (answers within 20 %: the last answer's own latency counts against it)
+    assert intake["sent_rate_per_s"] == pytest.approx(rate, rel=0.1)
+    assert rate * 0.8 <= intake["rate_per_s"] <= rate * 1.05
+    assert 0 <= intake["late_sends"] <= sites
+    assert 1 <= intake["in_flight_peak"] <= intake["connections"]
+    latency = intake["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert result["end_to_end"]["published"] == sites
+    assert f"HTTP intake at fixed rate {rate:g} req/s" in run.output
+    http = next(t for t in result["targets"] if t["target"].startswith("HTTP intake p99"))
+    assert http["applies"] and http["met"] == (latency["p99"] <= 300)
 
 
 def system_processes(data_dir: Path) -> list[int]:
