@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.publisher.pages.formatting import iso_time
+from services.publisher.pages.publication import ON_TIME, timing_label
 from services.publisher.pages.views import Link, name_of
 from shared.publication import (
     COUNT_LABELS,
@@ -77,15 +78,12 @@ def row_publication(registry: Registry, standing: PublicationStanding | None) ->
     if standing is None:
         return UNDECLARED
     url, url_text = _shown_url(standing.url)
-    timing = ""
-    if standing.verified:
-        timing = "按时公开" if standing.on_time else "逾期公开"
     return SitePublication(
         state=standing.state,
         label=STATE_LABELS.get(standing.state, standing.state),
         url=url,
         url_text=url_text,
-        timing=timing,
+        timing=timing_label(standing),
         judged_by=name_of(registry, standing.judged_by) if standing.judged_by else "",
         reason=standing.reason if standing.judged_by else "",
     )
@@ -113,7 +111,7 @@ def row_publication_csv(standing: PublicationStanding | None, registry: Registry
     """公开状态, 公开网址, 是否按时公开, 监管单位认定 (office: reason)."""
     shown = row_publication(registry, standing)
     judged = f"{shown.judged_by}：{shown.reason}" if shown.judged_by else ""
-    on_time = "" if not shown.verified else ("是" if shown.timing == "按时公开" else "否")
+    on_time = "" if not shown.verified else ("是" if shown.timing == ON_TIME else "否")
     url = (standing.url or "") if standing is not None else ""
     return [shown.label, url, on_time, judged]
 

@@ -170,9 +170,20 @@ class SitePublicationView:
         return bool(self.checked_iso)
 
 
+ON_TIME, LATE = "按时公开", "逾期公开"
+
+
+def timing_label(standing: PublicationStanding) -> str:
+    """按时公开 / 逾期公开 for a verified publication, else empty (the 专栏 row's short form)."""
+    if not standing.verified:
+        return ""
+    return ON_TIME if standing.on_time else LATE
+
+
 def on_time_label(standing: PublicationStanding) -> str:
+    """The site page's long form: says why late, and what an unverified publication lacks."""
     if standing.verified:
-        return "按时公开" if standing.on_time else "逾期公开（截止时间后才核验通过）"
+        return ON_TIME if standing.on_time else f"{LATE}（截止时间后才核验通过）"
     if standing.declared:
         return "尚未核验通过"
     return "尚未声明公开网址"
