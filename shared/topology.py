@@ -186,8 +186,9 @@ INTAKE = ServiceTopology(
         ConsumerSpec(
             durable="intake-verdicts",
             stream=VERDICTS,
-            filter_subjects=(ACCEPTED.everything, REJECTED.everything),
-            description="intake: receipts learn their verdict",
+            # an accepted verdict reaches the receipt with its aggregated event, which carries it
+            filter_subjects=(REJECTED.everything,),
+            description="intake: receipts learn they are rejected",
         ),
         ConsumerSpec(
             durable="intake-aggregated",

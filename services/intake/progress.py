@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,35 +38,39 @@ class VerdictSeen(ProgressView):
         return "rejected" if any(i.severity == "error" for i in self.issues) else "accepted"
 
 
-class AggregatedSeen(ProgressView):
+class AggregatedSeen(VerdictSeen):
+    """The aggregated event carries its verdict: an accepted receipt learns its verdict from it
+    (the intake reads only rejected verdicts, to show a rejection's errors at once)."""
+
     aggregated_at: datetime
     status: SiteStatus
 
 
+def verdict_columns(seen: VerdictSeen) -> dict[str, Any]:
+    return {
+        "rid": seen.receipt_id,
+        "outcome": seen.outcome,
+        "judged_at": seen.judged_at,
+        "issues": [i.model_dump() for i in seen.issues],
+    }
+
+
 class ReceiptProgress:
-    """Three small handlers, one per stage event; each is an idempotent column update."""
+    """Three small handlers, one per stage event; each is an idempotent column update. Each
+    report takes two: its aggregated event (its verdict too) and its published event; a rejected
+    one also its verdict, at once."""
 
     def __init__(self, store: IntakeStore) -> None:
         self.store = store
 
     async def on_verdicts(self, batch: list[Envelope[VerdictSeen]]) -> None:
-        await self.store.record(
-            [
-                {
-                    "rid": e.event.receipt_id,
-                    "outcome": e.event.outcome,
-                    "judged_at": e.event.judged_at,
-                    "issues": [i.model_dump() for i in e.event.issues],
-                }
-                for e in batch
-            ]
-        )
+        await self.store.record([verdict_columns(e.event) for e in batch])
 
     async def on_aggregated(self, batch: list[Envelope[AggregatedSeen]]) -> None:
         await self.store.record(
             [
                 {
-                    "rid": e.event.receipt_id,
+                    **verdict_columns(e.event),
                     "aggregated_at": e.event.aggregated_at,
                     "standing": e.event.status.model_dump(mode="json"),
                 }

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
 
 from services.intake.outbox import PendingEvent, queue
-from services.intake.store import Receipt
+from services.intake.store import Receipt, ReceiptRow, receipts_with_reports
 from shared.contracts import DeadlineSet, ReviewRecorded
 from shared.filings import Action, Review
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
@@ -70,7 +70,7 @@ class FilingHead(NamedTuple):
 def latest_receipts_query() -> Select[Any]:
     """The latest receipt of each filing whose code, form and year are among those given (a few
     filings more than asked for at most: the caller picks its own)."""
-    receipts = sql_table(Receipt)
+    receipts = sql_table(ReceiptRow)
     newest = receipts.alias("newest")
     latest_version = (
         select(func.max(newest.c.version))
@@ -81,7 +81,7 @@ def latest_receipts_query() -> Select[Any]:
         )
         .scalar_subquery()
     )
-    return select(receipts).where(
+    return receipts_with_reports().where(
         receipts.c.code.in_(bindparam("codes", expanding=True)),
         receipts.c.form.in_(bindparam("forms", expanding=True)),
         receipts.c.year.in_(bindparam("years", expanding=True)),

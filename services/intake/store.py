@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -10,7 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, UniqueConstraint, bindparam, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Select,
+    String,
+    UniqueConstraint,
+    bindparam,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import AutoString, Field, SQLModel
@@ -18,14 +30,13 @@ from sqlmodel import AutoString, Field, SQLModel
 from services.intake.batching import Batcher
 from shared.access import Caller, Kind
 from shared.filings import Outcome
-from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import SCHEMA_LOCK, JsonDocument, UtcDateTime, create_schema, sql_table
+
+log = logging.getLogger(__name__)
 
 
-class Receipt(SQLModel, table=True):
-    """One submitted version and how far it has gone through the pipeline."""
-
-    __tablename__ = "intake_receipts"
-    __table_args__ = (UniqueConstraint("code", "form", "year", "version"),)
+class ReceiptFields(SQLModel):
+    """One submitted version and how far it has gone through the pipeline (its report aside)."""
 
     receipt_id: str = Field(primary_key=True)
     code: str = Field(index=True)
@@ -36,7 +47,6 @@ class Receipt(SQLModel, table=True):
     content_hash: str
     received_at: datetime = Field(sa_column=Column(UtcDateTime, nullable=False))
     submitted_by: str
-    report: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
     #: false while the submission is only in the outbox (not yet acknowledged by JetStream)
     in_stream: bool = False
     outcome: Outcome | None = Field(default=None, sa_column=Column(AutoString))
@@ -46,6 +56,69 @@ class Receipt(SQLModel, table=True):
     standing: dict[str, Any] | None = Field(default=None, sa_column=Column(JsonDocument))
     published_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime))
     urls: list[str] | None = Field(default=None, sa_column=Column(JsonDocument))
+
+
+class ReceiptRow(ReceiptFields, table=True):
+    """A receipt as stored: small, since every stage rewrites it (its report is apart)."""
+
+    __tablename__ = "intake_receipts"
+    __table_args__ = (UniqueConstraint("code", "form", "year", "version"),)
+
+
+class ReportBody(SQLModel, table=True):
+    """A receipt's report, written once with it and never updated."""
+
+    __tablename__ = "intake_reports"
+
+    receipt_id: str = Field(
+        sa_column=Column(
+            String,
+            ForeignKey("intake_receipts.receipt_id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    report: dict[str, Any] = Field(sa_column=Column(JsonDocument, nullable=False))
+
+
+class Receipt(ReceiptFields):
+    """A receipt with its report."""
+
+    report: dict[str, Any]
+
+
+#: the columns of a receipt row (what a read of a receipt selects, with its report)
+RECEIPT_COLUMNS = tuple(ReceiptFields.model_fields)
+
+
+def receipts_with_reports() -> Select[Any]:
+    """Every receipt column and the report: the select to filter for whole receipts."""
+    receipts, reports = sql_table(ReceiptRow), sql_table(ReportBody)
+    return select(receipts, reports.c.report).join_from(
+        receipts, reports, receipts.c.receipt_id == reports.c.receipt_id
+    )
+
+
+async def move_reports_out(engine: AsyncEngine) -> None:
+    """Migrate a database from before reports had their own table: each receipt's report is
+    copied to intake_reports and the column dropped, in one transaction (on PostgreSQL under
+    the schema lock, so replicas starting together migrate once). Nothing to do on a new one."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))
+        columns = await conn.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("intake_receipts")}
+        )
+        if "report" not in columns:
+            return
+        await conn.execute(
+            text(
+                "INSERT INTO intake_reports (receipt_id, report) "
+                "SELECT r.receipt_id, r.report FROM intake_receipts r WHERE NOT EXISTS "
+                "(SELECT 1 FROM intake_reports b WHERE b.receipt_id = r.receipt_id)"
+            )
+        )
+        await conn.execute(text("ALTER TABLE intake_receipts DROP COLUMN report"))
+        log.warning("moved the receipts' reports to their own table (intake_reports)")
 
 
 class Token(SQLModel, table=True):
@@ -150,7 +223,8 @@ class IntakeStore:
         self._token_lookups: Batcher[str, dict[str, TokenHolder]] = Batcher(self._token_holders)
 
     async def create(self) -> None:
-        await create_schema(self.engine, [Receipt, Token])
+        await create_schema(self.engine, [ReceiptRow, ReportBody, Token])
+        await move_reports_out(self.engine)
 
     # ---------------------------------------------------------------- tokens
     async def add_tokens(
@@ -256,45 +330,48 @@ class IntakeStore:
         return {digest: holders.get(digest, unknown) for digest in digests}
 
     # ---------------------------------------------------------------- receipts
-    async def latest(self, code: str, form: str, year: int) -> Receipt | None:
-        table = sql_table(Receipt)
+    async def _receipts(self, query: Select[Any]) -> list[Receipt]:
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(table)
-                    .where(table.c.code == code, table.c.form == form, table.c.year == year)
-                    .order_by(table.c.version.desc())
-                    .limit(1)
-                )
-            ).first()
-        return None if row is None else Receipt.model_validate(dict(row._mapping))
+            rows = await conn.execute(query)
+            return [Receipt.model_validate(dict(r._mapping)) for r in rows]
+
+    async def latest(self, code: str, form: str, year: int) -> Receipt | None:
+        table = sql_table(ReceiptRow)
+        found = await self._receipts(
+            receipts_with_reports()
+            .where(table.c.code == code, table.c.form == form, table.c.year == year)
+            .order_by(table.c.version.desc())
+            .limit(1)
+        )
+        return found[0] if found else None
 
     async def get(self, receipt_id: str) -> Receipt | None:
-        table = sql_table(Receipt)
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(table).where(table.c.receipt_id == receipt_id))
-            ).first()
-        return None if row is None else Receipt.model_validate(dict(row._mapping))
+        table = sql_table(ReceiptRow)
+        found = await self._receipts(
+            receipts_with_reports().where(table.c.receipt_id == receipt_id)
+        )
+        return found[0] if found else None
 
     async def history(self, code: str, form: str, year: int) -> list[Receipt]:
-        table = sql_table(Receipt)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(table)
-                .where(table.c.code == code, table.c.form == form, table.c.year == year)
-                .order_by(table.c.version)
-            )
-            return [Receipt.model_validate(dict(r._mapping)) for r in rows]
+        table = sql_table(ReceiptRow)
+        return await self._receipts(
+            receipts_with_reports()
+            .where(table.c.code == code, table.c.form == form, table.c.year == year)
+            .order_by(table.c.version)
+        )
 
     async def insert(self, receipt: Receipt) -> None:
         await self.insert_all([receipt])
 
     async def insert_all(self, receipts: Sequence[Receipt]) -> None:
-        """Store receipts in one transaction: all of them, or none."""
+        """Store receipts and their reports in one transaction: all of them, or none."""
+        # the fields as they are (a model_dump would copy each report, nested, once more)
+        rows = [{name: r.__dict__[name] for name in RECEIPT_COLUMNS} for r in receipts]
+        bodies = [{"receipt_id": r.receipt_id, "report": r.report} for r in receipts]
         async with self.engine.begin() as conn:
             # one compiled statement for every insert (``.values(**row)`` is a new one each time)
-            await conn.execute(sql_table(Receipt).insert(), [r.model_dump() for r in receipts])
+            await conn.execute(sql_table(ReceiptRow).insert(), rows)
+            await conn.execute(sql_table(ReportBody).insert(), bodies)
 
     async def mark_in_stream(self, receipt_id: str) -> None:
         await self.mark_all_in_stream([receipt_id])
@@ -304,15 +381,14 @@ class IntakeStore:
         await self._set([{"rid": rid, "in_stream": True} for rid in receipt_ids])
 
     async def delete(self, receipt_id: str) -> None:
-        table = sql_table(Receipt)
+        receipts, reports = sql_table(ReceiptRow), sql_table(ReportBody)
         async with self.engine.begin() as conn:
-            await conn.execute(table.delete().where(table.c.receipt_id == receipt_id))
+            await conn.execute(reports.delete().where(reports.c.receipt_id == receipt_id))
+            await conn.execute(receipts.delete().where(receipts.c.receipt_id == receipt_id))
 
     async def outbox(self) -> list[Receipt]:
-        table = sql_table(Receipt)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(table).where(table.c.in_stream.is_(False)))
-            return [Receipt.model_validate(dict(r._mapping)) for r in rows]
+        table = sql_table(ReceiptRow)
+        return await self._receipts(receipts_with_reports().where(table.c.in_stream.is_(False)))
 
     async def record(self, changes: Sequence[dict[str, Any]]) -> None:
         """Apply progress to receipts: each dict has ``rid`` and the columns to set."""
@@ -321,7 +397,7 @@ class IntakeStore:
     async def _set(self, changes: Sequence[dict[str, Any]]) -> None:
         if not changes:
             return
-        table = sql_table(Receipt)
+        table = sql_table(ReceiptRow)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for change in changes:
             columns = tuple(sorted(k for k in change if k != "rid"))

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 
 #: serialises schema creation across processes starting at once (several replicas, one database)
-_SCHEMA_LOCK = 0x6E69616E62616F  # "nianbao"
+SCHEMA_LOCK = 0x6E69616E62616F  # "nianbao"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -86,7 +86,7 @@ async def create_schema(engine: AsyncEngine, tables: list[Any]) -> None:
         try:
             async with engine.begin() as conn:
                 if engine.dialect.name == "postgresql":
-                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
+                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))
                 await conn.run_sync(
                     lambda sync_conn: SQLModel.metadata.create_all(
                         sync_conn, tables=[sql_table(t) for t in tables]

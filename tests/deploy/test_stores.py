@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, MetaData, Table, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.store import VersionStore
-from services.intake.store import IntakeStore, Receipt
+from services.intake.store import IntakeStore, Receipt, ReceiptRow
 from services.publisher.store import PublisherStore
 from shared.contracts import IssueOut, ReportJudged
-from shared.runtime.db import make_engine
+from shared.runtime.db import JsonDocument, make_engine, sql_table
 
 BEIJING = timezone(timedelta(hours=8))
 #: a report with what JSON columns must keep: Chinese text, nesting, lists, booleans, nulls
@@ -195,6 +196,55 @@ async def test_intake_receipts_move_through_their_stages(engine: AsyncEngine) ->
     latest = await store.latest("5100000001", "work-report", 2026)
     assert latest is not None and latest.receipt_id == "r2"
     assert [r.version for r in await store.history("5100000001", "work-report", 2026)] == [1, 2]
+
+
+async def test_an_intake_database_from_before_reports_had_their_own_table_is_migrated(
+    engine: AsyncEngine,
+) -> None:
+    """Receipts stored with their report in the row keep it, moved to intake_reports; a receipt
+    updated afterwards is a small row, and a second start (another replica) finds nothing left."""
+    before = MetaData()
+    old = Table(
+        "intake_receipts",
+        before,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in sql_table(ReceiptRow).columns
+        ),
+        Column("report", JsonDocument, nullable=False),
+    )
+    row = receipt("r1", 1)
+    async with engine.begin() as conn:
+        await conn.run_sync(before.create_all)
+        await conn.execute(old.insert(), [{**row.model_dump(), "in_stream": True}])
+
+    store = IntakeStore(engine)
+    await store.create()
+    await IntakeStore(engine).create()  # another replica starting: nothing left to move
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("intake_receipts")}
+        )
+    assert "report" not in columns
+    got = await store.get("r1")
+    assert got is not None and got.report == REPORT and got.in_stream
+    await store.record([{"rid": "r1", "urls": ["http://x/"]}])
+    await store.insert(receipt("r2", 2))
+    history = await store.history("5100000001", "work-report", 2026)
+    assert [(r.version, r.report, r.urls) for r in history] == [
+        (1, REPORT, ["http://x/"]),
+        (2, REPORT, None),
+    ]
+
+
+async def test_a_receipt_deleted_takes_its_report(engine: AsyncEngine) -> None:
+    store = IntakeStore(engine)
+    await store.create()
+    await store.insert(receipt("r1", 1))
+    await store.delete("r1")
+    assert await store.get("r1") is None
+    await store.insert(receipt("r1", 1))  # the report's row went with it
+    assert (await store.get("r1")) is not None
 
 
 async def test_intake_tokens_are_stored_once_and_expire(engine: AsyncEngine) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from services.intake.review_store import InternalDeadline, ReviewAction
-from services.intake.store import Receipt
+from services.intake.store import Receipt, ReceiptRow
 from shared.contracts import ReminderDue
 from shared.deadlines import DeadlinePolicy
 from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
@@ -104,7 +104,7 @@ class ConsoleQueries:
     ) -> dict[str, list[Receipt]]:
         """Every version (without its report) of the filings of a form, per code, oldest first:
         of one year, or of every year for the codes given."""
-        table = sql_table(Receipt)
+        table = sql_table(ReceiptRow)
         query = select(*(table.c[name] for name in SUMMARY_COLUMNS)).where(table.c.form == form)
         if year is not None:
             query = query.where(table.c.year == year)
