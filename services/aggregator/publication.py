@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from services.aggregator.books import Books, FilingKey
-from services.aggregator.events import rollup_messages
+from services.aggregator.events import publish_rollups
 from services.aggregator.ports import Ports
 from shared.forms import WORK_REPORT
 from shared.publication import (
@@ -217,4 +217,4 @@ class PublicationCounting:
             changed_rollups = [*office_rollups, *self.books.recount(keys)]
             # one message per node: its latest roll-up
             latest = {(r.year, r.node): r for r in changed_rollups}
-            await self.ports.outlets.rollups(rollup_messages(list(latest.values())))
+            await publish_rollups(self.ports.outlets.rollups, list(latest.values()))

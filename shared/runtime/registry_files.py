@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.registry.divisions import division_closure
-from shared.registry.model import Node, Registry, RegistryError, Site
+from shared.registry.model import Node, Registry, RegistryError, Site, share_fields_set
 from shared.registry.validation import checked_registry, validate_registry
 
 __all__ = ["dump_registry", "load_registry", "validate_registry"]
@@ -139,9 +139,12 @@ def _parse(model: type[M], items: object, where: str, first: int = 0) -> tuple[l
         return [], [f"{where}: expected a list"]
     parsed: list[M] = []
     problems: list[str] = []
+    # each model's set of set fields shared as it is made (the registry would share them later,
+    # but loading would then peak with one set per entry: ~13 MiB more at national scale)
+    fields_sets: dict[frozenset[str], set[str]] = {}
     for number, item in enumerate(items, start=first):
         try:
-            parsed.append(model.model_validate(item))
+            parsed.append(share_fields_set(model.model_validate(item), fields_sets))
         except ValidationError as exc:
             for error in exc.errors():
                 field = ".".join(str(p) for p in error["loc"]) or "entry"
