@@ -19,6 +19,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from services.publisher.pages.answers import SectionView
 from services.publisher.pages.column import ColumnPageData, ColumnPart
 from services.publisher.pages.embed import BADGE_FONT_SIZE, BADGE_PADDING, Badge
 from services.publisher.pages.filing import FieldLine
@@ -31,7 +32,7 @@ from services.publisher.pages.paths import (
     supervision_badge_path,
 )
 from services.publisher.pages.rollup import RollupPageData, SumLine
-from services.publisher.pages.site import SectionView, SitePageData
+from services.publisher.pages.site import SitePageData
 from services.publisher.pages.supervision import SupervisionPageData
 from services.publisher.pages.views import GENERATOR_NOTE, ChartBar, Link
 from shared.forms.instructions import Instruction
