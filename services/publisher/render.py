@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -111,11 +112,20 @@ def _header_cells(headers: tuple[str, ...]) -> str:
     return "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
 
 
+#: a character HTML escaping changes (``markupsafe.escape``)
+_SPECIAL = re.compile(r"[&<>'\"]")
+
+
+def _text(value: str) -> str:
+    """``escape(value)`` as text, without the escape for the many answers that need none."""
+    return value if _SPECIAL.search(value) is None else str(escape(value))
+
+
 def _line_value(line: FieldLine) -> str:
     if line.records:
         table = line.records
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in record) + "</tr>\n"
+            "<tr>" + "".join(f"<td>{_text(cell)}</td>" for cell in record) + "</tr>\n"
             for record in table.rows
         )
         return (
@@ -125,14 +135,14 @@ def _line_value(line: FieldLine) -> str:
         )
     if line.quarters:
         heads = _header_cells(tuple(label for label, _ in line.quarters))
-        cells = "".join(f"<td>{escape(value)}</td>" for _, value in line.quarters)
+        cells = "".join(f"<td>{_text(value)}</td>" for _, value in line.quarters)
         return (
             f'<table class="sub">\n<caption>{escape(line.label)}（分季度）</caption>\n'
             f"<thead><tr>{heads}</tr></thead>\n<tbody><tr>{cells}</tr></tbody>\n</table>"
         )
     if line.href:
         return f'<a href="{escape(line.href)}" rel="external noopener">{escape(line.text)}</a>'
-    return str(escape(line.text))
+    return _text(line.text)
 
 
 def section_table(section: SectionView) -> Markup:
