@@ -64,6 +64,7 @@ def environment() -> Environment:
     env.globals["sum_rows"] = sum_rows
     env.globals["section_table"] = section_table
     env.globals["instructions_block"] = instructions_block
+    env.globals["link"] = link
     return env
 
 
@@ -167,6 +168,14 @@ def instructions_block(items: Sequence[Instruction], form_title: str) -> Markup:
     html = macros.instructions(items, form_title)  # type: ignore[attr-defined]
     _instructions_blocks[key] = (items, Markup(html))
     return Markup(html)
+
+
+def link(item: Link) -> Markup:
+    """The ``link`` macro's output, without a macro call (a site page links its homepage and
+    each node above it)."""
+    if item.href:
+        return Markup(f'<a href="{escape(item.href)}">{escape(item.text)}</a>')
+    return escape(item.text)
 
 
 def _render(template: str, page: Any, breadcrumbs: Sequence[Link] = (), **extra: Any) -> str:
