@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -19,6 +20,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from services.publisher.pages.answers import SectionView
 from services.publisher.pages.column import ColumnPageData, ColumnPart
 from services.publisher.pages.embed import BADGE_FONT_SIZE, BADGE_PADDING, Badge
 from services.publisher.pages.filing import FieldLine
@@ -31,7 +33,7 @@ from services.publisher.pages.paths import (
     supervision_badge_path,
 )
 from services.publisher.pages.rollup import RollupPageData, SumLine
-from services.publisher.pages.site import SectionView, SitePageData
+from services.publisher.pages.site import SitePageData
 from services.publisher.pages.supervision import SupervisionPageData
 from services.publisher.pages.views import GENERATOR_NOTE, ChartBar, Link
 from shared.forms.instructions import Instruction
@@ -62,6 +64,7 @@ def environment() -> Environment:
     env.globals["sum_rows"] = sum_rows
     env.globals["section_table"] = section_table
     env.globals["instructions_block"] = instructions_block
+    env.globals["link"] = link
     return env
 
 
@@ -110,11 +113,20 @@ def _header_cells(headers: tuple[str, ...]) -> str:
     return "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
 
 
+#: a character HTML escaping changes (``markupsafe.escape``)
+_SPECIAL = re.compile(r"[&<>'\"]")
+
+
+def _text(value: str) -> str:
+    """``escape(value)`` as text, without the escape for the many answers that need none."""
+    return value if _SPECIAL.search(value) is None else str(escape(value))
+
+
 def _line_value(line: FieldLine) -> str:
     if line.records:
         table = line.records
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in record) + "</tr>\n"
+            "<tr>" + "".join(f"<td>{_text(cell)}</td>" for cell in record) + "</tr>\n"
             for record in table.rows
         )
         return (
@@ -124,14 +136,14 @@ def _line_value(line: FieldLine) -> str:
         )
     if line.quarters:
         heads = _header_cells(tuple(label for label, _ in line.quarters))
-        cells = "".join(f"<td>{escape(value)}</td>" for _, value in line.quarters)
+        cells = "".join(f"<td>{_text(value)}</td>" for _, value in line.quarters)
         return (
             f'<table class="sub">\n<caption>{escape(line.label)}（分季度）</caption>\n'
             f"<thead><tr>{heads}</tr></thead>\n<tbody><tr>{cells}</tr></tbody>\n</table>"
         )
     if line.href:
         return f'<a href="{escape(line.href)}" rel="external noopener">{escape(line.text)}</a>'
-    return str(escape(line.text))
+    return _text(line.text)
 
 
 def section_table(section: SectionView) -> Markup:
@@ -156,6 +168,14 @@ def instructions_block(items: Sequence[Instruction], form_title: str) -> Markup:
     html = macros.instructions(items, form_title)  # type: ignore[attr-defined]
     _instructions_blocks[key] = (items, Markup(html))
     return Markup(html)
+
+
+def link(item: Link) -> Markup:
+    """The ``link`` macro's output, without a macro call (a site page links its homepage and
+    each node above it)."""
+    if item.href:
+        return Markup(f'<a href="{escape(item.href)}">{escape(item.text)}</a>')
+    return escape(item.text)
 
 
 def _render(template: str, page: Any, breadcrumbs: Sequence[Link] = (), **extra: Any) -> str:

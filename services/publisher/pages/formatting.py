@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,8 @@ from shared.forms import LayoutRow
 #: China has kept UTC+8 without daylight saving since 1991: a fixed offset is exact.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 EMPTY = "—"
+#: what a link's URL may not contain: white space (as ``str.isspace``) or a control character
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 QUARTER_LABELS = {
     "q1": "第一季度",
     "q2": "第二季度",
@@ -55,7 +58,7 @@ def format_number(value: int | float, *, grouping: bool = True) -> str:
 
 def is_web_url(text: Any) -> bool:
     """Only absolute http(s) URLs become links; anything else is shown as text."""
-    if not isinstance(text, str) or any(ch.isspace() or ord(ch) < 32 for ch in text):
+    if not isinstance(text, str) or _SPACE_OR_CONTROL.search(text):
         return False
     try:
         parts = urlsplit(text)
@@ -173,8 +176,22 @@ def count_columns(layout: Sequence[LayoutRow]) -> list[tuple[str, str]]:
     return out
 
 
+#: the types a JSON copy keeps as they are
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def json_values(value: Any) -> Any:
     """Report values for a JSON copy: only JSON types survive (pure, no I/O)."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return value
+    if kind is dict:  # a report as parsed: plain dicts and lists of JSON values
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _JSON_SCALARS else json_values(v))
+            for k, v in value.items()
+        }
+    if kind is list:
+        return [v if type(v) in _JSON_SCALARS else json_values(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): json_values(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

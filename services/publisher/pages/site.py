@@ -6,12 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.publisher.pages.answers import CsvRow, SectionView, report_answers
 from services.publisher.pages.embed import Embed, make_badge, make_embed
 from services.publisher.pages.filing import (
     DEFAULT_FORM_VERSION,
-    FieldLine,
     VersionView,
-    field_line,
     filing_json,
     form_instructions,
     version_history,
@@ -19,12 +18,9 @@ from services.publisher.pages.filing import (
 )
 from services.publisher.pages.formatting import (
     csv_cell,
-    expand_row,
     format_time,
-    format_value,
     is_web_url,
     iso_time,
-    lookup,
 )
 from services.publisher.pages.paths import (
     PagePaths,
@@ -46,14 +42,6 @@ from shared.forms import WORK_REPORT, LayoutRow
 from shared.forms.instructions import Instruction
 from shared.publication import PublicationStanding
 from shared.registry.model import NATIONAL, Registry, Site
-
-
-@dataclass(frozen=True)
-class SectionView:
-    key: str
-    label: str
-    lines: tuple[FieldLine, ...]
-
 
 REVIEW_LABELS = {"return": "退回修改", "approve": "审核通过（锁定）", "unlock": "解除锁定"}
 
@@ -107,16 +95,7 @@ def report_sections(
     layout: Sequence[LayoutRow], report: Mapping[str, Any]
 ) -> tuple[SectionView, ...]:
     """A report by section of its form, a line per field, in the form's order."""
-    order: list[str] = []
-    labels: dict[str, str] = {}
-    lines: dict[str, list[FieldLine]] = {}
-    for row in layout:
-        if row.section not in lines:
-            order.append(row.section)
-            labels[row.section] = row.section_label
-            lines[row.section] = []
-        lines[row.section].append(field_line(row, report))
-    return tuple(SectionView(key, labels[key], tuple(lines[key])) for key in order)
+    return report_answers(layout, report)[0]
 
 
 def _review_views(
@@ -184,13 +163,16 @@ def plan_site_page(
     absolute), and where it published the report (``publication``, from its node's roll-up)."""
     paths = site_paths(year, site_code)
     root = paths.root
-    rows = list(layout) if layout is not None else work_report_layout()
+    rows = layout if layout is not None else work_report_layout()
     site = registry.sites[site_code]
     version_views = version_history(rows, versions, counted)
     counted_view = next((v for v in version_views if v.counted), None)
     review_views = _review_views(registry, rows, versions, reviews)
     report = counted.report if counted is not None else None
-    sections = report_sections(rows, report) if report is not None else ()
+    sections: tuple[SectionView, ...] = ()
+    csv_rows: list[CsvRow] = []
+    if report is not None:
+        sections, csv_rows = report_answers(rows, report)
     homepage = Link(site.homepage_url, site.homepage_url if is_web_url(site.homepage_url) else None)
     admin_path = _tree_links(registry, site.admin_node, year, root)
     dept_path = _tree_links(registry, site.dept_node, year, root)
@@ -199,13 +181,6 @@ def plan_site_page(
         *(Link(link.text + "专栏", link.href) for link in (admin_path or dept_path)[:1]),
         Link(site.name),
     )
-    csv_rows: list[tuple[str, ...]] = []
-    if report is not None:
-        for row in rows:
-            for path, _col, col_label in expand_row(row):
-                label = f"{row.label}（{col_label}）" if col_label else row.label
-                text = format_value(row, lookup(report, path), grouping=False)
-                csv_rows.append((row.section_label, label, row.unit or "", csv_cell(text), path))
     published = site_publication_view(registry, publication)
     if publication is not None:
         csv_rows += [
