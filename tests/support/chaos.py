@@ -260,8 +260,9 @@ def intake_receipts(data_dir: Path) -> dict[str, dict[str, Any]]:
     with sqlite3.connect(f"file:{data_dir / 'intake.db'}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(
-            "SELECT receipt_id, code, version, content_hash, received_at, outcome, in_stream,"
-            " published_at, report FROM intake_receipts"
+            "SELECT r.receipt_id, code, version, content_hash, received_at, outcome, in_stream,"
+            " published_at, b.report FROM intake_receipts r"
+            " LEFT JOIN intake_reports b ON b.receipt_id = r.receipt_id"
         ).fetchall()
     return {r["receipt_id"]: dict(r) | {"report": json.loads(r["report"])} for r in rows}
 
