@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import cast, get_args
 
@@ -96,13 +96,15 @@ class PageBuilder:
         files already written."""
         if ref.kind == "site":
             return await self.build_site(ref)
-        (planned,) = await self.plan_many([ref], render=True)
+        (planned,) = await self.plan_many([ref])
         return planned.files
 
-    async def plan_many(self, refs: Sequence[PageRef], render: bool = False) -> list[Planned]:
-        """Node pages planned in one hop to a thread (the event loop goes on), and with
-        ``render`` rendered there too; a plan rendered elsewhere comes back through
-        ``rendered``. A page whose inputs are those of its files written is neither."""
+    async def plan_many(
+        self, refs: Sequence[PageRef], elsewhere: Collection[PageRef] = ()
+    ) -> list[Planned]:
+        """Node pages planned in one hop to a thread (the event loop goes on) and rendered
+        there too, but for those ``elsewhere``: their plans, rendered elsewhere, come back
+        through ``rendered``. A page whose inputs are those of its files written is neither."""
         out: list[Planned] = []
         todo: list[tuple[int, Planned, list[VersionRecord] | None]] = []
         for ref in refs:
@@ -119,10 +121,11 @@ class PageBuilder:
             for _i, planned, versions in todo:
                 started = time.perf_counter()
                 page = self.plan_node(planned.ref, versions)
-                files = render_node_page(page) if render and page is not None else None
+                here = planned.ref not in elsewhere
+                files = render_node_page(page) if here and page is not None else None
                 seconds = time.perf_counter() - started
-                done.append(replace(planned, page=None if render else page, seconds=seconds))
-                if page is None or render:
+                done.append(replace(planned, page=None if here else page, seconds=seconds))
+                if page is None or here:
                     done[-1] = self.rendered(done[-1], files)
             return done
 

@@ -11,6 +11,7 @@ from services.publisher.announcements import Announcer
 from services.publisher.building import PageBuilder, Planned
 from services.publisher.dirty import page_ref
 from services.publisher.pacing import BurstPacer
+from services.publisher.pages.paths import PageRef
 from services.publisher.store import Announcement, PublisherStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,12 @@ SITE_CHUNK = 100
 #: milliseconds), and beyond them this process renders the pages it plans (both cores render)
 NODE_BATCH = 16
 NODE_BATCHES_WAITING = 2
+#: a pass of fewer node pages renders them all here (the worker is for the pass after a burst)
+NODE_WORKER_PAGES = 4 * NODE_BATCH
+#: only pages known to take less than this go to the worker, up to a batch's budget: a site
+#: page queued there behind the node pages waits at most ~NODE_BATCHES_WAITING × the budget
+WORKER_PAGE_SECONDS = 0.02
+WORKER_BATCH_SECONDS = 0.06
 #: node pages render in this order: a roll-up first, the index last
 NODE_PAGE_ORDER = {"rollup": 1, "column": 2, "supervision": 3, "index": 4}
 
@@ -52,6 +59,11 @@ class RenderScheduler:
         #: node pages left dirty by the last pass (paced, or held back by a burst): the node
         #: loop looks again after a while; otherwise it waits for new dirty marks
         self.nodes_held = False
+        #: seconds each node page took to plan and render last time: only cheap ones are
+        #: rendered in the worker (site pages wait behind them there)
+        self.costs: dict[str, float] = {}
+        #: the fewest pages of a pass that uses the worker
+        self.worker_pages = NODE_WORKER_PAGES
 
     async def render_pending(self) -> int:
         """One pass: site pages first (they answer receipts), then node pages as paced."""
@@ -108,7 +120,10 @@ class RenderScheduler:
         now = time.monotonic()
         due = await self.store.announcements([key for key, _ in pending])
         done: list[tuple[str, int]] = []
-        work = NodePass(self.builder, self.write, self.pacer)
+        # a small pass (a few amendments) renders here: the worker's site pages never wait
+        # behind node pages then; a large one (after a burst) uses the worker too
+        worker = len(pending) >= self.worker_pages
+        work = NodePass(self.builder, self.write, self.pacer, self.costs, worker)
         batch: list[tuple[str, int]] = []
         try:
             for item in pending:
@@ -148,15 +163,29 @@ class RenderScheduler:
 
 class NodePass:
     """One pass's node pages, a batch at a time: planned here (one hop to a thread), rendered
-    in the worker (at most ``NODE_BATCHES_WAITING`` batches there at once) or, while the worker
-    has enough, here in the same hop; their files written every ``SITE_CHUNK`` pages, one
+    in the worker or here in the same hop; their files written every ``SITE_CHUNK`` pages, one
     write at a time while the next pages are planned. Its pages are clean only after
-    ``finish``."""
+    ``finish``.
 
-    def __init__(self, builder: PageBuilder, write: WriteFiles, pacer: BurstPacer) -> None:
+    With a ``worker``, a batch's pages go there while it has fewer than
+    ``NODE_BATCHES_WAITING`` batches: those that took less than ``WORKER_PAGE_SECONDS`` last
+    time (``costs``), up to ``WORKER_BATCH_SECONDS`` a batch, so a site page queued there
+    waits a fraction of a second at most; a costly page (the national column) or one never
+    rendered renders here."""
+
+    def __init__(
+        self,
+        builder: PageBuilder,
+        write: WriteFiles,
+        pacer: BurstPacer,
+        costs: dict[str, float] | None = None,
+        worker: bool = True,
+    ) -> None:
         self.builder = builder
         self.write = write
         self.pacer = pacer
+        self.costs = {} if costs is None else costs
+        self.worker = worker and builder.render_nodes is not None
         self.rendered = 0
         self.offloaded = 0
         #: (seconds to plan and render, page key) of the costliest page
@@ -170,8 +199,8 @@ class NodePass:
         """Plan the pages ``keys`` and have them rendered (and written in time)."""
         started = time.monotonic()
         self._reap()
-        offload = self.builder.render_nodes is not None and len(self._sent) < NODE_BATCHES_WAITING
-        planned = await self.builder.plan_many([page_ref(k) for k in keys], render=not offload)
+        refs = [page_ref(k) for k in keys]
+        planned = await self.builder.plan_many(refs, self._elsewhere(keys, refs))
         to_render = []
         for key, page in zip(keys, planned, strict=True):
             if page.page is None:
@@ -182,6 +211,18 @@ class NodePass:
             self._sent.add(asyncio.create_task(self._render(to_render)))
         await self._write_collected()
         await self.pacer.yield_after(time.monotonic() - started)
+
+    def _elsewhere(self, keys: list[str], refs: list[PageRef]) -> list[PageRef]:
+        """The pages of a batch to render in the worker."""
+        if not self.worker or len(self._sent) >= NODE_BATCHES_WAITING:
+            return []
+        out, budget = [], WORKER_BATCH_SECONDS
+        for key, ref in zip(keys, refs, strict=True):
+            cost = self.costs.get(key)
+            if cost is not None and cost < WORKER_PAGE_SECONDS and cost <= budget:
+                out.append(ref)
+                budget -= cost
+        return out
 
     async def finish(self) -> None:
         """Every page added rendered and its files written (durably)."""
@@ -215,6 +256,7 @@ class NodePass:
     def _collect(self, key: str, files: dict[str, bytes] | None, spent: float) -> None:
         self.slowest = max(self.slowest, (spent, key))
         self.pacer.pace(key, spent)
+        self.costs[key] = spent
         self._collected += 1
         if files:
             self.rendered += 1

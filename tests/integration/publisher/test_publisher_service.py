@@ -399,8 +399,10 @@ async def test_a_node_page_whose_write_failed_is_rendered_again(world: World) ->
 
 
 async def a_burst(world: World) -> None:
+    """Every site files, a pass after each (the pages' costs known after the first)."""
     for scale, code in enumerate(sorted(REG.sites), start=1):
         await world.file(code, scale, at(10, 2))
+        await world.render()
     event = world.aggregated(
         "510000", "supervision-report", supervision_report(), "late", at(25, 4)
     )
@@ -425,6 +427,7 @@ async def worker_world(
     renderer.render_nodes = counting  # type: ignore[method-assign]
     (tmp_path / "worker").mkdir()
     w = World(tmp_path / "worker", renderer)
+    w.publisher.scheduler.worker_pages = 0  # a small world's passes use the worker too
     await w.store.create()
     try:
         yield w, renderer, sent
