@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -125,6 +126,8 @@ _registry: Registry | None = None
 _base_url = ""
 #: prctl(2) option: the signal this process gets when its parent ends
 _PR_SET_PDEATHSIG = 1
+#: as ``shared.runtime.service.GC_YOUNG_THRESHOLD``
+WORKER_GC_YOUNG_THRESHOLD = 20_000
 #: how often the worker looks whether its parent is still there (where prctl is missing)
 PARENT_WATCH_SECONDS = 0.5
 
@@ -166,6 +169,12 @@ def _start_worker(
 
         _registry = load_registry(Path(registry_file))
     _base_url = base_url
+    # as the services do after start (``freeze_startup_state``, whose module this process
+    # does not import): the registry stays out of the cyclic collector's walks, and young
+    # objects (a page's plan and rendering) are collected less often
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(WORKER_GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def _ready() -> bool:
