@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
+from dataclasses import dataclass, replace
 from typing import cast, get_args
 
 from services.publisher.inputs import WrittenInputs
@@ -17,19 +19,15 @@ from services.publisher.pages.paths import (
 from services.publisher.pages.records import ReviewRecord, VersionRecord
 from services.publisher.pages.rollup import plan_rollup_page
 from services.publisher.pages.supervision import plan_supervision_page
-from services.publisher.render import (
-    column_page_files,
-    index_files,
-    rollup_page_files,
-    supervision_page_files,
-)
-from services.publisher.sites_worker import SiteJob
+from services.publisher.sites_worker import NodePage, SiteJob, render_node_page
 from services.publisher.state import PageState
 from services.publisher.store import PublishedReview, PublishedVersion, PublisherStore
 from shared.filings import Action
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT
 
 RenderSites = Callable[[Sequence[SiteJob]], Awaitable[list[dict[str, bytes]]]]
+#: planned node pages to files, each with its render's seconds
+RenderNodes = Callable[[Sequence[NodePage]], Awaitable[list[tuple[dict[str, bytes], float]]]]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 
 
@@ -59,11 +57,28 @@ def review_record(row: PublishedReview) -> ReviewRecord:
     )
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A page planned: its files when known already (``{}`` unchanged, None for an unknown
+    code, or rendered with the plan), else the ``page`` to render; the seconds spent on it."""
+
+    ref: PageRef
+    inputs: Hashable | None
+    files: dict[str, bytes] | None = None
+    page: NodePage | None = None
+    seconds: float = 0.0
+
+
 class PageBuilder:
     """The files of one page (or of many site pages at once), or None for an unknown code."""
 
     def __init__(
-        self, state: PageState, store: PublisherStore, base_url: str, render_sites: RenderSites
+        self,
+        state: PageState,
+        store: PublisherStore,
+        base_url: str,
+        render_sites: RenderSites,
+        render_nodes: RenderNodes | None = None,
     ) -> None:
         self.state = state
         self.registry = state.registry
@@ -71,29 +86,72 @@ class PageBuilder:
         self.base_url = base_url
         #: site pages from jobs (a worker process in the service, this process elsewhere)
         self.render_sites = render_sites
+        #: planned node pages rendered beside this process (the worker), or None: here
+        self.render_nodes = render_nodes
         #: the inputs of the node pages written: one marked again unchanged is not rendered
         self.inputs = WrittenInputs()
 
     async def build(self, ref: PageRef) -> dict[str, bytes] | None:
         """The page's files; nothing (``{}``) for a node page whose inputs are those of its
         files already written."""
-        inputs = self.inputs.inputs(self.state, ref)
-        if self.inputs.unchanged(ref, inputs):
-            return {}
-        files = await self._build(ref)
-        self.inputs.built(ref, inputs, files)
-        return files
-
-    async def _build(self, ref: PageRef) -> dict[str, bytes] | None:
         if ref.kind == "site":
             return await self.build_site(ref)
+        (planned,) = await self.plan_many([ref])
+        return planned.files
+
+    async def plan_many(
+        self, refs: Sequence[PageRef], elsewhere: Collection[PageRef] = ()
+    ) -> list[Planned]:
+        """Node pages planned in one hop to a thread (the event loop goes on) and rendered
+        there too, but for those ``elsewhere``: their plans, rendered elsewhere, come back
+        through ``rendered``. A page whose inputs are those of its files written is neither."""
+        out: list[Planned] = []
+        todo: list[tuple[int, Planned, list[VersionRecord] | None]] = []
+        for ref in refs:
+            inputs = self.inputs.inputs(self.state, ref)
+            if self.inputs.unchanged(ref, inputs):
+                out.append(Planned(ref, inputs, files={}))
+                continue
+            versions = await self.office_versions(ref) if ref.kind == "supervision" else None
+            todo.append((len(out), Planned(ref, inputs), versions))
+            out.append(todo[-1][1])
+
+        def work() -> list[Planned]:
+            done = []
+            for _i, planned, versions in todo:
+                started = time.perf_counter()
+                page = self.plan_node(planned.ref, versions)
+                here = planned.ref not in elsewhere
+                files = render_node_page(page) if here and page is not None else None
+                seconds = time.perf_counter() - started
+                done.append(replace(planned, page=None if here else page, seconds=seconds))
+                if page is None or here:
+                    done[-1] = self.rendered(done[-1], files)
+            return done
+
+        for (i, _planned, _versions), planned in zip(
+            todo, await asyncio.to_thread(work) if todo else [], strict=True
+        ):
+            out[i] = planned
+        return out
+
+    def rendered(self, planned: Planned, files: dict[str, bytes] | None) -> Planned:
+        """``planned`` with its files (their inputs count once they are written)."""
+        self.inputs.built(planned.ref, planned.inputs, files)
+        return replace(planned, files=files, page=None)
+
+    def plan_node(self, ref: PageRef, versions: list[VersionRecord] | None) -> NodePage | None:
+        """A node page's plan (None for an unknown code); a supervision page's ``versions``
+        are read from the store before (``office_versions``)."""
         if ref.kind == "column":
-            return await asyncio.to_thread(self.build_column, ref)
+            return self.plan_column(ref)
         if ref.kind == "rollup":
-            return await asyncio.to_thread(self.build_rollup, ref)
+            return self.plan_rollup(ref)
         if ref.kind == "supervision":
-            return await self.build_supervision(ref)
-        return await asyncio.to_thread(self.build_index, ref)
+            return self.plan_supervision(ref, versions or [])
+        if ref.kind == "index":
+            return self.plan_index(ref)
+        raise ValueError(f"not a node page: {ref.kind}")
 
     async def build_site(self, ref: PageRef) -> dict[str, bytes] | None:
         built = await self.build_sites([ref])
@@ -124,41 +182,38 @@ class PageBuilder:
                 )
         return await self.render_sites(jobs)
 
-    async def build_supervision(self, ref: PageRef) -> dict[str, bytes] | None:
+    async def office_versions(self, ref: PageRef) -> list[VersionRecord]:
+        """The versions a supervision page shows: only an office that files its own report
+        has any (and a filing's versions are stored with its standing): the other nodes'
+        pages read nothing from the store."""
+        latest = self.state.office_statuses.get((ref.code, ref.year))
+        if latest is None or not files_supervision_report(self.registry, ref.code):
+            return []
+        rows = await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
+        return [version_record(r) for r in rows]
+
+    def plan_supervision(self, ref: PageRef, versions: list[VersionRecord]) -> NodePage | None:
         if not has_supervision_page(self.registry, ref.code):
             return None
         latest = self.state.office_statuses.get((ref.code, ref.year))
-        # only an office that files its own report shows versions (and a filing's versions are
-        # stored with its standing): the other nodes' pages read nothing from the store
-        rows = (
-            await self.store.versions_of(ref.code, SUPERVISION_REPORT, ref.year)
-            if latest is not None and files_supervision_report(self.registry, ref.code)
-            else []
-        )
-        versions = [version_record(r) for r in rows]
         counted_id = latest.counted_receipt if latest else None
         counted = next((v for v in versions if v.receipt_id == counted_id), None)
-        children = self.state.child_rollups(ref.year, ref.code)
+        data = plan_supervision_page(
+            self.registry,
+            ref.code,
+            ref.year,
+            self.state.site_rows(ref.code, ref.year),
+            rollup=self.state.rollups.get((ref.year, ref.code)),
+            child_rollups=self.state.child_rollups(ref.year, ref.code),
+            versions=versions,
+            counted=counted,
+            status=latest.status if latest else "missing",
+            base_url=self.base_url,
+            publications=self.state.publications_under(ref.code, ref.year),
+        )
+        return NodePage("supervision", data)
 
-        def plan() -> dict[str, bytes]:
-            data = plan_supervision_page(
-                self.registry,
-                ref.code,
-                ref.year,
-                self.state.site_rows(ref.code, ref.year),
-                rollup=self.state.rollups.get((ref.year, ref.code)),
-                child_rollups=children,
-                versions=versions,
-                counted=counted,
-                status=latest.status if latest else "missing",
-                base_url=self.base_url,
-                publications=self.state.publications_under(ref.code, ref.year),
-            )
-            return supervision_page_files(data)
-
-        return await asyncio.to_thread(plan)
-
-    def build_column(self, ref: PageRef) -> dict[str, bytes] | None:
+    def plan_column(self, ref: PageRef) -> NodePage | None:
         if ref.code not in self.registry.nodes:
             return None
         rollup = self.state.rollups.get((ref.year, ref.code))
@@ -167,9 +222,9 @@ class PageBuilder:
         data = plan_column_page(
             self.registry, ref.code, ref.year, rows, rollup=rollup, publication=standings
         )
-        return column_page_files(data)
+        return NodePage("column", data)
 
-    def build_rollup(self, ref: PageRef) -> dict[str, bytes] | None:
+    def plan_rollup(self, ref: PageRef) -> NodePage | None:
         rollup = self.state.rollups.get((ref.year, ref.code))
         if rollup is None or ref.code not in self.registry.nodes:
             return None
@@ -185,9 +240,9 @@ class PageBuilder:
         children = self.state.child_rollups(ref.year, ref.code)
         published = self.state.publications_under(ref.code, ref.year)
         data = plan_rollup_page(self.registry, full, children, self.state.layout, published)
-        return rollup_page_files(data)
+        return NodePage("rollup", data)
 
-    def build_index(self, ref: PageRef) -> dict[str, bytes]:
+    def plan_index(self, ref: PageRef) -> NodePage:
         # from the state alone (not from what dirtied the page): `publish --all` gives the same
         rollups_by_year = self.state.rollups
         years = sorted({year for (year, _node) in rollups_by_year} or {ref.year})
@@ -198,6 +253,5 @@ class PageBuilder:
             for (code, year), s in self.state.office_statuses.items()
             if year == latest
         }
-        return index_files(
-            plan_index(self.registry, latest, rollups, years=years, supervision=supervision)
-        )
+        data = plan_index(self.registry, latest, rollups, years=years, supervision=supervision)
+        return NodePage("index", data)

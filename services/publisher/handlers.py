@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from services.publisher.announcements import Announcer, Publish
-from services.publisher.building import PageBuilder, RenderSites
+from services.publisher.building import PageBuilder, RenderNodes, RenderSites
 from services.publisher.dirty import filing_pages, page_key, rollup_pages
 from services.publisher.pacing import BurstPacer
 from services.publisher.pages.paths import PageRef, affected_pages
@@ -56,6 +56,7 @@ class Publisher:
         publish: Publish,
         base_url: str,
         render_sites: RenderSites | None = None,
+        render_nodes: RenderNodes | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -65,7 +66,10 @@ class Publisher:
         self.state = PageState(registry)
         self.pacer = BurstPacer()
         self.announcer = Announcer(store, publish, self.base_url)
-        self.builder = PageBuilder(self.state, store, self.base_url, self.render_sites_port)
+        #: planned node pages rendered in the worker too (None: in this process)
+        self.builder = PageBuilder(
+            self.state, store, self.base_url, self.render_sites_port, render_nodes
+        )
 
         async def write_files(files: dict[str, bytes]) -> None:
             await write(files)

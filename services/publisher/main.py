@@ -122,7 +122,14 @@ def build(
         worker=settings.site_worker,
     )
     publisher = Publisher(
-        registry, store, PageWriter(settings.pages_dir), publish, base_url, renderer
+        registry,
+        store,
+        PageWriter(settings.pages_dir),
+        publish,
+        base_url,
+        renderer,
+        # the pages of a pass after a burst: planned here, rendered there too
+        renderer.render_nodes if settings.site_worker else None,
     )
 
     async def switch(new: Registry) -> None:

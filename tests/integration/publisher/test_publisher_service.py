@@ -3,9 +3,12 @@ the supervision report's wiring, and `publish --all` giving byte-identical files
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +21,7 @@ from services.aggregator.handlers import rollup_event
 from services.publisher.handlers import Publisher
 from services.publisher.main import PublisherSettings
 from services.publisher.republish import republish_all
+from services.publisher.sites_worker import NodePage, SiteRenderer
 from services.publisher.store import PublisherStore
 from services.publisher.writer import SHARED_DIR, write_atomically
 from shared.contracts import PagesPublished, ReportAggregated, RollupUpdated, SiteStatus
@@ -49,7 +53,7 @@ def work_report(code: str, scale: int) -> dict[str, Any]:
 class World:
     """A publisher over a temporary store, fed events the way the aggregator emits them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, renderer: SiteRenderer | None = None) -> None:
         self.root = root
         self.pages = root / "pages"
         self.store = PublisherStore(make_engine(f"sqlite+aiosqlite:///{root / 'publisher.db'}"))
@@ -57,7 +61,15 @@ class World:
         #: paths whose write fails (a full disk)
         self.refuse: Callable[[str], bool] = lambda path: False
         self.published: list[PagesPublished] = []
-        self.publisher = Publisher(REG, self.store, self.write, self.publish, BASE)
+        self.publisher = Publisher(
+            REG,
+            self.store,
+            self.write,
+            self.publish,
+            BASE,
+            renderer,
+            None if renderer is None else renderer.render_nodes,
+        )
         self.seq = 0
         self.receipts = 0
         self.states: dict[str, SiteState] = {}
@@ -356,13 +368,13 @@ async def test_a_node_page_marked_again_unchanged_is_not_rendered_again(world: W
     await world.render()
     marks = [f"{kind}:{YEAR}:510100" for kind in ("rollup", "column", "supervision")]
     rendered: list[str] = []
-    build = world.publisher.builder._build
+    plan = world.publisher.builder.plan_node
 
-    async def counting(ref: Any) -> dict[str, bytes] | None:
+    def counting(ref: Any, versions: Any) -> Any:
         rendered.append(f"{ref.kind}:{ref.year}:{ref.code}")
-        return await build(ref)
+        return plan(ref, versions)
 
-    world.publisher.builder._build = counting  # type: ignore[method-assign]
+    world.publisher.builder.plan_node = counting  # type: ignore[method-assign]
     await world.store.save([], [], [], marks, [])
     assert await world.render() == [] and rendered == []
     assert not await world.store.dirty()
@@ -384,3 +396,73 @@ async def test_a_node_page_whose_write_failed_is_rendered_again(world: World) ->
     world.refuse = lambda path: False
     await world.render()
     assert (world.pages / "rollups/2025/510100/index.html").exists()
+
+
+async def a_burst(world: World) -> None:
+    """Every site files, a pass after each (the pages' costs known after the first)."""
+    for scale, code in enumerate(sorted(REG.sites), start=1):
+        await world.file(code, scale, at(10, 2))
+        await world.render()
+    event = world.aggregated(
+        "510000", "supervision-report", supervision_report(), "late", at(25, 4)
+    )
+    await world.publisher.on_aggregated([world.envelope(event)])
+    await world.render()
+
+
+@pytest.fixture
+async def worker_world(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[World, SiteRenderer, list[int]]]:
+    """A world whose pages render in a page worker process; the node pages sent to it."""
+    renderer = SiteRenderer(REG, BASE, worker=True)
+    renderer.switch(REG)  # the worker holds this registry (no registry file here)
+    sent: list[int] = []
+    render_nodes = renderer.render_nodes
+
+    async def counting(pages: Sequence[NodePage]) -> list[tuple[dict[str, bytes], float]]:
+        sent.append(len(pages))
+        return await render_nodes(pages)
+
+    renderer.render_nodes = counting  # type: ignore[method-assign]
+    (tmp_path / "worker").mkdir()
+    w = World(tmp_path / "worker", renderer)
+    w.publisher.scheduler.worker_pages = 0  # a small world's passes use the worker too
+    await w.store.create()
+    try:
+        yield w, renderer, sent
+    finally:
+        renderer.close()
+        await w.store.engine.dispose()
+
+
+async def test_node_pages_rendered_in_the_worker_are_the_same_bytes(
+    world: World, worker_world: tuple[World, SiteRenderer, list[int]]
+) -> None:
+    """Issue 19: node pages planned here and rendered in the page worker (the second core)
+    give the very files rendered in this process."""
+    there, _renderer, sent = worker_world
+    await a_burst(world)
+    await a_burst(there)
+    assert sum(sent) > 0  # node pages were rendered in the worker
+    assert not await there.store.dirty()
+    assert tree_digest(there.pages) == tree_digest(world.pages)
+
+
+async def test_a_killed_page_worker_leaves_no_node_page_behind(
+    world: World, worker_world: tuple[World, SiteRenderer, list[int]]
+) -> None:
+    """The page worker dies (SIGKILL, out of memory) before a pass: its node pages are
+    rendered in this process, none is left dirty, and the next pass has a worker again."""
+    there, renderer, sent = worker_world
+    loop = asyncio.get_running_loop()
+    pool = renderer._executor()
+    (pid,) = await asyncio.gather(loop.run_in_executor(pool, os.getpid))
+    os.kill(pid, signal.SIGKILL)
+    await a_burst(world)
+    await a_burst(there)
+    assert sum(sent) > 0 and not await there.store.dirty()
+    assert tree_digest(there.pages) == tree_digest(world.pages)
+    await there.file(sorted(REG.sites)[0], 99, at(20, 2))  # an amendment: a new worker
+    await there.render()
+    assert renderer._pool is not None and renderer._pool is not pool
