@@ -153,6 +153,12 @@ def build(
     return publisher, store
 
 
+def current_task_cancelling() -> bool:
+    """Whether this task itself is being cancelled (not merely a future it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def render_loop(
     render: Callable[[], Awaitable[int]],
     store: PublisherStore,
@@ -170,6 +176,14 @@ async def render_loop(
             if rendered:
                 PAGES_RENDERED.inc(rendered)
                 RENDER_SECONDS.observe(time.perf_counter() - started)
+        except asyncio.CancelledError:
+            if current_task_cancelling():
+                raise  # the service stops
+            # an awaited future was cancelled under the pass (a page worker shut down): the
+            # loop must live on, or no page would ever be rendered again
+            log.exception("render pass cancelled from below; retrying")
+            await asyncio.sleep(1)
+            continue
         except Exception:
             log.exception("render pass failed; retrying")
             await asyncio.sleep(1)

@@ -255,10 +255,13 @@ class SiteRenderer:
             return await asyncio.to_thread(render_node_pages, pages)
 
     def switch(self, registry: Registry) -> None:
-        """Render with ``registry`` from now on: the worker is replaced by one holding it."""
+        """Render with ``registry`` from now on: the worker is replaced by one holding it. The
+        old one ends after the renders queued to it (their pages are marked again by the
+        switch): cancelling them would cancel the render passes awaiting them."""
         self._switched = registry
         if self._pool is not None:
-            self.close()
+            self._pool.shutdown(wait=False, cancel_futures=False)
+            self._pool = None
             self.start()
 
     def _broken(self, pool: Executor) -> None:

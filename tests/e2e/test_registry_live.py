@@ -79,11 +79,17 @@ def receipt(client: httpx.Client, token: str, receipt_id: str) -> dict[str, Any]
 def all_published(
     client: httpx.Client, filed: list[tuple[str, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    def done() -> list[dict[str, Any]] | None:
-        finals = [receipt(client, token, body["receipt_id"]) for token, body in filed]
-        return finals if all(f["stage"] == "published" for f in finals) else None
+    last: list[dict[str, Any]] = []
 
-    return wait_until(done, timeout=180, interval=0.5)
+    def done() -> list[dict[str, Any]] | None:
+        last[:] = [receipt(client, token, body["receipt_id"]) for token, body in filed]
+        return last if all(f["stage"] == "published" for f in last) else None
+
+    try:
+        return wait_until(done, timeout=180, interval=0.5)
+    except AssertionError as missed:
+        stuck = [(f["code"], f["stage"]) for f in last if f["stage"] != "published"]
+        raise AssertionError(f"{missed}; not published (code, stage): {stuck}") from None
 
 
 def test_an_import_reaches_every_running_service(system: System, tokens: dict[str, str]) -> None:
