@@ -41,7 +41,7 @@ from tools.deploy_config import (
     service_users,
     subject_pattern,
 )
-from tools.natsserver import NatsServer, nats_server_binary
+from tools.natsserver import MEMORY_LIMIT, NatsServer, nats_server_binary
 
 pytestmark = pytest.mark.deploy
 
@@ -220,6 +220,9 @@ def test_nats_cluster_config() -> None:
         k: "x" for k in example_env() if SECRET.search(k)
     }
     resolved = load_compose(env)["services"]["nats-1"]["environment"]
+    # every node gets the memory limit a locally started server gets
+    for node in nodes:
+        assert load_compose(env)["services"][node]["environment"]["GOMEMLIMIT"] == MEMORY_LIMIT
     checked = subprocess.run(
         [nats_server_binary(), "-c", str(DEPLOY / "nats" / "nats.conf"), "-t"],
         env={k: str(v) for k, v in resolved.items()},
