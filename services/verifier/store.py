@@ -14,7 +14,13 @@ from sqlalchemy import Column, LargeBinary, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import (
+    JsonDocument,
+    UtcDateTime,
+    create_schema,
+    dialect_insert,
+    sql_table,
+)
 
 #: the stored copy of a page is at most this many bytes compressed
 MAX_COPY_BYTES = 256 * 1024
@@ -161,7 +167,18 @@ class VerifierStore:
                 if (k, c, y) not in found
             ]
             if new:
-                await conn.execute(table.insert(), new)
+                # the other consumer may have created one of them since the read: that row is
+                # not inserted here (no error, no redelivered batch) but updated below
+                inserted = await conn.execute(
+                    dialect_insert(self.engine)(table)
+                    .on_conflict_do_nothing()
+                    .returning(table.c.kind, table.c.code, table.c.year),
+                    new,
+                )
+                created = {(r.kind, r.code, r.year) for r in inserted}
+                raced = [k for k in merged if k not in found and k not in created]
+                # their URL is unknown here: wake the loop for them (a rare race, a cheap look)
+                found.update((k, "") for k in raced)
             changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for (kind, code, year), values in merged.items():
                 if (kind, code, year) in found:

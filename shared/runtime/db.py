@@ -9,6 +9,8 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import JSON, DateTime, Dialect, Table, event, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -96,6 +98,11 @@ async def create_schema(engine: AsyncEngine, tables: list[Any]) -> None:
         except OperationalError as exc:
             if attempt == 2 or "already exists" not in str(exc):
                 raise
+
+
+def dialect_insert(engine: AsyncEngine) -> Any:
+    """The engine's dialect's ``insert`` (``on_conflict_do_nothing`` / ``_do_update``)."""
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
 
 def sql_table(model: type[SQLModel]) -> Table:

@@ -6,13 +6,14 @@ later finds the report's figures and identifiers, and is checked; ``mark_due`` w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.verifier.accepted import AcceptedSeen
+from services.verifier.accepted import AcceptedSeen, target_values
 from services.verifier.runs import Verifier
 from services.verifier.store import VerifierStore, Watched
 from shared.contracts import ReportAccepted
@@ -182,3 +183,22 @@ async def test_mark_due_sets_the_time_or_only_brings_it_forward(store: VerifierS
     times = await due_times()
     assert times[CODES[0]] == times[CODES[1]] == later + timedelta(hours=2)
     assert isinstance(await store.watched("report", CODES[0], YEAR), Watched)
+
+
+async def test_an_acceptance_and_a_declaration_of_a_new_target_at_once_both_land(
+    store: VerifierStore,
+) -> None:
+    """The accepted and declared consumers create the same new target at the same moment (each
+    read it missing): neither batch fails, and the row holds both (on PostgreSQL the second
+    insert met the first one's key and its batch was redelivered)."""
+    for code in CODES:
+        key = ("report", code, YEAR)
+        url = {"url": declared(code).url}
+        await asyncio.gather(
+            store.upsert_many([(key, target_values(accepted(code)))]),
+            store.upsert_many([(key, url)]),
+        )
+    rows = {w.code: w for w in await store.all_watched(YEAR)}
+    assert sorted(rows) == CODES
+    for code, row in rows.items():
+        assert (row.receipt_id, row.url) == (f"r1-{code}", declared(code).url), code
