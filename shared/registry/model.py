@@ -185,9 +185,21 @@ class Registry:
             yield current
             stack.extend(reversed(self.children(current)))
 
+    @cached_property
+    def _sites_under(self) -> dict[tuple[str, int], tuple[str, ...]]:
+        """``sites_under``'s answers so far: a node page asks for its node's sites and its
+        children's several times, and a walk of the national subtree visits every site."""
+        return {}
+
     def sites_under(self, node: str, year: int) -> list[str]:
         """Codes of the sites active in ``year`` at the node or anywhere below it."""
-        return sorted(c for n in self.descendants(node) for c in self.direct_sites(n, year))
+        known = self._sites_under.get((node, year))
+        if known is None:
+            known = tuple(
+                sorted(c for n in self.descendants(node) for c in self.direct_sites(n, year))
+            )
+            self._sites_under[(node, year)] = known
+        return list(known)
 
     def roots(self) -> list[str]:
         return sorted(code for code, node in self.nodes.items() if node.parent is None)

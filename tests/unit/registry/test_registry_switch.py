@@ -48,3 +48,20 @@ def test_what_an_import_moved() -> None:
 def test_equal_registries_have_equal_digests() -> None:
     assert registry_digest(demo_registry()) == registry_digest(demo_registry())
     assert registry_digest(demo_registry()) != registry_digest(imported(demo_registry()))
+
+
+def test_sites_under_answers_the_registry_adopted_after_it_was_asked() -> None:
+    """``sites_under`` keeps its answers: a switch in place answers from the new registry, the
+    old one as it was, and a caller changing the list it got changes no later answer."""
+    registry = own_demo_registry()
+    asked = registry.sites_under("510000", 2026)
+    assert MOVED in asked and REMOVED in asked
+    asked.clear()
+    assert registry.sites_under("510000", 2026) == sorted(
+        c for n in registry.descendants("510000") for c in registry.direct_sites(n, 2026)
+    )
+    before = registry.adopt(imported(demo_registry()))
+    now = registry.sites_under("510000", 2026)
+    assert MOVED not in now and REMOVED not in now
+    assert MOVED in before.sites_under("510000", 2026)
+    assert CLOSED in registry.sites_under("510000", 2025) and CLOSED not in now
