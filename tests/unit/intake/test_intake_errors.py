@@ -122,6 +122,9 @@ def test_an_unreadable_body_is_malformed(body: bytes, code: str) -> None:
         b"\xef\xbb\xbf{}",
         b'"\\ud800"',
         b" [true, false, null, {}] ",
+        b'{"tab": "a\tb"}',
+        b"[1,]",
+        b"-01",
         b"9" * 5000,
     ],
 )
