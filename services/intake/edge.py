@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -39,10 +40,33 @@ def too_large(limit: int) -> TooLarge:
     return TooLarge(f"请求体超过 {limit // 1024} KiB 上限", f"body exceeds the {limit} byte limit")
 
 
+#: a body with every digit a 0 and every other byte a space: a run of 19 digits may be an
+#: integer orjson would not read as the standard library does (past 64 bits it reads a float),
+#: so such a body takes the standard library's way (a translate is a fraction of a regex's time)
+DIGITS_ONLY = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+LONG_DIGITS = b"0" * 19
+
+
+def has_long_digits(body: bytes) -> bool:
+    """Does the body hold 19 digits in a row (anywhere, a string's too)?"""
+    return LONG_DIGITS in body.translate(DIGITS_ONLY)
+
+
 def decode_json(body: bytes) -> Any:
     """A body as JSON, or Malformed naming where it stops being UTF-8 or JSON. An integer too
     long for Python (over 4,300 digits) becomes an OversizedNumber, which the body's model
-    refuses at its field."""
+    refuses at its field.
+
+    orjson reads a body several times faster and gives the same values (floats correctly
+    rounded, the last of repeated keys) except for integers of 19 digits or more: those bodies,
+    and every body orjson refuses (invalid UTF-8 or JSON, NaN, a BOM, a lone surrogate, deep
+    nesting, a float beyond the double range), are read by the standard library, which gives
+    what it always gave (a value or the Malformed naming where)."""
+    if not has_long_digits(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -120,12 +121,18 @@ def build(settings: IntakeSettings, broker: NatsBroker) -> tuple[FastAPI, Intake
     base_url = settings.intake_public_url or f"http://{settings.intake_host}:{settings.intake_port}"
     declare_publications(broker, INTAKE)
 
+    #: each form's submission counter (``labels()`` takes a lock and builds a key each call)
+    submitted_counters: dict[str, Any] = {}
+
     async def publish(event: ReportSubmitted) -> None:
         # PUBLISH_TIMEOUT_SECONDS: FastStream's 0.5 s default answered 503 under load
         subject = submitted_subject(event.form, event.code)
         payload = event.model_dump_json().encode()
         await publish_event(jetstream(broker), SUBMISSIONS, subject, payload, event.receipt_id)
-        REPORTS_SUBMITTED.labels(event.form).inc()
+        counter = submitted_counters.get(event.form)
+        if counter is None:
+            counter = submitted_counters[event.form] = REPORTS_SUBMITTED.labels(event.form)
+        counter.inc()
 
     review_store = ReviewStore(store.engine)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -70,12 +71,37 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        skip_idle_rollbacks(engine)
         return engine
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             url = "postgresql+asyncpg://" + url.removeprefix(plain)
     # pre-ping: a connection broken by a database restart is replaced, not handed out
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def skip_idle_rollbacks(engine: AsyncEngine) -> None:
+    """A SQLite connection outside a transaction is not rolled back. Every connection that only
+    read (a token lookup, a filing's head) ends with a rollback, and on aiosqlite each is a trip
+    to the connection's thread and back through the event loop, for nothing: a read opens no
+    transaction (the driver begins one before a write only). A connection in a transaction, or
+    one whose state cannot be read, is rolled back as always."""
+    dialect = engine.sync_engine.dialect
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if not _sqlite_idle(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+def _sqlite_idle(dbapi_connection: Any) -> bool:
+    """Is this (adapted, maybe pooled) aiosqlite connection's SQLite connection outside any
+    transaction? False when that cannot be told."""
+    adapted = getattr(dbapi_connection, "dbapi_connection", None) or dbapi_connection
+    raw = getattr(getattr(adapted, "_connection", None), "_connection", None)
+    return isinstance(raw, sqlite3.Connection) and not raw.in_transaction
 
 
 async def create_schema(engine: AsyncEngine, tables: list[Any]) -> None:

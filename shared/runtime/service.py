@@ -69,6 +69,12 @@ def freeze_startup_state() -> None:
 
 
 def setup_logging(service: str, level: str) -> None:
+    # a line names no source line, thread or process (JsonLogFormatter): a record need not
+    # walk the stack for its caller nor look them up (the logging HOWTO's "Optimization")
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter(service))
     root = logging.getLogger()

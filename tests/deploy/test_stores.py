@@ -256,3 +256,47 @@ async def test_intake_tokens_are_stored_once_and_expire(engine: AsyncEngine) -> 
     caller = await store.caller("nb_site", now)
     assert caller is not None and (caller.code, caller.label) == ("5100000001", "四川省人民政府")
     assert await store.caller("nb_wrong", now) is None
+
+
+async def test_only_a_connection_in_a_transaction_is_rolled_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What was not committed is gone (a failed transaction, a connection closed after a write);
+    on SQLite a connection that only read sends no rollback to its driver (a trip to its
+    thread for nothing)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+
+    rollbacks: list[object] = []
+    rollback = AsyncAdapt_aiosqlite_connection.rollback
+
+    def counted(self: Any) -> None:
+        rollbacks.append(self)
+        rollback(self)
+
+    monkeypatch.setattr(AsyncAdapt_aiosqlite_connection, "rollback", counted)
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE rollback_probe (x INTEGER)"))
+        with pytest.raises(RuntimeError):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO rollback_probe VALUES (1)"))
+                raise RuntimeError
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO rollback_probe VALUES (2)"))
+        sqlite = engine.dialect.name == "sqlite"
+        assert len(rollbacks) == (2 if sqlite else 0)
+        for _ in range(3):
+            async with engine.connect() as conn:
+                count = (await conn.execute(text("SELECT count(*) FROM rollback_probe"))).scalar()
+            assert count == 0
+        assert len(rollbacks) == (2 if sqlite else 0)
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO rollback_probe VALUES (3)"))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT x FROM rollback_probe"))).scalars().all() == [3]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS rollback_probe"))
+        await engine.dispose()

@@ -3,6 +3,7 @@ and the pure pieces of the edge (bearer header, JSON decoding, a verdict's outco
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from services.intake.progress import VerdictSeen
 from services.intake.store import TokenCache, TokenHolder
 from shared.contracts import IssueOut
 from shared.forms import SUPERVISION_REPORT, WORK_REPORT
+from shared.numbers import json_int
 
 ISSUE = IssueOut(
     rule_id="r", severity="error", paths=["site.site_code"], message_zh="错", message_en="wrong"
@@ -108,6 +110,34 @@ def test_an_unreadable_body_is_malformed(body: bytes, code: str) -> None:
     with pytest.raises(Malformed) as refused:
         decode_json(body)
     assert refused.value.error == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1, "b": -0.0, "c": 0.1, "d": 1e-05, "e": 12.5, "f": "\\u4e2d\u00e4", "a": 2}',
+        b'{"big": 18446744073709551616, "neg": -9223372036854775809, "max": 18446744073709551615}',
+        b'{"id": "1234567890123456789", "n": [1, 2.0, 1e300, 1e400, -5e-324]}',
+        b'{"nan": NaN, "inf": -Infinity}',
+        b"\xef\xbb\xbf{}",
+        b'"\\ud800"',
+        b" [true, false, null, {}] ",
+        b'{"tab": "a\tb"}',
+        b"[1,]",
+        b"-01",
+        b"9" * 5000,
+    ],
+)
+def test_a_body_reads_as_the_standard_library_reads_it(body: bytes) -> None:
+    """The fast reader gives exactly the standard library's values (types included), or the
+    same refusal."""
+    try:
+        expected: object = json.loads(body.decode("utf-8"), parse_int=json_int)
+    except (ValueError, RecursionError):
+        with pytest.raises(Malformed):
+            decode_json(body)
+        return
+    assert repr(decode_json(body)) == repr(expected)
 
 
 def test_forms_are_named_by_their_definitions() -> None:
