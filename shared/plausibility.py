@@ -111,7 +111,10 @@ def plausibility_context(
     min_peers: int = MIN_PEERS,
 ) -> CheckContext:
     """The context of rule 14: last year's figures, and the peers without the site itself."""
-    distribution = peers.without(own).distribution(min_peers) if peers is not None else {}
+    if peers is None:
+        distribution = {}
+    else:  # a site with no counted figures yet is in no group's sums: nothing to take out
+        distribution = (peers.without(own) if own else peers).distribution(min_peers)
     return CheckContext(
         previous_year=nested(previous) if previous else None,
         peers=distribution or None,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
+from pydantic import PrivateAttr
 
 from services.aggregator.books import Books, FilingKey
 from services.aggregator.ports import Message, Publish
@@ -25,25 +27,49 @@ from shared.rollup import NodeRollup
 MISSING_IN_EVENT = 200
 
 
+class EncodedRollupUpdated(RollupUpdated):
+    """A roll-up event with its JSON, encoded when it was built: ``publish_all`` sends these
+    bytes as they are (the body is not serialized a second time)."""
+
+    _json: bytes = PrivateAttr(default=b"")
+
+    @property
+    def encoded_json(self) -> bytes:
+        return self._json
+
+
+#: where a roll-up's body goes in an event's JSON dumped with an empty one
+_EMPTY_BODY = b'"rollup":{}'
+
+
 def rollup_event(rollup: NodeRollup) -> RollupUpdated:
     # serialized once: the digest is of the whole roll-up, every missing site included (a
     # tally's keys come in a fixed order, every tally starting from the zero tally, so equal
     # roll-ups give equal bytes), and the body is read back from the same bytes
     whole = rollup.model_dump_json().encode()
     digest = hashlib.sha256(whole).hexdigest()
-    body: dict[str, Any] = json.loads(whole)
+    body: dict[str, Any] = orjson.loads(whole)
     missing = body["tally"]["missing_sites"]
-    body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
+    truncated = len(missing) > MISSING_IN_EVENT
+    fields: dict[str, Any] = {
+        "year": rollup.year,
+        "tree": rollup.tree,
+        "node": rollup.node,
+        "path": rollup.path,
+        "missing_sites_truncated": truncated,
+        "digest": digest,
+    }
     # every field is built here from a valid roll-up: constructed, not validated again
-    return RollupUpdated.model_construct(
-        year=rollup.year,
-        tree=rollup.tree,
-        node=rollup.node,
-        path=rollup.path,
-        rollup=body,
-        missing_sites_truncated=len(missing) > MISSING_IN_EVENT,
-        digest=digest,
-    )
+    event = EncodedRollupUpdated.model_construct(**fields, rollup=body)
+    if truncated:
+        body["tally"]["missing_sites"] = missing[:MISSING_IN_EVENT]
+        event._json = event.model_dump_json().encode()
+    else:
+        # the body's JSON is the whole roll-up's: spliced into the event's, not dumped again
+        shell = RollupUpdated.model_construct(**fields, rollup={}).model_dump_json().encode()
+        at = shell.index(_EMPTY_BODY) + len(_EMPTY_BODY) - 2
+        event._json = shell[:at] + whole + shell[at + 2 :]
+    return event
 
 
 def rollup_message(rollup: NodeRollup) -> Message:

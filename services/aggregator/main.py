@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from functools import cache
 
 from faststream.nats import NatsBroker
-from nats.js.kv import KeyValue
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
@@ -40,7 +39,9 @@ from shared.runtime.messaging import (
     BURST_LINGER_SECONDS,
     BatchStage,
     DeadLetters,
+    jetstream,
     publish_all,
+    publish_confirmed,
     stop_broker,
 )
 from shared.runtime.metrics import Health, count_published, with_health
@@ -186,15 +187,13 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
 
 
 def figures_bucket(broker: NatsBroker) -> PutFigures:
-    """Puts into the plausibility figures bucket (confirmed, a few hundred at a time)."""
-    bucket: list[KeyValue] = []
+    """Puts into the plausibility figures bucket (confirmed, a window at a time): a key's put
+    is a publish to ``$KV.<bucket>.<key>``, as the bucket's own ``put`` sends it."""
+    prefix = f"$KV.{FIGURES_BUCKET}."
 
     async def put(writes: Sequence[tuple[str, bytes]]) -> None:
-        if not bucket:
-            bucket.append(await broker.connection.jetstream().key_value(FIGURES_BUCKET))
-        for start in range(0, len(writes), 256):
-            chunk = writes[start : start + 256]
-            await asyncio.gather(*(bucket[0].put(key, value) for key, value in chunk))
+        messages = [(prefix + key, value, None) for key, value in writes]
+        await publish_confirmed(jetstream(broker), messages)
 
     return put
 

@@ -37,10 +37,20 @@ def judge(
     """The verdict on one submission: the same judgement `nianbao forms check` gives, with the
     plausibility context when there is one."""
     result = check_report(submitted.report, registry, context)
-    fields = submitted.model_dump(exclude={"schema_version", "submitted_by"})
+    # the submission was validated when it was decoded: its fields (the report too) are taken
+    # as they are, not dumped and validated again
+    fields = {name: getattr(submitted, name) for name in _CARRIED}
     issues = [IssueOut(**issue.model_dump()) for issue in result.issues]
     verdict = ReportAccepted if result.accepted else ReportRejected
-    return verdict(**fields, judged_at=now, issues=issues)
+    return verdict.model_construct(**fields, judged_at=now, issues=issues)
+
+
+#: what a verdict carries over from its submission
+_CARRIED = tuple(
+    name
+    for name in ReportSubmitted.model_fields
+    if name in ReportJudged.model_fields and name != "schema_version"
+)
 
 
 def verdict_subject(verdict: ReportJudged) -> str:
@@ -83,11 +93,15 @@ class Validator:
             log.warning("plausibility figures unavailable; judging without them", exc_info=True)
             return {}
         out: dict[str, CheckContext] = {}
+        groups: dict[str, PeerStats | None] = {}  # each group read once per batch
         for receipt, ks in wanted.items():
             if ks is None:
                 continue
-            previous, own, peers = (found.get(k) for k in ks)
-            stats = PeerStats.model_validate(peers) if isinstance(peers, dict) else None
+            previous, own = found.get(ks[0]), found.get(ks[1])
+            if ks[2] not in groups:
+                peers = found.get(ks[2])
+                groups[ks[2]] = PeerStats.model_validate(peers) if isinstance(peers, dict) else None
+            stats = groups[ks[2]]
             out[receipt] = plausibility_context(
                 previous if isinstance(previous, dict) else None,
                 own if isinstance(own, dict) else None,

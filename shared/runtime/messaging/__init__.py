@@ -12,6 +12,7 @@ from shared.runtime.messaging.publishing import (
     PUBLISH_WINDOW,
     jetstream,
     publish_all,
+    publish_confirmed,
     publish_event,
 )
 from shared.runtime.messaging.pulling import (
@@ -88,6 +89,7 @@ __all__ = [
     "jetstream",
     "patch_faststream_pull_timeout",
     "publish_all",
+    "publish_confirmed",
     "publish_event",
     "stop_broker",
     "stream_config",
