@@ -51,6 +51,7 @@ from shared.runtime.service import (
     freeze_startup_state,
     make_broker,
     prepare_topology,
+    run_service,
     serve_until_stopped,
     setup_logging,
 )
@@ -257,7 +258,7 @@ async def serve(settings: AggregatorSettings) -> None:
 def main() -> None:
     settings = AggregatorSettings()
     setup_logging("aggregator", settings.log_level)
-    asyncio.run(serve(settings))
+    run_service(serve(settings))
 
 
 async def mark_reminders_sent(settings: AggregatorSettings, marks: list[dict[str, object]]) -> None:

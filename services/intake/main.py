@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,6 +70,7 @@ from shared.runtime.service import (
     make_broker,
     prepare_topology,
     registry_path,
+    run_service,
     setup_logging,
 )
 from shared.runtime.settings import CommonSettings
@@ -293,7 +293,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    asyncio.run(QuietServer(config).serve())
+    run_service(QuietServer(config).serve())
 
 
 async def issue_tokens(

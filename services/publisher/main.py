@@ -51,6 +51,7 @@ from shared.runtime.service import (
     make_broker,
     prepare_topology,
     registry_path,
+    run_service,
     serve_until_stopped,
     setup_logging,
 )
@@ -245,4 +246,4 @@ def main() -> None:
     # a costly node page renders in a worker thread; hand the GIL back to the event loop (site
     # pages, receipts) every 0.5 ms instead of every 5 ms
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    asyncio.run(serve(settings))
+    run_service(serve(settings))

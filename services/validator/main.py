@@ -21,6 +21,7 @@ from shared.runtime.service import (
     freeze_startup_state,
     make_broker,
     prepare_topology,
+    run_service,
     serve_until_stopped,
     setup_logging,
 )
@@ -93,4 +94,4 @@ async def serve(settings: CommonSettings) -> None:
 def main() -> None:
     settings = CommonSettings()
     setup_logging("validator", settings.log_level)
-    asyncio.run(serve(settings))
+    run_service(serve(settings))

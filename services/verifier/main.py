@@ -43,6 +43,7 @@ from shared.runtime.service import (
     freeze_startup_state,
     make_broker,
     prepare_topology,
+    run_service,
     setup_logging,
 )
 from shared.runtime.settings import CommonSettings
@@ -234,4 +235,4 @@ def main() -> None:
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
     )
-    asyncio.run(QuietServer(config).serve())
+    run_service(QuietServer(config).serve())
