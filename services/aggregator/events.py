@@ -95,6 +95,30 @@ async def publish_rollups(publish: Publish, rollups: Sequence[NodeRollup]) -> No
         await publish(rollup_messages(list(rollups[start : start + ROLLUP_CHUNK])))
 
 
+class RollupSender:
+    """Sends roll-up events; a roll-up whose send failed stays owed, and goes with the next
+    send as the books have it then. The books count a batch before its roll-ups are sent: when
+    the send fails (no PubAck while a NATS node is lost) the batch's retry finds nothing
+    changed, and without this its nodes would keep their old roll-up until their next change."""
+
+    def __init__(self, books: Books, publish: Publish) -> None:
+        self.books = books
+        self.publish = publish
+        #: (year, node) of the roll-ups of a failed send
+        self.owed: set[tuple[int, str]] = set()
+
+    async def send(self, rollups: Sequence[NodeRollup]) -> None:
+        given = {(r.year, r.node) for r in rollups}
+        owed = [
+            self.books.book(year).rollup(node)
+            for year, node in sorted(self.owed - given)
+            if node in self.books.registry.nodes  # an import may have removed it since
+        ]
+        self.owed |= given
+        await publish_rollups(self.publish, [*owed, *rollups])
+        self.owed.clear()
+
+
 def site_status(books: Books, key: FilingKey) -> SiteStatus:
     """Where a filing stands, as an event carries it."""
     code, form, year = key

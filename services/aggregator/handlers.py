@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from services.aggregator.books import Books, FilingKey
 from services.aggregator.catch_up import CatchUp
 from services.aggregator.deadlines import Deadlines
-from services.aggregator.events import aggregated_message, publish_rollups, rollup_event
+from services.aggregator.events import RollupSender, aggregated_message, rollup_event
 from services.aggregator.figures import FiguresBook
 from services.aggregator.ports import Ports
 from services.aggregator.reminders import Reminders
@@ -29,6 +29,8 @@ class Aggregator:
         self.books = Books(registry, Deadlines(registry, base_policy))
         self.figures = FiguresBook(self.books)
         self.ports = ports
+        #: every roll-up event goes through it (one left unsent by a failure goes with the next)
+        self.rollups = RollupSender(self.books, ports.outlets.rollups)
         self.catch_up = CatchUp(self.books, ports.journal, ports.versions, ports.supervision)
         self.reminders = Reminders(
             self.books, self.catch_up, ports.journal, ports.reminders, ports.outlets.reminders
@@ -42,7 +44,7 @@ class Aggregator:
             keys = [self.books.remember(verdict) for verdict in verdicts]
             changed = self.books.recount([*keys, *others])
             await self.put_figures([*keys, *others])
-            await publish_rollups(self.ports.outlets.rollups, changed)
+            await self.rollups.send(changed)
             progress = [aggregated_message(self.books, verdict) for verdict in verdicts]
             await self.ports.outlets.progress(progress)
 
@@ -54,7 +56,7 @@ class Aggregator:
             keys = [self.books.remember_review(event) for event in events]
             changed = self.books.recount([*keys, *others])
             await self.put_figures([*keys, *others])
-            await publish_rollups(self.ports.outlets.rollups, changed)
+            await self.rollups.send(changed)
             restated: dict[str, str] = {}
             for event, key in zip(events, keys, strict=True):
                 target = event.receipt_id or self.books.standing(key).counted_receipt_id()
@@ -74,7 +76,7 @@ class Aggregator:
                 changed.extend(rollups)
                 cause = f"deadline:{event.node}:{event.at.isoformat()}"
                 restated.update(dict.fromkeys(receipts, cause))
-            await publish_rollups(self.ports.outlets.rollups, changed)
+            await self.rollups.send(changed)
             await self.restate(restated)
 
     async def switch_registry(
@@ -90,7 +92,7 @@ class Aggregator:
             others = await self.catch_up()
             changed = self.books.recount(others)
             rollups, moved = self.books.switch_registry(new, adopt, years)
-            await publish_rollups(self.ports.outlets.rollups, [*changed, *rollups])
+            await self.rollups.send([*changed, *rollups])
             receipts = {self.books.latest_receipt(key) for key in moved}
             await self.restate(dict.fromkeys(sorted(r for r in receipts if r), cause))
 
@@ -121,4 +123,4 @@ class Aggregator:
         only its last roll-up, so an older one published now would replace a newer one for good.
         """
         self.books.recount([*await self.catch_up(), *also])
-        await publish_rollups(self.ports.outlets.rollups, self.books.all_rollups(years))
+        await self.rollups.send(self.books.all_rollups(years))

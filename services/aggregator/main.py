@@ -179,7 +179,9 @@ def build(settings: AggregatorSettings, broker: NatsBroker) -> Aggregation:
     )
     BatchStage(broker, REVIEW_CONSUMER, ReviewRecorded, on_reviews, dead)
     BatchStage(broker, DEADLINE_CONSUMER, DeadlineSet, on_deadlines, dead)
-    publication = PublicationCounting(aggregator.books, PublicationStore(engine), ports)
+    publication = PublicationCounting(
+        aggregator.books, PublicationStore(engine), ports, aggregator.rollups
+    )
     on_events = live.guarded(publication.on_events)
     BatchStage(broker, DECLARATION_CONSUMER, PublicationDeclared, on_events, dead)
     BatchStage(broker, JUDGEMENT_CONSUMER, PublicationJudged, on_events, dead)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from services.aggregator.books import Books, FilingKey
-from services.aggregator.events import publish_rollups
+from services.aggregator.events import RollupSender
 from services.aggregator.ports import Ports
 from shared.forms import WORK_REPORT
 from shared.publication import (
@@ -179,10 +179,18 @@ class PublicationFacts:
 class PublicationCounting:
     """The handler of both publication consumers: store, catch up, re-count, publish."""
 
-    def __init__(self, books: Books, store: PublicationStore, ports: Ports) -> None:
+    def __init__(
+        self,
+        books: Books,
+        store: PublicationStore,
+        ports: Ports,
+        rollups: RollupSender | None = None,
+    ) -> None:
         self.books = books
         self.store = store
         self.ports = ports
+        #: the aggregator's sender (its owed roll-ups are the same books' roll-ups)
+        self.rollups = rollups or RollupSender(books, ports.outlets.rollups)
         self.facts = PublicationFacts()
         books.publication = self.facts
 
@@ -217,4 +225,4 @@ class PublicationCounting:
             changed_rollups = [*office_rollups, *self.books.recount(keys)]
             # one message per node: its latest roll-up
             latest = {(r.year, r.node): r for r in changed_rollups}
-            await publish_rollups(self.ports.outlets.rollups, list(latest.values()))
+            await self.rollups.send(list(latest.values()))

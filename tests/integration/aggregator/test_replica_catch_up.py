@@ -171,3 +171,32 @@ async def test_a_replica_starting_late_republishes_what_the_other_counted_meanwh
     async with second.journal.exclusive():
         await second.aggregator.republish([YEAR])
     assert second.city_tally() == first.city_tally()
+
+
+async def test_roll_ups_whose_send_failed_go_with_the_retry(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    """The roll-up send of a batch fails (no PubAck while a NATS node is lost) after the books
+    counted it: the batch's retry finds nothing changed, yet the nodes' new roll-ups are sent
+    (they were lost until the nodes' next change)."""
+    first, _second = replicas
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    sent = first.publish
+    refusing = True
+
+    async def publish(items: Sequence[tuple[str, BaseModel, str]]) -> None:
+        if refusing and any(isinstance(e, RollupUpdated) for _s, e, _i in items):
+            raise TimeoutError("nats: no PubAck")  # as when the stream's leader was lost
+        await sent(items)
+
+    first.aggregator.rollups.publish = publish
+    batch = [envelope(verdict(SITE, "r1", at))]
+    with pytest.raises(TimeoutError):
+        await first.aggregator.on_verdicts(batch)
+    assert not first.events(RollupUpdated)
+    refusing = False
+    await first.aggregator.on_verdicts(batch)  # the redelivery: nothing changes in the books
+    nodes = {e.node for e in first.events(RollupUpdated)}
+    assert {CITY, "510000", "CN"} <= nodes
+    assert first.city_tally()["on_time"] == 1
+    assert not first.aggregator.rollups.owed
