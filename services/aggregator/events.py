@@ -107,6 +107,11 @@ class RollupSender:
         #: (year, node) of the roll-ups of a failed send
         self.owed: set[tuple[int, str]] = set()
 
+    def owe(self, rollups: Sequence[NodeRollup]) -> None:
+        """The books changed these roll-ups: owed until a send succeeds (whatever fails in the
+        handler between the count and the send, e.g. the figures' put)."""
+        self.owed |= {(r.year, r.node) for r in rollups}
+
     async def send(self, rollups: Sequence[NodeRollup]) -> None:
         given = {(r.year, r.node) for r in rollups}
         owed = [

@@ -43,6 +43,7 @@ class Aggregator:
             await self.ports.versions.add(verdicts)
             keys = [self.books.remember(verdict) for verdict in verdicts]
             changed = self.books.recount([*keys, *others])
+            self.rollups.owe(changed)
             await self.put_figures([*keys, *others])
             await self.rollups.send(changed)
             progress = [aggregated_message(self.books, verdict) for verdict in verdicts]
@@ -55,6 +56,7 @@ class Aggregator:
             await self.ports.supervision.add_reviews(events)
             keys = [self.books.remember_review(event) for event in events]
             changed = self.books.recount([*keys, *others])
+            self.rollups.owe(changed)
             await self.put_figures([*keys, *others])
             await self.rollups.send(changed)
             restated: dict[str, str] = {}

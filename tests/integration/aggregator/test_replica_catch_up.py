@@ -200,3 +200,24 @@ async def test_roll_ups_whose_send_failed_go_with_the_retry(
     assert {CITY, "510000", "CN"} <= nodes
     assert first.city_tally()["on_time"] == 1
     assert not first.aggregator.rollups.owed
+
+
+async def test_roll_ups_counted_before_a_failed_figures_put_go_with_the_retry(
+    replicas: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The figures' put fails after the books counted the batch, before its roll-ups were
+    sent: they are owed, and the retry sends them."""
+    first, _second = replicas
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+
+    async def refused(_keys: Any) -> None:
+        raise TimeoutError("nats: no PubAck")
+
+    monkeypatch.setattr(first.aggregator, "put_figures", refused)
+    batch = [envelope(verdict(SITE, "r1", at))]
+    with pytest.raises(TimeoutError):
+        await first.aggregator.on_verdicts(batch)
+    monkeypatch.undo()
+    await first.aggregator.on_verdicts(batch)
+    assert {CITY, "510000", "CN"} <= {e.node for e in first.events(RollupUpdated)}
+    assert first.city_tally()["on_time"] == 1
