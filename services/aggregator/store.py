@@ -9,14 +9,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
 from services.aggregator.deadlines import DeadlineSetting
 from shared.contracts import DeadlineSet, IssueOut, ReportJudged, ReviewRecorded
-from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, dialect_insert, sql_table
 
 
 class CountedVersion(SQLModel, table=True):
@@ -115,7 +113,7 @@ class VersionStore:
             for v in verdicts
         ]
         table = sql_table(CountedVersion)
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        insert = dialect_insert(self.engine)
         statement = insert(table).on_conflict_do_nothing(index_elements=["receipt_id"])
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
@@ -183,7 +181,7 @@ class SupervisionStore:
         self.engine = engine
 
     def _insert(self) -> Any:
-        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        return dialect_insert(self.engine)
 
     async def create(self) -> None:
         await create_schema(self.engine, [ReviewRow, DeadlineRow, ReminderSent])

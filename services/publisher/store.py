@@ -9,12 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, and_, delete, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, sql_table
+from shared.runtime.db import JsonDocument, UtcDateTime, create_schema, dialect_insert, sql_table
 
 
 class PublishedVersion(SQLModel, table=True):
@@ -107,7 +105,7 @@ class PublisherStore:
         self._marked = asyncio.Event()
 
     def _insert(self) -> Any:
-        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        return dialect_insert(self.engine)
 
     async def create(self) -> None:
         await create_schema(self.engine, TABLES)
